@@ -1,0 +1,360 @@
+//! Mapping a decoded slice to a model input and a model output back to the
+//! slice. The trainer and the appliance both call [`prepare`] and
+//! [`Geometry::to_source`], so what a model sees at run time is what it saw
+//! in training.
+//!
+//! Order of operations: per-channel intensity normalisation on the source
+//! pixels (statistics do not depend on the resize), grey replicated to three
+//! channels, then the resize to the model's fixed input size.
+
+use crate::{Error, Result, SliceImage};
+use image::imageops::{self, FilterType};
+use image::{ImageBuffer, Luma};
+use serde::{Deserialize, Serialize};
+
+/// How a slice of any size is brought to the model's square input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResizePolicy {
+    /// Scale each axis independently; right when inputs are already square.
+    Stretch,
+    /// Keep the aspect ratio and pad the short side with zeros (centred);
+    /// right for camera frames and non-square acquisitions.
+    Letterbox,
+}
+
+/// How raw intensities (any bit depth, any scanner scale) become model units.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Normalisation {
+    /// Divide by the format's full scale (255, 65535); fine for 8-bit files
+    /// exported with a fixed window, wrong for raw scanner values.
+    UnitRange,
+    /// Per channel: map the `low`..`high` percentiles of the slice to 0..1 and
+    /// clip. Robust to scanner scale and to a few hot pixels.
+    Percentile { low: f32, high: f32 },
+    /// Per channel: subtract the mean and divide by the standard deviation of
+    /// the non-zero pixels (the head, not the air around it).
+    ZScore,
+}
+
+/// The preprocessing recorded in the manifest for a model.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Preprocessing {
+    pub resize: ResizePolicy,
+    pub normalisation: Normalisation,
+}
+
+impl Default for Preprocessing {
+    fn default() -> Self {
+        Self {
+            resize: ResizePolicy::Letterbox,
+            normalisation: Normalisation::Percentile {
+                low: 0.5,
+                high: 99.5,
+            },
+        }
+    }
+}
+
+/// Where the source slice sits inside the model input, so outputs can be
+/// mapped back to the source's own pixel grid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Geometry {
+    pub source_width: u32,
+    pub source_height: u32,
+    pub input_width: u32,
+    pub input_height: u32,
+    /// The rectangle of the input that holds image content (the rest is
+    /// letterbox padding): x, y, width, height in input pixels.
+    pub content: [u32; 4],
+}
+
+/// A model input: 3 planes of `height * width` floats, NCHW with N = 1.
+#[derive(Debug, Clone)]
+pub struct ModelInput {
+    pub width: u32,
+    pub height: u32,
+    pub data: Vec<f32>,
+    pub geometry: Geometry,
+}
+
+impl Geometry {
+    pub fn new(source: (u32, u32), input: (u32, u32), policy: ResizePolicy) -> Self {
+        let (sw, sh) = source;
+        let (iw, ih) = input;
+        let content = match policy {
+            ResizePolicy::Stretch => [0, 0, iw, ih],
+            ResizePolicy::Letterbox => {
+                let scale = (iw as f64 / sw as f64).min(ih as f64 / sh as f64);
+                let cw = ((sw as f64 * scale).round() as u32).clamp(1, iw);
+                let ch = ((sh as f64 * scale).round() as u32).clamp(1, ih);
+                [(iw - cw) / 2, (ih - ch) / 2, cw, ch]
+            }
+        };
+        Self {
+            source_width: sw,
+            source_height: sh,
+            input_width: iw,
+            input_height: ih,
+            content,
+        }
+    }
+
+    /// Maps one input-sized plane (a probability or logit map) back onto the
+    /// source grid: crop the content rectangle, resize bilinearly. Threshold
+    /// after this, not before, so mask edges follow the source resolution.
+    pub fn to_source(&self, plane: &[f32]) -> Vec<f32> {
+        assert_eq!(plane.len(), (self.input_width * self.input_height) as usize);
+        let [x0, y0, cw, ch] = self.content;
+        let cropped = ImageBuffer::<Luma<f32>, Vec<f32>>::from_fn(cw, ch, |x, y| {
+            Luma([plane[((y0 + y) * self.input_width + x0 + x) as usize]])
+        });
+        resize_plane(cropped, self.source_width, self.source_height)
+    }
+
+    /// Maps a source-sized plane into the input grid (zero padding outside the
+    /// content rectangle): the forward twin of [`Geometry::to_source`].
+    pub fn to_input(&self, plane: &[f32]) -> Vec<f32> {
+        assert_eq!(plane.len(), (self.source_width * self.source_height) as usize);
+        let [x0, y0, cw, ch] = self.content;
+        let src = ImageBuffer::<Luma<f32>, Vec<f32>>::from_raw(
+            self.source_width,
+            self.source_height,
+            plane.to_vec(),
+        )
+        .expect("plane size checked above");
+        let content = resize_plane(src, cw, ch);
+        let mut out = vec![0.0f32; (self.input_width * self.input_height) as usize];
+        for y in 0..ch {
+            let row = &content[(y * cw) as usize..((y + 1) * cw) as usize];
+            let start = ((y0 + y) * self.input_width + x0) as usize;
+            out[start..start + cw as usize].copy_from_slice(row);
+        }
+        out
+    }
+}
+
+fn resize_plane(img: ImageBuffer<Luma<f32>, Vec<f32>>, w: u32, h: u32) -> Vec<f32> {
+    if img.width() == w && img.height() == h {
+        return img.into_raw();
+    }
+    // Triangle = bilinear when enlarging, area-weighted when shrinking, so
+    // small lesions are neither aliased away nor blocky.
+    imageops::resize(&img, w, h, FilterType::Triangle).into_raw()
+}
+
+/// Normalises one channel's raw values in place.
+pub fn normalise_plane(plane: &mut [f32], norm: Normalisation, full_scale: f32) {
+    match norm {
+        Normalisation::UnitRange => {
+            let inv = 1.0 / full_scale.max(f32::MIN_POSITIVE);
+            plane.iter_mut().for_each(|v| *v *= inv);
+        }
+        Normalisation::Percentile { low, high } => {
+            let (lo, hi) = percentiles(plane, low, high);
+            let span = hi - lo;
+            if span <= f32::EPSILON {
+                // A flat slice carries no contrast: map it to zeros rather
+                // than dividing by zero.
+                plane.iter_mut().for_each(|v| *v = 0.0);
+            } else {
+                plane.iter_mut().for_each(|v| *v = ((*v - lo) / span).clamp(0.0, 1.0));
+            }
+        }
+        Normalisation::ZScore => {
+            let (sum, sq, n) = plane
+                .iter()
+                .filter(|v| **v != 0.0)
+                .fold((0.0f64, 0.0f64, 0usize), |(s, q, n), &v| {
+                    (s + v as f64, q + (v as f64) * (v as f64), n + 1)
+                });
+            if n < 2 {
+                plane.iter_mut().for_each(|v| *v = 0.0);
+                return;
+            }
+            let mean = sum / n as f64;
+            let std = ((sq / n as f64) - mean * mean).max(0.0).sqrt();
+            let std = if std < 1e-6 { 1.0 } else { std };
+            plane
+                .iter_mut()
+                .for_each(|v| *v = ((*v as f64 - mean) / std) as f32);
+        }
+    }
+}
+
+/// The `low` and `high` percentiles (0..100) of a plane, by a 4096-bin
+/// histogram over its range: exact enough for intensity scaling and linear
+/// in the pixel count.
+pub fn percentiles(plane: &[f32], low: f32, high: f32) -> (f32, f32) {
+    let (min, max) = plane
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+    if !(max > min) {
+        return (min, min);
+    }
+    const BINS: usize = 4096;
+    let scale = (BINS - 1) as f32 / (max - min);
+    let mut hist = vec![0u32; BINS];
+    for &v in plane {
+        hist[((v - min) * scale) as usize] += 1;
+    }
+    let n = plane.len() as f64;
+    let find = |p: f32| -> f32 {
+        let target = (p as f64 / 100.0 * n).clamp(0.0, n);
+        let mut acc = 0.0;
+        for (i, &c) in hist.iter().enumerate() {
+            acc += c as f64;
+            if acc >= target && c > 0 {
+                return min + i as f32 / scale;
+            }
+        }
+        max
+    };
+    (find(low), find(high).max(find(low)))
+}
+
+/// Brings a decoded slice to the model input: normalise, replicate grey to
+/// three channels, resize into `width` x `height` by the policy.
+pub fn prepare(slice: &SliceImage, pp: &Preprocessing, width: u32, height: u32) -> Result<ModelInput> {
+    if slice.channels != 1 && slice.channels != 3 {
+        return Err(Error::Invalid {
+            what: "slice".into(),
+            reason: format!("{} channels; expected 1 (grey) or 3", slice.channels),
+        });
+    }
+    if width == 0 || height == 0 {
+        return Err(Error::Invalid {
+            what: "model input".into(),
+            reason: format!("size {width}x{height}"),
+        });
+    }
+    let geometry = Geometry::new((slice.width, slice.height), (width, height), pp.resize);
+    let mut data = Vec::with_capacity(3 * (width * height) as usize);
+    let mut normalised: Vec<Vec<f32>> = Vec::with_capacity(slice.channels);
+    for c in 0..slice.channels {
+        let mut plane = slice.plane(c).to_vec();
+        normalise_plane(&mut plane, pp.normalisation, slice.full_scale());
+        normalised.push(geometry.to_input(&plane));
+    }
+    for c in 0..3 {
+        data.extend_from_slice(&normalised[if slice.channels == 1 { 0 } else { c }]);
+    }
+    Ok(ModelInput {
+        width,
+        height,
+        data,
+        geometry,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blob(w: u32, h: u32, cx: f32, cy: f32, r: f32) -> Vec<f32> {
+        (0..h)
+            .flat_map(|y| (0..w).map(move |x| (x, y)))
+            .map(|(x, y)| {
+                let d = ((x as f32 + 0.5 - cx).powi(2) + (y as f32 + 0.5 - cy).powi(2)).sqrt();
+                if d <= r {
+                    1.0
+                } else {
+                    0.0
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn same_size_stretch_is_identity() {
+        let plane: Vec<f32> = (0..64 * 64).map(|i| (i % 97) as f32 / 97.0).collect();
+        let g = Geometry::new((64, 64), (64, 64), ResizePolicy::Stretch);
+        assert_eq!(g.to_input(&plane), plane);
+        assert_eq!(g.to_source(&plane), plane);
+    }
+
+    #[test]
+    fn letterbox_centres_content_and_pads_with_zeros() {
+        let g = Geometry::new((200, 100), (256, 256), ResizePolicy::Letterbox);
+        assert_eq!(g.content, [0, 64, 256, 128]);
+        let out = g.to_input(&vec![1.0; 200 * 100]);
+        assert_eq!(out[0], 0.0);
+        assert_eq!(out[(64 * 256) as usize], 1.0);
+        assert_eq!(out[(192 * 256) as usize], 0.0);
+    }
+
+    #[test]
+    fn mask_round_trip_through_any_size_keeps_the_lesion() {
+        for (sw, sh, policy) in [
+            (512, 512, ResizePolicy::Stretch),
+            (300, 220, ResizePolicy::Letterbox),
+            (97, 181, ResizePolicy::Letterbox),
+            (640, 480, ResizePolicy::Stretch),
+        ] {
+            let mask = blob(sw, sh, sw as f32 * 0.4, sh as f32 * 0.55, sw.min(sh) as f32 * 0.2);
+            let g = Geometry::new((sw, sh), (256, 256), policy);
+            let back = g.to_source(&g.to_input(&mask));
+            assert_eq!(back.len(), mask.len());
+            let mut counts = crate::MaskCounts::default();
+            for (p, t) in back.iter().zip(&mask) {
+                counts.add(*p >= 0.5, *t >= 0.5);
+            }
+            assert!(counts.dice() > 0.95, "{sw}x{sh} {policy:?}: dice {}", counts.dice());
+        }
+    }
+
+    #[test]
+    fn grey_is_replicated_and_16bit_scales_like_8bit() {
+        let raw8: Vec<f32> = (0..32 * 32).map(|i| (i % 256) as f32).collect();
+        let raw16: Vec<f32> = raw8.iter().map(|v| v * 257.0).collect();
+        let pp = Preprocessing {
+            resize: ResizePolicy::Stretch,
+            normalisation: Normalisation::Percentile { low: 1.0, high: 99.0 },
+        };
+        let a = prepare(&SliceImage::new(32, 32, 1, 8, raw8), &pp, 32, 32).unwrap();
+        let b = prepare(&SliceImage::new(32, 32, 1, 16, raw16), &pp, 32, 32).unwrap();
+        let n = 32 * 32;
+        assert_eq!(a.data[..n], a.data[n..2 * n]);
+        assert_eq!(a.data[..n], a.data[2 * n..]);
+        for (x, y) in a.data.iter().zip(&b.data) {
+            assert!((x - y).abs() < 2e-3, "{x} vs {y}");
+        }
+        assert!(a.data.iter().all(|v| (0.0..=1.0).contains(v)));
+    }
+
+    #[test]
+    fn flat_slice_normalises_to_zeros_not_nan() {
+        for norm in [
+            Normalisation::Percentile { low: 1.0, high: 99.0 },
+            Normalisation::ZScore,
+        ] {
+            let mut plane = vec![42.0f32; 100];
+            normalise_plane(&mut plane, norm, 255.0);
+            assert!(plane.iter().all(|v| *v == 0.0), "{norm:?}");
+        }
+    }
+
+    #[test]
+    fn zscore_ignores_air() {
+        let mut plane = vec![0.0f32; 10];
+        plane.extend([10.0, 20.0, 30.0]);
+        normalise_plane(&mut plane, Normalisation::ZScore, 255.0);
+        assert!((plane[11]).abs() < 1e-6);
+        assert!((plane[12] - 1.224_745).abs() < 1e-4);
+    }
+
+    #[test]
+    fn percentile_on_known_ramp() {
+        let plane: Vec<f32> = (0..=1000).map(|v| v as f32).collect();
+        let (lo, hi) = percentiles(&plane, 1.0, 99.0);
+        assert!((lo - 10.0).abs() <= 1.0, "{lo}");
+        assert!((hi - 990.0).abs() <= 1.0, "{hi}");
+    }
+
+    #[test]
+    fn two_channel_slice_is_refused() {
+        let s = SliceImage::new(2, 2, 2, 8, vec![0.0; 8]);
+        assert!(prepare(&s, &Preprocessing::default(), 4, 4).is_err());
+    }
+}

@@ -1,0 +1,46 @@
+//! Link-time fixes for the `neuroscreen-train` binary.
+//!
+//! 1. Nothing in the binary references a symbol of `libtorch_cuda.so`
+//!    directly, so the default `--as-needed` link drops it and CUDA then
+//!    silently reports unavailable on a GPU machine. Force it into DT_NEEDED.
+//! 2. tch leaves no rpath to torch's `lib/`; add one for local runs.
+//!    `LD_LIBRARY_PATH` still wins on another machine (RUNPATH semantics).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn torch_lib_dir() -> Option<PathBuf> {
+    if let Ok(dir) = std::env::var("LIBTORCH") {
+        return Some(PathBuf::from(dir).join("lib"));
+    }
+    if std::env::var("LIBTORCH_USE_PYTORCH").is_ok() {
+        let python = std::env::var("PYTHON_SYS_EXECUTABLE").unwrap_or_else(|_| "python3".into());
+        let out = Command::new(python)
+            .args([
+                "-c",
+                "import os, torch; print(os.path.join(os.path.dirname(torch.__file__), 'lib'))",
+            ])
+            .output()
+            .ok()?;
+        if out.status.success() {
+            return Some(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+        }
+    }
+    None
+}
+
+fn main() {
+    println!("cargo:rerun-if-env-changed=LIBTORCH");
+    println!("cargo:rerun-if-env-changed=LIBTORCH_USE_PYTORCH");
+    println!("cargo:rerun-if-env-changed=NEUROSCREEN_NO_CUDA_LINK");
+    let Some(lib) = torch_lib_dir() else {
+        println!("cargo:warning=torch lib directory not found; set LIBTORCH_USE_PYTORCH=1 (see scripts/env.sh)");
+        return;
+    };
+    println!("cargo:rustc-link-search=native={}", lib.display());
+    println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
+    let has_cuda = lib.join("libtorch_cuda.so").exists();
+    if has_cuda && std::env::var("NEUROSCREEN_NO_CUDA_LINK").is_err() {
+        println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
+    }
+}
