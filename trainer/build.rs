@@ -29,7 +29,33 @@ fn torch_lib_dir() -> Option<PathBuf> {
     None
 }
 
+/// Embeds the committed base anatomy so the binary generates phantoms
+/// wherever it is copied (a GPU machine gets only the binary).
+fn embed_anatomy() {
+    let dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("anatomy");
+    println!("cargo:rerun-if-changed={}", dir.display());
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("trainer/anatomy exists")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with("_t1.png"))
+        .map(|n| n.trim_end_matches("_t1.png").to_string())
+        .collect();
+    names.sort();
+    let mut code = String::from("pub static BASE_SLICES: &[(&str, &[u8], &[u8])] = &[\n");
+    for n in &names {
+        code.push_str(&format!(
+            "    ({n:?}, include_bytes!({:?}), include_bytes!({:?})),\n",
+            dir.join(format!("{n}_t1.png")),
+            dir.join(format!("{n}_tissue.png"))
+        ));
+    }
+    code.push_str("];\n");
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("anatomy.rs");
+    std::fs::write(out, code).expect("write anatomy.rs");
+}
+
 fn main() {
+    embed_anatomy();
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     println!("cargo:rerun-if-env-changed=LIBTORCH_USE_PYTORCH");
     println!("cargo:rerun-if-env-changed=NEUROSCREEN_NO_CUDA_LINK");
