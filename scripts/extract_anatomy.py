@@ -19,13 +19,14 @@ MNI has real tissue maps; CSF is the brain envelope minus GM and WM. Colin27
 has none, so its GM/WM/CSF memberships come from a 3-class intensity mixture
 on the brain-extracted volume (an approximation, said in the README).
 
-Usage: pip install nibabel numpy; python3 scripts/extract_anatomy.py NILEARN_DATA_DIR OUT_DIR
+Usage: pip install nibabel numpy scipy; python3 scripts/extract_anatomy.py NILEARN_DATA_DIR OUT_DIR
 """
 import sys
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+from scipy.ndimage import binary_fill_holes
 import zlib, struct
 
 SIZE = 256
@@ -124,7 +125,9 @@ def main():
     tmpl = Path("/usr/share/mricron/templates")
     t1 = nib.load(tmpl / "ch2.nii.gz").get_fdata()
     bet = nib.load(tmpl / "ch2bet.nii.gz").get_fdata()
-    brain = bet > np.percentile(bet[bet > 0], 2)
+    # ch2bet is zero outside the brain and can be zero in dark CSF; fill the
+    # holes slice by slice so ventricles count as brain (CSF).
+    brain = np.stack([binary_fill_holes(bet[:, :, z] > 0) for z in range(bet.shape[2])], axis=2)
     gm, wm, csf = mixture_memberships(t1, brain)
     export("colin27", t1, gm, wm, csf, brain, out)
 

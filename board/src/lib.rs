@@ -1,0 +1,8 @@
+//! What touches hardware: display targets for embedded-graphics, and (to
+//! come) camera capture and board profiles. Knows nothing about models.
+
+mod error;
+pub mod snapshot;
+
+pub use error::Error;
+pub use snapshot::PngSnapshot;

@@ -218,10 +218,13 @@ impl Manifest {
         }
         let check = |name: &str, role: Role, key: &str| -> std::result::Result<(), String> {
             match self.entry(name) {
-                None => Err(format!("pipeline.{key} names '{name}', which is not in models")),
-                Some(m) if m.role != role => {
-                    Err(format!("pipeline.{key} names '{name}', whose role is {:?}", m.role))
-                }
+                None => Err(format!(
+                    "pipeline.{key} names '{name}', which is not in models"
+                )),
+                Some(m) if m.role != role => Err(format!(
+                    "pipeline.{key} names '{name}', whose role is {:?}",
+                    m.role
+                )),
                 Some(_) => Ok(()),
             }
         };
@@ -266,7 +269,10 @@ mod tests {
                 channels: vec!["t1_pre".into(), "flair".into(), "t1_post".into()],
                 preprocessing: Preprocessing {
                     resize: ResizePolicy::Letterbox,
-                    normalisation: Normalisation::Percentile { low: 0.5, high: 99.5 },
+                    normalisation: Normalisation::Percentile {
+                        low: 0.5,
+                        high: 99.5,
+                    },
                 },
             },
             output: OutputSpec {
@@ -291,8 +297,18 @@ mod tests {
                 segmenter: "seg".into(),
             },
             models: vec![
-                entry("seg", Role::Segmenter, "seg.onnx", &sha256_file(&dir.join("seg.onnx")).unwrap()),
-                entry("filter", Role::Filter, "filter.onnx", &sha256_file(&dir.join("filter.onnx")).unwrap()),
+                entry(
+                    "seg",
+                    Role::Segmenter,
+                    "seg.onnx",
+                    &sha256_file(&dir.join("seg.onnx")).unwrap(),
+                ),
+                entry(
+                    "filter",
+                    Role::Filter,
+                    "filter.onnx",
+                    &sha256_file(&dir.join("filter.onnx")).unwrap(),
+                ),
             ],
         };
         let path = dir.join("manifest.json");
@@ -321,7 +337,10 @@ mod tests {
         bytes[0] ^= 0x80;
         std::fs::write(dir.path().join("filter.onnx"), bytes).unwrap();
         let msg = m.verify_files(dir.path()).unwrap_err().to_string();
-        assert!(msg.contains("filter.onnx") && msg.contains("sha256 mismatch"), "{msg}");
+        assert!(
+            msg.contains("filter.onnx") && msg.contains("sha256 mismatch"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -330,11 +349,23 @@ mod tests {
         let path = write_set(dir.path());
         let text = std::fs::read_to_string(&path).unwrap();
         let cases = [
-            (text.replace("\"segmenter\": \"seg\"", "\"segmenter\": \"nope\""), "pipeline.segmenter"),
-            (text.replacen("\"threshold\": 0.5", "\"threshold\": 1.5", 1), "threshold"),
+            (
+                text.replace("\"segmenter\": \"seg\"", "\"segmenter\": \"nope\""),
+                "pipeline.segmenter",
+            ),
+            (
+                text.replacen("\"threshold\": 0.5", "\"threshold\": 1.5", 1),
+                "threshold",
+            ),
             (text.replacen("256,", "0,", 1), "input.shape"),
-            (text.replacen("\"seg.onnx\"", "\"../seg.onnx\"", 1), "path must stay inside"),
-            (text.replacen("\"format_version\": 1", "\"format_version\": 9", 1), "format_version"),
+            (
+                text.replacen("\"seg.onnx\"", "\"../seg.onnx\"", 1),
+                "path must stay inside",
+            ),
+            (
+                text.replacen("\"format_version\": 1", "\"format_version\": 9", 1),
+                "format_version",
+            ),
             (text.replacen("\"role\"", "\"rôle\"", 1), "unknown field"),
             ("{".to_string(), "EOF"),
         ];

@@ -206,7 +206,12 @@ mod tests {
         ];
         let s = SliceSummary::from_slices(&slices);
         assert_eq!(
-            (s.tumour_slices, s.both_empty_slices, s.false_alarm_slices, s.total_slices),
+            (
+                s.tumour_slices,
+                s.both_empty_slices,
+                s.false_alarm_slices,
+                s.total_slices
+            ),
             (1, 1, 1, 3)
         );
         assert!((s.mean_dice_tumour - 2.0 / 3.0).abs() < 1e-12);

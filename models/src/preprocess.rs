@@ -116,7 +116,10 @@ impl Geometry {
     /// Maps a source-sized plane into the input grid (zero padding outside the
     /// content rectangle): the forward twin of [`Geometry::to_source`].
     pub fn to_input(&self, plane: &[f32]) -> Vec<f32> {
-        assert_eq!(plane.len(), (self.source_width * self.source_height) as usize);
+        assert_eq!(
+            plane.len(),
+            (self.source_width * self.source_height) as usize
+        );
         let [x0, y0, cw, ch] = self.content;
         let src = ImageBuffer::<Luma<f32>, Vec<f32>>::from_raw(
             self.source_width,
@@ -159,7 +162,9 @@ pub fn normalise_plane(plane: &mut [f32], norm: Normalisation, full_scale: f32) 
                 // than dividing by zero.
                 plane.iter_mut().for_each(|v| *v = 0.0);
             } else {
-                plane.iter_mut().for_each(|v| *v = ((*v - lo) / span).clamp(0.0, 1.0));
+                plane
+                    .iter_mut()
+                    .for_each(|v| *v = ((*v - lo) / span).clamp(0.0, 1.0));
             }
         }
         Normalisation::ZScore => {
@@ -189,8 +194,10 @@ pub fn normalise_plane(plane: &mut [f32], norm: Normalisation, full_scale: f32) 
 pub fn percentiles(plane: &[f32], low: f32, high: f32) -> (f32, f32) {
     let (min, max) = plane
         .iter()
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
-    if !(max > min) {
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
+            (a.min(v), b.max(v))
+        });
+    if max <= min {
         return (min, min);
     }
     const BINS: usize = 4096;
@@ -216,7 +223,12 @@ pub fn percentiles(plane: &[f32], low: f32, high: f32) -> (f32, f32) {
 
 /// Brings a decoded slice to the model input: normalise, replicate grey to
 /// three channels, resize into `width` x `height` by the policy.
-pub fn prepare(slice: &SliceImage, pp: &Preprocessing, width: u32, height: u32) -> Result<ModelInput> {
+pub fn prepare(
+    slice: &SliceImage,
+    pp: &Preprocessing,
+    width: u32,
+    height: u32,
+) -> Result<ModelInput> {
     if slice.channels != 1 && slice.channels != 3 {
         return Err(Error::Invalid {
             what: "slice".into(),
@@ -292,7 +304,13 @@ mod tests {
             (97, 181, ResizePolicy::Letterbox),
             (640, 480, ResizePolicy::Stretch),
         ] {
-            let mask = blob(sw, sh, sw as f32 * 0.4, sh as f32 * 0.55, sw.min(sh) as f32 * 0.2);
+            let mask = blob(
+                sw,
+                sh,
+                sw as f32 * 0.4,
+                sh as f32 * 0.55,
+                sw.min(sh) as f32 * 0.2,
+            );
             let g = Geometry::new((sw, sh), (256, 256), policy);
             let back = g.to_source(&g.to_input(&mask));
             assert_eq!(back.len(), mask.len());
@@ -300,7 +318,11 @@ mod tests {
             for (p, t) in back.iter().zip(&mask) {
                 counts.add(*p >= 0.5, *t >= 0.5);
             }
-            assert!(counts.dice() > 0.95, "{sw}x{sh} {policy:?}: dice {}", counts.dice());
+            assert!(
+                counts.dice() > 0.95,
+                "{sw}x{sh} {policy:?}: dice {}",
+                counts.dice()
+            );
         }
     }
 
@@ -310,7 +332,10 @@ mod tests {
         let raw16: Vec<f32> = raw8.iter().map(|v| v * 257.0).collect();
         let pp = Preprocessing {
             resize: ResizePolicy::Stretch,
-            normalisation: Normalisation::Percentile { low: 1.0, high: 99.0 },
+            normalisation: Normalisation::Percentile {
+                low: 1.0,
+                high: 99.0,
+            },
         };
         let a = prepare(&SliceImage::new(32, 32, 1, 8, raw8), &pp, 32, 32).unwrap();
         let b = prepare(&SliceImage::new(32, 32, 1, 16, raw16), &pp, 32, 32).unwrap();
@@ -326,7 +351,10 @@ mod tests {
     #[test]
     fn flat_slice_normalises_to_zeros_not_nan() {
         for norm in [
-            Normalisation::Percentile { low: 1.0, high: 99.0 },
+            Normalisation::Percentile {
+                low: 1.0,
+                high: 99.0,
+            },
             Normalisation::ZScore,
         ] {
             let mut plane = vec![42.0f32; 100];

@@ -97,20 +97,38 @@ impl SliceImage {
         }
         // Alpha carries no intensity information in a scan; it is dropped.
         let (channels, bit_depth, interleaved): (usize, u8, Vec<f32>) = match img {
-            DynamicImage::ImageLuma8(b) => (1, 8, b.into_raw().into_iter().map(f32::from).collect()),
+            DynamicImage::ImageLuma8(b) => {
+                (1, 8, b.into_raw().into_iter().map(f32::from).collect())
+            }
             DynamicImage::ImageLumaA8(b) => (1, 8, b.pixels().map(|p| f32::from(p[0])).collect()),
             DynamicImage::ImageRgb8(b) => (3, 8, b.into_raw().into_iter().map(f32::from).collect()),
-            DynamicImage::ImageRgba8(b) => {
-                (3, 8, b.pixels().flat_map(|p| [p[0], p[1], p[2]]).map(f32::from).collect())
+            DynamicImage::ImageRgba8(b) => (
+                3,
+                8,
+                b.pixels()
+                    .flat_map(|p| [p[0], p[1], p[2]])
+                    .map(f32::from)
+                    .collect(),
+            ),
+            DynamicImage::ImageLuma16(b) => {
+                (1, 16, b.into_raw().into_iter().map(f32::from).collect())
             }
-            DynamicImage::ImageLuma16(b) => (1, 16, b.into_raw().into_iter().map(f32::from).collect()),
             DynamicImage::ImageLumaA16(b) => (1, 16, b.pixels().map(|p| f32::from(p[0])).collect()),
-            DynamicImage::ImageRgb16(b) => (3, 16, b.into_raw().into_iter().map(f32::from).collect()),
-            DynamicImage::ImageRgba16(b) => {
-                (3, 16, b.pixels().flat_map(|p| [p[0], p[1], p[2]]).map(f32::from).collect())
+            DynamicImage::ImageRgb16(b) => {
+                (3, 16, b.into_raw().into_iter().map(f32::from).collect())
             }
+            DynamicImage::ImageRgba16(b) => (
+                3,
+                16,
+                b.pixels()
+                    .flat_map(|p| [p[0], p[1], p[2]])
+                    .map(f32::from)
+                    .collect(),
+            ),
             DynamicImage::ImageRgb32F(b) => (3, 32, b.into_raw()),
-            DynamicImage::ImageRgba32F(b) => (3, 32, b.pixels().flat_map(|p| [p[0], p[1], p[2]]).collect()),
+            DynamicImage::ImageRgba32F(b) => {
+                (3, 32, b.pixels().flat_map(|p| [p[0], p[1], p[2]]).collect())
+            }
             other => {
                 return Err(Error::Unsupported {
                     path: origin.to_path_buf(),
@@ -181,7 +199,10 @@ mod tests {
         let cases: [(&[u8], &str); 3] = [
             (b"", "empty"),
             (b"hello, not an image at all", "not a PNG"),
-            (&[0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0], "decode"),
+            (
+                &[0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0],
+                "decode",
+            ),
         ];
         for (bytes, needle) in cases {
             let err = SliceImage::decode(bytes, Path::new("inbox/bad.png")).unwrap_err();
@@ -219,7 +240,11 @@ mod tests {
         for &b in bytes {
             crc ^= u32::from(b);
             for _ in 0..8 {
-                crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ 0xedb8_8320
+                } else {
+                    crc >> 1
+                };
             }
         }
         !crc

@@ -43,12 +43,21 @@ impl Default for Augmentation {
 impl Augmentation {
     /// Augments a `channels` x `h` x `w` planar image (model units) and its
     /// `h` x `w` 0/1 mask in place.
-    pub fn apply<R: Rng>(&self, rng: &mut R, image: &mut [f32], mask: &mut [u8], w: usize, h: usize) {
+    pub fn apply<R: Rng>(
+        &self,
+        rng: &mut R,
+        image: &mut [f32],
+        mask: &mut [u8],
+        w: usize,
+        h: usize,
+    ) {
         let n = w * h;
         assert_eq!(mask.len(), n, "mask size");
         assert_eq!(image.len() % n, 0, "image is not whole planes");
         let pose = Pose {
-            angle: rng.random_range(-self.rotation_deg..=self.rotation_deg).to_radians(),
+            angle: rng
+                .random_range(-self.rotation_deg..=self.rotation_deg)
+                .to_radians(),
             scale_x: 1.0,
             scale_y: 1.0,
             shift_x: 0.0,
@@ -74,7 +83,11 @@ impl Augmentation {
         let warped = affine.warp_nearest(mask, w, h);
         mask.copy_from_slice(&warped);
 
-        let sigma = if self.noise > 0.0 { rng.random_range(0.0..self.noise) } else { 0.0 };
+        let sigma = if self.noise > 0.0 {
+            rng.random_range(0.0..self.noise)
+        } else {
+            0.0
+        };
         let noise = Normal::new(0.0f32, sigma.max(f32::MIN_POSITIVE)).expect("finite sigma");
         for plane in image.chunks_exact_mut(n) {
             let gain = 1.0 + rng.random_range(-self.gain..=self.gain);
@@ -115,7 +128,9 @@ mod tests {
             let mut m = mask.clone();
             geometry_only.apply(&mut rng, &mut image, &mut m, w, h);
             assert!(m.iter().all(|&v| v <= 1));
-            let agree = (0..w * h).filter(|&i| (image[i] >= 0.5) == (m[i] == 1)).count();
+            let agree = (0..w * h)
+                .filter(|&i| (image[i] >= 0.5) == (m[i] == 1))
+                .count();
             assert!(agree as f64 / (w * h) as f64 > 0.99, "seed {seed}: {agree}");
             assert_eq!(image[..w * h], image[w * h..], "channels move alike");
             let area = m.iter().filter(|&&v| v == 1).count() as f64;

@@ -81,7 +81,11 @@ impl LggIndex {
             entries.sort();
             let mut images: BTreeMap<u32, PathBuf> = BTreeMap::new();
             let mut masks: BTreeMap<u32, PathBuf> = BTreeMap::new();
-            let prefix = dir.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
+            let prefix = dir
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("")
+                .to_string();
             for path in entries {
                 if path.is_dir() {
                     dirs.push(path);
@@ -107,7 +111,9 @@ impl LggIndex {
                     }
                     None => index.problems.push(Problem {
                         path,
-                        reason: format!("name does not follow {prefix}_<n>.tif / {prefix}_<n>_mask.tif"),
+                        reason: format!(
+                            "name does not follow {prefix}_<n>.tif / {prefix}_<n>_mask.tif"
+                        ),
                     }),
                 }
             }
@@ -188,7 +194,11 @@ pub fn load_pair(record: &SliceRecord) -> std::result::Result<Sample, Problem> {
     }
     // A mask pixel is tumour when it is above half scale (LGG masks are 0/255).
     let half = mask_img.full_scale() / 2.0;
-    let mask = mask_img.plane(0).iter().map(|&v| u8::from(v > half)).collect();
+    let mask = mask_img
+        .plane(0)
+        .iter()
+        .map(|&v| u8::from(v > half))
+        .collect();
     Ok(Sample {
         record: record.clone(),
         image,
@@ -204,7 +214,9 @@ fn strip_path(msg: String, path: &Path) -> String {
 /// `TCGA_CS_4941_19960909` -> `TCGA_CS_4941`; names without a date stay.
 pub fn patient_id(folder: &str) -> String {
     match folder.rsplit_once('_') {
-        Some((head, date)) if date.len() == 8 && date.bytes().all(|b| b.is_ascii_digit()) => head.to_string(),
+        Some((head, date)) if date.len() == 8 && date.bytes().all(|b| b.is_ascii_digit()) => {
+            head.to_string()
+        }
         _ => folder.to_string(),
     }
 }
@@ -231,9 +243,11 @@ mod tests {
         RgbImage::from_fn(size, size, |x, y| image::Rgb([x as u8, y as u8, 7]))
             .save(d.join(format!("{folder}_{n}.tif")))
             .unwrap();
-        GrayImage::from_fn(size, size, |x, y| image::Luma([if lesion && x < 3 && y < 2 { 255 } else { 0 }]))
-            .save(d.join(format!("{folder}_{n}_mask.tif")))
-            .unwrap();
+        GrayImage::from_fn(size, size, |x, y| {
+            image::Luma([if lesion && x < 3 && y < 2 { 255 } else { 0 }])
+        })
+        .save(d.join(format!("{folder}_{n}_mask.tif")))
+        .unwrap();
     }
 
     #[test]
@@ -257,14 +271,20 @@ mod tests {
         let a = root.join("TCGA_AA_0001_20000101");
         let b = root.join("TCGA_BB_0002_20000102");
         // unpaired image, orphan mask, truncated image, size mismatch, stray name
-        RgbImage::new(8, 8).save(a.join("TCGA_AA_0001_20000101_3.tif")).unwrap();
-        GrayImage::new(8, 8).save(a.join("TCGA_AA_0001_20000101_9_mask.tif")).unwrap();
+        RgbImage::new(8, 8)
+            .save(a.join("TCGA_AA_0001_20000101_3.tif"))
+            .unwrap();
+        GrayImage::new(8, 8)
+            .save(a.join("TCGA_AA_0001_20000101_9_mask.tif"))
+            .unwrap();
         write_pair(&root, "TCGA_BB_0002_20000102", 2, 8, false);
         let t = b.join("TCGA_BB_0002_20000102_2.tif");
         let bytes = std::fs::read(&t).unwrap();
         std::fs::write(&t, &bytes[..bytes.len() / 3]).unwrap();
         write_pair(&root, "TCGA_BB_0002_20000102", 3, 8, false);
-        GrayImage::new(4, 4).save(b.join("TCGA_BB_0002_20000102_3_mask.tif")).unwrap();
+        GrayImage::new(4, 4)
+            .save(b.join("TCGA_BB_0002_20000102_3_mask.tif"))
+            .unwrap();
         std::fs::write(b.join("notes.tif"), b"x").unwrap();
 
         let mut index = LggIndex::scan(tmp.path()).unwrap();
@@ -274,12 +294,16 @@ mod tests {
         let samples = index.load_all(|_, _| {});
         assert_eq!(samples.len(), 3);
         let problems: Vec<String> = index.problems.iter().map(|p| p.to_string()).collect();
-        let has = |file: &str, why: &str| problems.iter().any(|p| p.contains(file) && p.contains(why));
+        let has =
+            |file: &str, why: &str| problems.iter().any(|p| p.contains(file) && p.contains(why));
         assert!(has("_3.tif", "no matching _mask.tif"), "{problems:?}");
         assert!(has("_9_mask.tif", "mask without an image"), "{problems:?}");
         assert!(has("notes.tif", "name does not follow"), "{problems:?}");
         assert!(has("TCGA_BB_0002_20000102_2.tif", "decode"), "{problems:?}");
-        assert!(has("TCGA_BB_0002_20000102_3_mask.tif", "mask is 4x4"), "{problems:?}");
+        assert!(
+            has("TCGA_BB_0002_20000102_3_mask.tif", "mask is 4x4"),
+            "{problems:?}"
+        );
         assert_eq!(problems.len(), 5);
 
         let tumour: Vec<usize> = samples.iter().map(Sample::tumour_pixels).collect();

@@ -17,7 +17,10 @@ pub struct SplitFractions {
 
 impl Default for SplitFractions {
     fn default() -> Self {
-        Self { test: 0.2, val: 0.1 }
+        Self {
+            test: 0.2,
+            val: 0.1,
+        }
     }
 }
 
@@ -51,12 +54,17 @@ pub fn split_patients(patients: &[PatientSummary], fractions: SplitFractions, se
     sorted.sort_by(|a, b| a.patient.cmp(&b.patient));
     sorted.dedup_by(|a, b| a.patient == b.patient);
     sorted.shuffle(&mut rng);
-    let (mut clear, mut tumour): (Vec<_>, Vec<_>) = sorted.into_iter().partition(|p| p.tumour_slices == 0);
+    let (mut clear, mut tumour): (Vec<_>, Vec<_>) =
+        sorted.into_iter().partition(|p| p.tumour_slices == 0);
     let burden = |p: &PatientSummary| p.tumour_slices as f64 / p.slices.max(1) as f64;
     tumour.sort_by(|a, b| burden(a).total_cmp(&burden(b)));
     clear.sort_by_key(|p| p.slices);
 
-    let shares = [1.0 - fractions.test - fractions.val, fractions.val, fractions.test];
+    let shares = [
+        1.0 - fractions.test - fractions.val,
+        fractions.val,
+        fractions.test,
+    ];
     let mut split = Split::default();
     let mut counts = [0usize; 3];
     for stratum in [tumour, clear] {
@@ -132,7 +140,10 @@ mod tests {
             .map(|p| p.patient.clone())
             .collect();
         let in_test = a.test.iter().filter(|p| clear.contains(*p)).count();
-        assert!((1..=4).contains(&in_test), "{in_test} clear patients in test");
+        assert!(
+            (1..=4).contains(&in_test),
+            "{in_test} clear patients in test"
+        );
         // Mean tumour burden of test within 0.1 of train's.
         let burden = |names: &[String]| {
             let v: Vec<f64> = patients

@@ -38,7 +38,9 @@ pub fn embedded_volumes() -> Result<Vec<Volume>> {
         let t1 = SliceImage::decode(t1_png, origin)?;
         let tissue = SliceImage::decode(tissue_png, origin)?;
         if t1.width as usize != SIZE || tissue.channels != 3 || tissue.width as usize != SIZE {
-            return Err(Error::Invalid(format!("base slice {name} is not {SIZE}x{SIZE} T1 + RGB tissue")));
+            return Err(Error::Invalid(format!(
+                "base slice {name} is not {SIZE}x{SIZE} T1 + RGB tissue"
+            )));
         }
         let unit = |p: &[f32]| p.iter().map(|v| v / 255.0).collect::<Vec<f32>>();
         let slice = BaseSlice {
@@ -75,7 +77,9 @@ mod tests {
         for v in &vols {
             assert!(v.slices.len() >= 25, "{}: {}", v.name, v.slices.len());
             for s in &v.slices {
-                let brain = (0..SIZE * SIZE).filter(|&i| s.gm[i] + s.wm[i] > 0.5).count();
+                let brain = (0..SIZE * SIZE)
+                    .filter(|&i| s.gm[i] + s.wm[i] > 0.5)
+                    .count();
                 assert!(brain > 3000, "{} has {brain} brain pixels", s.name);
             }
         }

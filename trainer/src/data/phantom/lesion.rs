@@ -57,7 +57,12 @@ impl Lesion {
             (rng.random_range(3.0f32.ln()..32.0f32.ln())).exp()
         };
         let harmonics = (2..7)
-            .map(|k| (rng.random_range(0.0..0.3 / k as f32 * 2.0), rng.random_range(0.0..2.0 * PI)))
+            .map(|k| {
+                (
+                    rng.random_range(0.0..0.3 / k as f32 * 2.0),
+                    rng.random_range(0.0..2.0 * PI),
+                )
+            })
             .collect();
         let mut texture = [[0.0; 6]; 6];
         texture
@@ -95,7 +100,10 @@ impl Lesion {
         };
         let scale = self.profile(z);
         let dz = z - self.centre_z;
-        let (cx, cy) = (self.centre.0 + self.drift.0 * dz, self.centre.1 + self.drift.1 * dz);
+        let (cx, cy) = (
+            self.centre.0 + self.drift.0 * dz,
+            self.centre.1 + self.drift.1 * dz,
+        );
         let r0 = self.radius * scale;
         // Oedema reaches one slice beyond the tumour's last, fainter there.
         if dz.abs() > self.half_extent_z + 1.0 {
@@ -103,8 +111,14 @@ impl Lesion {
         }
         let halo_gain = if scale > 0.0 { 1.0 } else { 0.5 };
         let big = self.radius * 1.7 + self.halo_width + 2.0;
-        let (x0, x1) = (((cx - big).floor().max(0.0)) as usize, ((cx + big).ceil().min(SIZE as f32)) as usize);
-        let (y0, y1) = (((cy - big).floor().max(0.0)) as usize, ((cy + big).ceil().min(SIZE as f32)) as usize);
+        let (x0, x1) = (
+            ((cx - big).floor().max(0.0)) as usize,
+            ((cx + big).ceil().min(SIZE as f32)) as usize,
+        );
+        let (y0, y1) = (
+            ((cy - big).floor().max(0.0)) as usize,
+            ((cy + big).ceil().min(SIZE as f32)) as usize,
+        );
         for y in y0..y1 {
             for x in x0..x1 {
                 let i = y * SIZE + x;
@@ -130,7 +144,8 @@ impl Lesion {
                 } else {
                     let outside = d - edge;
                     if outside > 0.0 && outside < self.halo_width {
-                        cs.halo[i] = halo_gain * (1.0 - outside / self.halo_width) * brain[i].min(1.0);
+                        cs.halo[i] =
+                            halo_gain * (1.0 - outside / self.halo_width) * brain[i].min(1.0);
                     }
                 }
             }
@@ -167,11 +182,21 @@ mod tests {
         let brain = all_brain();
         let mut lesion = Lesion::random(&mut rng, &brain, 10.0, 8.0).unwrap();
         lesion.radius = 20.0;
-        let area = |z: f32| lesion.cross_section(z, &brain).mask.iter().filter(|&&m| m).count();
+        let area = |z: f32| {
+            lesion
+                .cross_section(z, &brain)
+                .mask
+                .iter()
+                .filter(|&&m| m)
+                .count()
+        };
         assert!(area(10.0) > area(12.0) && area(12.0) > area(13.5));
         assert_eq!(area(15.0), 0);
         let far = lesion.cross_section(20.0, &brain);
-        assert!(far.halo.iter().all(|&h| h == 0.0), "no oedema far from the lesion");
+        assert!(
+            far.halo.iter().all(|&h| h == 0.0),
+            "no oedema far from the lesion"
+        );
         let mut half = brain.clone();
         half[..SIZE * SIZE / 2].iter_mut().for_each(|v| *v = 0.0);
         let cs = lesion.cross_section(10.0, &half);

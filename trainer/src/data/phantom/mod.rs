@@ -6,7 +6,9 @@
 
 pub mod anatomy;
 pub mod lesion;
+pub mod montage;
 pub mod render;
+pub mod samples;
 
 use crate::{Error, Result};
 use anatomy::{Volume, SIZE};
@@ -64,16 +66,28 @@ pub fn render_output(plan: &PatientPlan, volume: &Volume, j: usize) -> SliceOutp
     let r = plan.render(volume, j, true);
     let px = |c: Contrast, i: usize| to_u8(r.plane(c)[i]);
     let image = match plan.form {
-        Form::Stacked => image::DynamicImage::ImageRgb8(RgbImage::from_fn(SIZE as u32, SIZE as u32, |x, y| {
-            let i = y as usize * SIZE + x as usize;
-            image::Rgb([px(Contrast::T1, i), px(Contrast::Flair, i), px(Contrast::T1c, i)])
-        })),
-        Form::Single(c) => image::DynamicImage::ImageLuma8(GrayImage::from_fn(SIZE as u32, SIZE as u32, |x, y| {
-            image::Luma([px(c, y as usize * SIZE + x as usize)])
-        })),
+        Form::Stacked => {
+            image::DynamicImage::ImageRgb8(RgbImage::from_fn(SIZE as u32, SIZE as u32, |x, y| {
+                let i = y as usize * SIZE + x as usize;
+                image::Rgb([
+                    px(Contrast::T1, i),
+                    px(Contrast::Flair, i),
+                    px(Contrast::T1c, i),
+                ])
+            }))
+        }
+        Form::Single(c) => {
+            image::DynamicImage::ImageLuma8(GrayImage::from_fn(SIZE as u32, SIZE as u32, |x, y| {
+                image::Luma([px(c, y as usize * SIZE + x as usize)])
+            }))
+        }
     };
     let mask = GrayImage::from_fn(SIZE as u32, SIZE as u32, |x, y| {
-        image::Luma([if r.mask[y as usize * SIZE + x as usize] { 255 } else { 0 }])
+        image::Luma([if r.mask[y as usize * SIZE + x as usize] {
+            255
+        } else {
+            0
+        }])
     });
     SliceOutput {
         image,
@@ -135,11 +149,20 @@ pub fn generate_cohort(
     for r in &records {
         csv.push_str(&format!(
             "{},{},{},{},{},{},{:.2},{},{}\n",
-            r.patient, r.folder, r.volume, r.form, r.slices, r.tumour_slices, r.lesion_radius_px, r.ring_enhancement, r.max_lesion_area_px
+            r.patient,
+            r.folder,
+            r.volume,
+            r.form,
+            r.slices,
+            r.tumour_slices,
+            r.lesion_radius_px,
+            r.ring_enhancement,
+            r.max_lesion_area_px
         ));
     }
     let mut f = std::fs::File::create(&csv_path).map_err(|e| Error::io(&csv_path, e))?;
-    f.write_all(csv.as_bytes()).map_err(|e| Error::io(&csv_path, e))?;
+    f.write_all(csv.as_bytes())
+        .map_err(|e| Error::io(&csv_path, e))?;
     Ok(CohortSummary {
         root,
         seed,
@@ -171,12 +194,19 @@ mod tests {
                 let with = plan.render(volume, j, true);
                 let without = plan.render(volume, j, false);
                 for i in 0..SIZE * SIZE {
-                    let differs = (0..4).any(|c| (with.planes[c][i] - without.planes[c][i]).abs() > 1e-4);
+                    let differs =
+                        (0..4).any(|c| (with.planes[c][i] - without.planes[c][i]).abs() > 1e-4);
                     if with.mask[i] {
-                        assert!(differs, "patient {p} slice {j} pixel {i}: mask but no lesion");
+                        assert!(
+                            differs,
+                            "patient {p} slice {j} pixel {i}: mask but no lesion"
+                        );
                         checked += 1;
                     } else if with.halo[i] == 0.0 {
-                        assert!(!differs, "patient {p} slice {j} pixel {i}: lesion outside mask and halo");
+                        assert!(
+                            !differs,
+                            "patient {p} slice {j} pixel {i}: lesion outside mask and halo"
+                        );
                     }
                 }
             }
@@ -203,7 +233,12 @@ mod tests {
                 .slices
                 .iter()
                 .flat_map(|s| [s.image.clone(), s.mask.clone()])
-                .map(|p| (p.strip_prefix(root).unwrap().to_path_buf(), std::fs::read(&p).unwrap()))
+                .map(|p| {
+                    (
+                        p.strip_prefix(root).unwrap().to_path_buf(),
+                        std::fs::read(&p).unwrap(),
+                    )
+                })
                 .collect();
             v.sort();
             let samples = index.load_all(|_, _| {});
@@ -214,7 +249,13 @@ mod tests {
         assert_eq!(fa, files(b.path()), "same seed, same bytes");
         assert_ne!(fa, files(c.path()), "another seed, other phantoms");
         assert_eq!(fa.len(), sa.slices() * 2);
-        assert!(std::fs::read_to_string(sa.root.join("phantoms.csv")).unwrap().lines().count() == 4);
+        assert!(
+            std::fs::read_to_string(sa.root.join("phantoms.csv"))
+                .unwrap()
+                .lines()
+                .count()
+                == 4
+        );
     }
 
     #[test]

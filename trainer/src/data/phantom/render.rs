@@ -106,7 +106,9 @@ pub enum FormChoice {
 
 impl PatientPlan {
     pub fn draw(volumes: &[Volume], settings: &CohortSettings, seed: u64, patient: usize) -> Self {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (patient as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut rng = ChaCha8Rng::seed_from_u64(
+            seed ^ (patient as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
         let volume = rng.random_range(0..volumes.len());
         let available = volumes[volume].slices.len();
         let count = rng.random_range(available.min(18)..=available);
@@ -139,7 +141,11 @@ impl PatientPlan {
         let bias = [0; 6].map(|_| rng.random_range(-1.0..1.0f32) * amp);
         let noise_sigma = rng.random_range(0.008..0.035f32);
         let noise_seed = rng.random();
-        let id = format!("PHANTOM_{}_{:04}", volumes[volume].name.to_uppercase(), patient + 1);
+        let id = format!(
+            "PHANTOM_{}_{:04}",
+            volumes[volume].name.to_uppercase(),
+            patient + 1
+        );
         let mut plan = PatientPlan {
             id,
             volume,
@@ -155,7 +161,8 @@ impl PatientPlan {
         };
         if !rng.random_bool(settings.clear_patients.clamp(0.0, 1.0)) {
             let n = count as f32;
-            let extent = (settings.tumour_fraction as f32 * rng.random_range(0.6..1.4f32) * n).clamp(1.0, n);
+            let extent =
+                (settings.tumour_fraction as f32 * rng.random_range(0.6..1.4f32) * n).clamp(1.0, n);
             let half = extent / 2.0;
             let centre_z = rng.random_range(half.min(n / 2.0)..=(n - half).max(n / 2.0));
             // The centre must lie in brain on the lesion's middle slice.
@@ -174,10 +181,15 @@ impl PatientPlan {
 
     fn posed_brain(&self, volume: &Volume, j: usize) -> Vec<f32> {
         let [_, gm, wm, csf] = self.posed(volume, j);
-        (0..SIZE * SIZE).map(|i| (gm[i] + wm[i] + csf[i]).min(1.0)).collect()
+        (0..SIZE * SIZE)
+            .map(|i| (gm[i] + wm[i] + csf[i]).min(1.0))
+            .collect()
     }
 
     /// Renders slice `j` (0-based along the patient's stack).
+    // Eight parallel planes are read and written per pixel; one index reads
+    // better than eight zipped iterators.
+    #[allow(clippy::needless_range_loop)]
     pub fn render(&self, volume: &Volume, j: usize, with_lesion: bool) -> Rendered {
         let n = SIZE * SIZE;
         let [t1, gm, wm, csf] = self.posed(volume, j);
@@ -191,14 +203,21 @@ impl PatientPlan {
         // Tissue contrast per channel: T1 is the real scan; the others are
         // synthesised from memberships with a little of the real T1's detail,
         // and scalp/skull (non-brain) kept from the T1 at a lower weight.
-        let mut planes = [vec![0.0f32; n], vec![0.0f32; n], vec![0.0f32; n], vec![0.0f32; n]];
+        let mut planes = [
+            vec![0.0f32; n],
+            vec![0.0f32; n],
+            vec![0.0f32; n],
+            vec![0.0f32; n],
+        ];
         for i in 0..n {
             let outside = 1.0 - brain[i];
             let detail = 0.12 * (t1[i] - 0.5) * brain[i];
             planes[0][i] = t1[i];
             planes[1][i] = t1[i] * (1.0 + 0.12 * outside);
-            planes[2][i] = 0.62 * gm[i] + 0.42 * wm[i] + 0.95 * csf[i] + 0.45 * outside * t1[i] - detail;
-            planes[3][i] = 0.78 * gm[i] + 0.58 * wm[i] + 0.06 * csf[i] + 0.55 * outside * t1[i] + detail;
+            planes[2][i] =
+                0.62 * gm[i] + 0.42 * wm[i] + 0.95 * csf[i] + 0.45 * outside * t1[i] - detail;
+            planes[3][i] =
+                0.78 * gm[i] + 0.58 * wm[i] + 0.06 * csf[i] + 0.55 * outside * t1[i] + detail;
         }
         let mut mask = vec![false; n];
         let mut halo = vec![0.0f32; n];
@@ -233,14 +252,22 @@ impl PatientPlan {
 
         // Scanner effects: smooth multiplicative bias field, per-channel gain
         // and a shared gamma, then Rician noise (magnitude of complex noise).
-        let mut noise_rng = ChaCha8Rng::seed_from_u64(self.noise_seed ^ (j as u64).wrapping_mul(0xA24B_AED4_963E_E407));
+        let mut noise_rng = ChaCha8Rng::seed_from_u64(
+            self.noise_seed ^ (j as u64).wrapping_mul(0xA24B_AED4_963E_E407),
+        );
         let normal = Normal::new(0.0f32, self.noise_sigma).expect("finite sigma");
         let b = &self.bias;
         for (c, plane) in planes.iter_mut().enumerate() {
             for (i, v) in plane.iter_mut().enumerate() {
                 let x = (i % SIZE) as f32 / SIZE as f32 * 2.0 - 1.0;
                 let y = (i / SIZE) as f32 / SIZE as f32 * 2.0 - 1.0;
-                let field = 1.0 + b[0] * x + b[1] * y + b[2] * x * y + b[3] * (x * x - 0.33) + b[4] * (y * y - 0.33) + b[5] * 0.1 * j as f32;
+                let field = 1.0
+                    + b[0] * x
+                    + b[1] * y
+                    + b[2] * x * y
+                    + b[3] * (x * x - 0.33)
+                    + b[4] * (y * y - 0.33)
+                    + b[5] * 0.1 * j as f32;
                 let s = self.gain[c] * v.max(0.0).powf(self.gamma) * field.max(0.3);
                 let (n1, n2) = (normal.sample(&mut noise_rng), normal.sample(&mut noise_rng));
                 *v = ((s + n1).powi(2) + n2 * n2).sqrt();

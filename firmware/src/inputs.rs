@@ -1,0 +1,65 @@
+//! Turning command-line paths into the list of slice files to process.
+
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+
+const SLICE_EXTENSIONS: [&str; 5] = ["png", "tif", "tiff", "jpg", "jpeg"];
+
+/// Files are taken as given (a bad one becomes an error line later, not a
+/// refusal now); folders are walked for slice files, masks (`*_mask.*`)
+/// left out, in sorted order so runs are repeatable.
+pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            walk(p, &mut out).with_context(|| format!("reading folder {}", p.display()))?;
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            walk(&p, out)?;
+        } else if is_slice_file(&p) {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+pub fn is_slice_file(p: &Path) -> bool {
+    let ext_ok = p
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| SLICE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
+    let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    ext_ok && !stem.ends_with("_mask")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folders_expand_to_sorted_slices_without_masks() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("sub")).unwrap();
+        for f in ["b.png", "a.TIF", "a_mask.tif", "notes.txt", "sub/c.jpeg"] {
+            std::fs::write(d.path().join(f), b"x").unwrap();
+        }
+        let files = expand(&[d.path().to_path_buf(), PathBuf::from("/given/as/is.txt")]).unwrap();
+        let names: Vec<String> = files
+            .iter()
+            .map(|p| p.strip_prefix(d.path()).unwrap_or(p).display().to_string())
+            .collect();
+        assert_eq!(names, ["a.TIF", "b.png", "sub/c.jpeg", "/given/as/is.txt"]);
+    }
+}

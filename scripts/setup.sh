@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what neuroscreen's build and tests need on a fresh Debian 12
+# machine. Idempotent: when everything is there it checks and exits in a
+# second or two.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+
+apt_packages=(libclang-dev pkg-config binutils python3-venv)
+missing=()
+for p in "${apt_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing apt packages: ${missing[*]}"
+    sudo_cmd=""
+    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust with rustup first" >&2; exit 1; }
+
+venv="$root/.venv"
+stamp="$venv/.neuroscreen-requirements"
+want="$(sha256sum "$here/requirements.txt" | cut -d' ' -f1)"
+if [ ! -x "$venv/bin/python3" ]; then
+    echo "setup: creating $venv"
+    python3 -m venv "$venv"
+fi
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "setup: installing Python requirements (torch is a ~4 GB CUDA wheel; several minutes)"
+    "$venv/bin/pip" install -q --disable-pip-version-check -r "$here/requirements.txt"
+    echo "$want" > "$stamp"
+fi
