@@ -4,6 +4,11 @@
 //! phantoms on real anatomy. Training, evaluation and export build on it.
 
 pub mod data;
+pub mod export;
+pub mod losses;
+pub mod nets;
+pub mod report;
+pub mod train;
 mod error;
 
 pub use error::{Error, Result};

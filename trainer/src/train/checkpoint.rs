@@ -1,0 +1,77 @@
+//! Checkpoints: weights in safetensors (`best.safetensors`,
+//! `last.safetensors`) and the run state in `state.json`, all replaced
+//! atomically so a crash mid-save leaves the previous checkpoint intact.
+
+use super::early_stop::EarlyStopping;
+use super::fit::EpochRecord;
+use super::FitConfig;
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use tch::nn::VarStore;
+
+pub const BEST: &str = "best.safetensors";
+pub const LAST: &str = "last.safetensors";
+pub const STATE: &str = "state.json";
+
+/// Everything needed to resume a run or rebuild its network for export.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunState {
+    pub config: FitConfig,
+    /// Last completed epoch.
+    pub epoch: u32,
+    pub early: EarlyStopping,
+    pub history: Vec<EpochRecord>,
+    pub parameters: i64,
+}
+
+impl RunState {
+    pub fn load(run: &Path) -> Result<Self> {
+        let path = run.join(STATE);
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        serde_json::from_str(&text).map_err(|e| Error::Data {
+            path,
+            reason: format!("invalid run state: {e}"),
+        })
+    }
+
+    pub fn save(&self, run: &Path) -> Result<()> {
+        let json = serde_json::to_string_pretty(self).expect("state serialises");
+        write_atomic(&run.join(STATE), json.as_bytes())
+    }
+}
+
+/// Writes bytes to a temp file beside `path`, fsyncs, renames over it.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let tmp = tmp_beside(path);
+    let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
+    f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+fn tmp_beside(path: &Path) -> PathBuf {
+    // Keep the extension last: VarStore::save picks safetensors by it.
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    path.with_file_name(format!(".tmp-{name}"))
+}
+
+pub fn save_weights(vs: &VarStore, path: &Path) -> Result<()> {
+    let tmp = tmp_beside(path);
+    vs.save(&tmp).map_err(|e| Error::Data {
+        path: tmp.clone(),
+        reason: format!("cannot save weights: {e}"),
+    })?;
+    std::fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+pub fn load_weights(vs: &mut VarStore, path: &Path) -> Result<()> {
+    vs.load(path).map_err(|e| Error::Data {
+        path: path.to_path_buf(),
+        reason: format!("cannot load weights: {e}"),
+    })
+}

@@ -1,0 +1,193 @@
+//! `neuroscreen-train fit` configuration: a TOML file whose every field has a
+//! default, plus command-line overrides applied on top.
+
+use crate::data::augment::Augmentation;
+use crate::data::split::SplitFractions;
+use crate::losses::SegLoss;
+use crate::nets::Architecture;
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Optimiser {
+    Adam,
+    AdamW,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Schedule {
+    Constant,
+    /// Cosine decay from `lr` to `lr * floor` over the configured epochs.
+    Cosine { floor: f64 },
+    /// Multiply by `gamma` every `every` epochs.
+    Step { every: u32, gamma: f64 },
+}
+
+impl Schedule {
+    pub fn lr(&self, base: f64, epoch: u32, epochs: u32) -> f64 {
+        match *self {
+            Schedule::Constant => base,
+            Schedule::Cosine { floor } => {
+                let t = (epoch.saturating_sub(1)) as f64 / epochs.max(1) as f64;
+                base * (floor + (1.0 - floor) * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()))
+            }
+            Schedule::Step { every, gamma } => base * gamma.powi((epoch.saturating_sub(1) / every.max(1)) as i32),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceChoice {
+    Auto,
+    Cpu,
+    Cuda,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FitConfig {
+    /// Root of an LGG-layout data set (real Kaggle data or phantoms).
+    pub data: PathBuf,
+    /// Run folder: checkpoints, metrics.jsonl, config.
+    pub out: PathBuf,
+    pub model: Architecture,
+    /// Segmenter loss; filters always use cross-entropy.
+    pub loss: SegLoss,
+    pub epochs: u32,
+    /// Seed paper: 16.
+    pub batch: usize,
+    /// Side of the square model input.
+    pub input_size: u32,
+    pub optimiser: Optimiser,
+    pub lr: f64,
+    pub weight_decay: f64,
+    pub schedule: Schedule,
+    /// Early stopping on validation loss (seed: 30 epochs).
+    pub patience: u32,
+    pub seed: u64,
+    pub split: SplitFractions,
+    pub augment: Option<Augmentation>,
+    /// Threads that assemble augmented batches.
+    pub workers: usize,
+    pub device: DeviceChoice,
+    /// Use at most this many slices (quick runs, tests).
+    pub max_slices: Option<usize>,
+    /// A safetensors file to start from (e.g. ImageNet ResNet-50 trunk);
+    /// variables it lacks keep their fresh initialisation.
+    pub init: Option<PathBuf>,
+}
+
+impl Default for FitConfig {
+    fn default() -> Self {
+        Self {
+            data: PathBuf::from("data/phantoms"),
+            out: PathBuf::from("runs/resunet"),
+            model: Architecture::default_resunet(),
+            loss: SegLoss::default(),
+            epochs: 100,
+            batch: 16,
+            input_size: 256,
+            optimiser: Optimiser::Adam,
+            lr: 1e-3,
+            weight_decay: 1e-4,
+            schedule: Schedule::Cosine { floor: 0.01 },
+            patience: 30,
+            seed: 0,
+            split: SplitFractions::default(),
+            augment: Some(Augmentation::default()),
+            workers: 2,
+            device: DeviceChoice::Auto,
+            max_slices: None,
+            init: None,
+        }
+    }
+}
+
+impl FitConfig {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Data {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let cfg: FitConfig = toml::from_str(&text).map_err(|e| Error::Data {
+            path: path.to_path_buf(),
+            reason: format!("invalid config: {e}"),
+        })?;
+        cfg.validate().map_err(|reason| Error::Data {
+            path: path.to_path_buf(),
+            reason,
+        })?;
+        Ok(cfg)
+    }
+
+    /// Names the key at fault.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if self.epochs == 0 {
+            return Err("epochs must be at least 1".into());
+        }
+        if self.batch == 0 {
+            return Err("batch must be at least 1".into());
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return Err(format!("lr must be positive, got {}", self.lr));
+        }
+        if let Architecture::ResUnet { widths } | Architecture::Unet { widths } = &self.model {
+            if widths.is_empty() || widths.iter().any(|&w| w <= 0) {
+                return Err("model.widths must be positive and not empty".into());
+            }
+            let step = 1u32 << (widths.len() - 1);
+            if self.input_size % step != 0 {
+                return Err(format!(
+                    "input_size {} must be divisible by {step} for {} encoder levels",
+                    self.input_size,
+                    widths.len()
+                ));
+            }
+        }
+        if self.input_size < 32 {
+            return Err("input_size must be at least 32".into());
+        }
+        if self.split.test + self.split.val >= 1.0 {
+            return Err("split.test + split.val must leave a training part".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_toml_fills_defaults_and_errors_name_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("fit.toml");
+        std::fs::write(
+            &p,
+            "epochs = 5\nbatch = 4\n[model]\nkind = \"unet\"\nwidths = [8, 16]\n[loss]\nkind = \"focal_tversky\"\nalpha = 0.7\nbeta = 0.3\ngamma = 0.75\n",
+        )
+        .unwrap();
+        let c = FitConfig::load(&p).unwrap();
+        assert_eq!((c.epochs, c.batch, c.patience), (5, 4, 30));
+        assert_eq!(c.model, Architecture::Unet { widths: vec![8, 16] });
+        std::fs::write(&p, "epochs = 5\nbatchsize = 4\n").unwrap();
+        let msg = FitConfig::load(&p).unwrap_err().to_string();
+        assert!(msg.contains("fit.toml") && msg.contains("batchsize"), "{msg}");
+        std::fs::write(&p, "input_size = 100\n").unwrap();
+        let msg = FitConfig::load(&p).unwrap_err().to_string();
+        assert!(msg.contains("input_size 100"), "{msg}");
+    }
+
+    #[test]
+    fn schedules() {
+        let c = Schedule::Cosine { floor: 0.0 };
+        assert!((c.lr(1.0, 1, 10) - 1.0).abs() < 1e-12);
+        assert!(c.lr(1.0, 6, 10) < 0.6 && c.lr(1.0, 10, 10) < 0.05);
+        let s = Schedule::Step { every: 2, gamma: 0.5 };
+        assert_eq!([1, 2, 3, 5].map(|e| s.lr(1.0, e, 10)), [1.0, 1.0, 0.5, 0.25]);
+    }
+}

@@ -1,0 +1,289 @@
+//! The data set in memory at model resolution, and augmented batches
+//! assembled on worker threads so the accelerator is not kept waiting.
+
+use crate::data::augment::Augmentation;
+use crate::data::lgg::{LggIndex, Problem, Sample};
+use crate::data::split::{split_patients, PatientSummary, Split, SplitFractions};
+use crate::Result;
+use models::{preprocess, Preprocessing};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::path::Path;
+use std::sync::mpsc::sync_channel;
+
+/// Slices mapped to the model input with the shared preprocessing.
+#[derive(Debug, Default, Clone)]
+pub struct Prepared {
+    pub size: u32,
+    /// N x 3 x size x size, model units.
+    pub images: Vec<f32>,
+    /// N x size x size, 0/1 at model resolution.
+    pub masks: Vec<u8>,
+    pub patients: Vec<String>,
+    /// Slice has tumour (its source mask is not empty).
+    pub labels: Vec<bool>,
+    /// Tumour pixels in the source mask (lesion-size strata use these).
+    pub true_area: Vec<usize>,
+}
+
+impl Prepared {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    fn plane(&self) -> usize {
+        (self.size * self.size) as usize
+    }
+
+    pub fn image(&self, i: usize) -> &[f32] {
+        let n = 3 * self.plane();
+        &self.images[i * n..(i + 1) * n]
+    }
+
+    pub fn mask(&self, i: usize) -> &[u8] {
+        let n = self.plane();
+        &self.masks[i * n..(i + 1) * n]
+    }
+
+    fn push(&mut self, sample: &Sample, pp: &Preprocessing) -> Result<()> {
+        let input = preprocess::prepare(&sample.image, pp, self.size, self.size)?;
+        let mask_f: Vec<f32> = sample.mask.iter().map(|&m| f32::from(m)).collect();
+        let mask = input.geometry.to_input(&mask_f);
+        self.images.extend_from_slice(&input.data);
+        self.masks.extend(mask.iter().map(|&v| u8::from(v >= 0.5)));
+        self.patients.push(sample.record.patient.clone());
+        let area = sample.tumour_pixels();
+        self.labels.push(area > 0);
+        self.true_area.push(area);
+        Ok(())
+    }
+}
+
+/// Train / validation / test parts, split by patient.
+#[derive(Debug, Default)]
+pub struct DataSplit {
+    pub split: Split,
+    pub train: Prepared,
+    pub val: Prepared,
+    pub test: Prepared,
+    /// Files that could not be used, with the reason.
+    pub problems: Vec<Problem>,
+}
+
+/// Reads an LGG-layout folder, splits it by patient and prepares each part.
+pub fn load_split(
+    root: &Path,
+    size: u32,
+    fractions: SplitFractions,
+    seed: u64,
+    max_slices: Option<usize>,
+    progress: impl FnMut(usize, usize),
+) -> Result<DataSplit> {
+    let mut index = LggIndex::scan(root)?;
+    if let Some(max) = max_slices {
+        // Whole patients only, so the split stays patient-level.
+        let mut kept = 0;
+        let mut current: Option<String> = None;
+        index.slices.retain(|s| {
+            if current.as_ref() != Some(&s.patient) {
+                if kept >= max {
+                    return false;
+                }
+                current = Some(s.patient.clone());
+            }
+            kept += 1;
+            true
+        });
+    }
+    let samples = index.load_all(progress);
+    let summaries: Vec<PatientSummary> = index
+        .patients()
+        .into_iter()
+        .map(|p| {
+            let mine = samples.iter().filter(|s| s.record.patient == p);
+            let (slices, tumour) = mine.fold((0, 0), |(n, t), s| (n + 1, t + usize::from(s.tumour_pixels() > 0)));
+            PatientSummary {
+                patient: p,
+                slices,
+                tumour_slices: tumour,
+            }
+        })
+        .collect();
+    let split = split_patients(&summaries, fractions, seed);
+    let pp = Preprocessing::default();
+    let mut out = DataSplit {
+        train: Prepared { size, ..Default::default() },
+        val: Prepared { size, ..Default::default() },
+        test: Prepared { size, ..Default::default() },
+        problems: index.problems,
+        split,
+    };
+    for s in &samples {
+        let p = &s.record.patient;
+        let part = if out.split.test.contains(p) {
+            &mut out.test
+        } else if out.split.val.contains(p) {
+            &mut out.val
+        } else {
+            &mut out.train
+        };
+        part.push(s, &pp)?;
+    }
+    Ok(out)
+}
+
+/// One batch, laid out for `Tensor::from_slice(..).view(..)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    pub n: usize,
+    pub images: Vec<f32>,
+    /// N x size x size as 0.0 / 1.0.
+    pub masks: Vec<f32>,
+    /// 1 = tumour.
+    pub labels: Vec<i64>,
+    /// Indices into the part the batch came from.
+    pub indices: Vec<usize>,
+}
+
+/// The epoch's sample order: shuffled by (seed, epoch) for training.
+pub fn epoch_order(len: usize, seed: u64, epoch: u32, shuffle: bool) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..len).collect();
+    if shuffle {
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ (u64::from(epoch) << 32)));
+    }
+    order
+}
+
+fn assemble(data: &Prepared, indices: &[usize], augment: Option<&Augmentation>, seed: u64, epoch: u32) -> Batch {
+    let s = data.size as usize;
+    let mut b = Batch {
+        n: indices.len(),
+        images: Vec::with_capacity(indices.len() * 3 * s * s),
+        masks: Vec::with_capacity(indices.len() * s * s),
+        labels: Vec::with_capacity(indices.len()),
+        indices: indices.to_vec(),
+    };
+    for &i in indices {
+        let mut img = data.image(i).to_vec();
+        let mut mask = data.mask(i).to_vec();
+        if let Some(a) = augment {
+            // Seeded per (epoch, sample), so results do not depend on which
+            // worker thread assembled the batch.
+            let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(31) ^ (u64::from(epoch) << 40) ^ i as u64);
+            a.apply(&mut rng, &mut img, &mut mask, s, s);
+        }
+        b.images.extend_from_slice(&img);
+        b.masks.extend(mask.iter().map(|&m| f32::from(m)));
+        b.labels.push(i64::from(data.labels[i]));
+    }
+    b
+}
+
+/// Feeds `step` the batches of `order` in order, assembled by `workers`
+/// threads ahead of time (bounded, two batches per worker).
+pub fn for_each_batch(
+    data: &Prepared,
+    order: &[usize],
+    batch: usize,
+    augment: Option<&Augmentation>,
+    seed: u64,
+    epoch: u32,
+    workers: usize,
+    mut step: impl FnMut(Batch) -> Result<()>,
+) -> Result<()> {
+    let chunks: Vec<&[usize]> = order.chunks(batch.max(1)).collect();
+    let workers = workers.clamp(1, chunks.len().max(1));
+    std::thread::scope(|scope| {
+        let mut receivers = Vec::with_capacity(workers);
+        for w in 0..workers {
+            let (tx, rx) = sync_channel::<Batch>(2);
+            receivers.push(rx);
+            let chunks = &chunks;
+            scope.spawn(move || {
+                for chunk in chunks.iter().skip(w).step_by(workers) {
+                    if tx.send(assemble(data, chunk, augment, seed, epoch)).is_err() {
+                        return; // the consumer stopped early (an error)
+                    }
+                }
+            });
+        }
+        for k in 0..chunks.len() {
+            let b = receivers[k % workers].recv().expect("worker produces its batches");
+            step(b)?;
+        }
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toy(n: usize) -> Prepared {
+        let size = 8;
+        let mut p = Prepared {
+            size,
+            ..Default::default()
+        };
+        for i in 0..n {
+            p.images.extend((0..3 * 64).map(|k| (i * 1000 + k) as f32));
+            p.masks.extend((0..64).map(|k| u8::from(k == i % 64)));
+            p.patients.push(format!("P{i}"));
+            p.labels.push(i % 2 == 0);
+            p.true_area.push(1);
+        }
+        p
+    }
+
+    #[test]
+    fn batches_arrive_in_order_whatever_the_worker_count() {
+        let data = toy(11);
+        let order = epoch_order(11, 3, 1, true);
+        let collect = |workers| {
+            let mut seen = Vec::new();
+            for_each_batch(&data, &order, 4, Some(&Augmentation::default()), 3, 1, workers, |b| {
+                seen.push(b);
+                Ok(())
+            })
+            .unwrap();
+            seen
+        };
+        let one = collect(1);
+        assert_eq!(one.iter().map(|b| b.n).collect::<Vec<_>>(), [4, 4, 3]);
+        assert_eq!(one.iter().flat_map(|b| b.indices.clone()).collect::<Vec<_>>(), order);
+        assert_eq!(one, collect(3), "same batches with 3 workers");
+    }
+
+    #[test]
+    fn without_augmentation_batches_hold_the_data() {
+        let data = toy(3);
+        let mut got = None;
+        for_each_batch(&data, &[2, 0], 2, None, 0, 1, 2, |b| {
+            got = Some(b);
+            Ok(())
+        })
+        .unwrap();
+        let b = got.unwrap();
+        assert_eq!(&b.images[..192], data.image(2));
+        assert_eq!(b.labels, [1, 1]);
+        assert_eq!(b.masks[2], 1.0);
+    }
+
+    #[test]
+    fn an_error_in_the_step_stops_the_epoch() {
+        let data = toy(20);
+        let order = epoch_order(20, 0, 1, false);
+        let mut calls = 0;
+        let r = for_each_batch(&data, &order, 2, None, 0, 1, 2, |_| {
+            calls += 1;
+            Err(crate::Error::Invalid("boom".into()))
+        });
+        assert!(r.is_err());
+        assert_eq!(calls, 1);
+    }
+}

@@ -1,0 +1,255 @@
+//! The training loop: seeded, early stopping on validation loss, best and
+//! last checkpoints, resume, a JSONL line per epoch and a progress bar.
+
+use super::checkpoint::{self, load_weights, save_weights, RunState, BEST, LAST};
+use super::config::{DeviceChoice, FitConfig, Optimiser};
+use super::dataset::{epoch_order, for_each_batch, Batch, DataSplit, Prepared};
+use super::early_stop::EarlyStopping;
+use crate::nets::{parameter_count, Net};
+use crate::{Error, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use models::metrics::{MaskCounts, SliceSummary};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::time::Instant;
+use tch::nn::{self, OptimizerConfig};
+use tch::{Device, Kind, Tensor};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: u32,
+    pub lr: f64,
+    pub train_loss: f64,
+    pub val_loss: f64,
+    /// Segmenters: mean per-slice Dice over validation tumour slices, at
+    /// model resolution, threshold 0.5. Filters: None.
+    pub val_dice: Option<f64>,
+    /// Filters: validation accuracy at probability 0.5. Segmenters: None.
+    pub val_accuracy: Option<f64>,
+    pub seconds: f64,
+    pub train_images_per_s: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FitOutcome {
+    pub epochs_run: u32,
+    pub best_epoch: u32,
+    pub best_val_loss: f64,
+    pub stopped_early: bool,
+    pub history: Vec<EpochRecord>,
+    pub device: String,
+}
+
+pub fn device_for(choice: DeviceChoice) -> Result<Device> {
+    match choice {
+        DeviceChoice::Auto => Ok(Device::cuda_if_available()),
+        DeviceChoice::Cpu => Ok(Device::Cpu),
+        DeviceChoice::Cuda if tch::Cuda::is_available() => Ok(Device::Cuda(0)),
+        DeviceChoice::Cuda => Err(Error::Invalid(
+            "device = cuda, but libtorch reports no usable CUDA device (check LD_LIBRARY_PATH and `neuroscreen-train info`)"
+                .into(),
+        )),
+    }
+}
+
+/// Builds the network of `cfg` in a fresh, seeded VarStore.
+pub fn build(cfg: &FitConfig, device: Device) -> (nn::VarStore, Net) {
+    tch::manual_seed(cfg.seed as i64);
+    let vs = nn::VarStore::new(device);
+    let net = Net::new(&vs.root(), &cfg.model);
+    (vs, net)
+}
+
+fn to_tensors(b: &Batch, size: u32, device: Device, segmenter: bool) -> (Tensor, Tensor) {
+    let s = i64::from(size);
+    let n = b.n as i64;
+    let x = Tensor::from_slice(&b.images).view([n, 3, s, s]).to_device(device);
+    let y = if segmenter {
+        Tensor::from_slice(&b.masks).view([n, 1, s, s]).to_device(device)
+    } else {
+        Tensor::from_slice(&b.labels).to_device(device)
+    };
+    (x, y)
+}
+
+fn loss_of(cfg: &FitConfig, logits: &Tensor, target: &Tensor) -> Tensor {
+    if cfg.model.is_segmenter() {
+        cfg.loss.compute(logits, target)
+    } else {
+        logits.cross_entropy_for_logits(target)
+    }
+}
+
+/// Validation loss and the role's score over a part, in eval mode.
+pub fn validate(cfg: &FitConfig, net: &Net, data: &Prepared, device: Device) -> Result<(f64, Option<f64>, Option<f64>)> {
+    let seg = cfg.model.is_segmenter();
+    let (mut loss_sum, mut n) = (0.0, 0usize);
+    let mut counts = Vec::new();
+    let mut correct = 0usize;
+    let order = epoch_order(data.len(), 0, 0, false);
+    for_each_batch(data, &order, cfg.batch, None, 0, 0, cfg.workers, |b| {
+        let (x, y) = to_tensors(&b, data.size, device, seg);
+        tch::no_grad(|| {
+            let logits = net.forward_t(&x, false);
+            loss_sum += loss_of(cfg, &logits, &y).double_value(&[]) * b.n as f64;
+            n += b.n;
+            if seg {
+                let pred = Vec::<f32>::try_from(logits.gt(0.0).to_kind(Kind::Float).flatten(0, -1).to_device(Device::Cpu))
+                    .expect("float tensor");
+                let plane = (data.size * data.size) as usize;
+                for (k, &i) in b.indices.iter().enumerate() {
+                    let p: Vec<bool> = pred[k * plane..(k + 1) * plane].iter().map(|&v| v > 0.5).collect();
+                    let t: Vec<bool> = data.mask(i).iter().map(|&m| m != 0).collect();
+                    counts.push(MaskCounts::from_masks(&p, &t));
+                }
+            } else {
+                let pred = Vec::<i64>::try_from(logits.argmax(1, false).to_device(Device::Cpu)).expect("int tensor");
+                correct += pred.iter().zip(&b.labels).filter(|(p, l)| p == l).count();
+            }
+        });
+        Ok(())
+    })?;
+    let loss = if n == 0 { f64::NAN } else { loss_sum / n as f64 };
+    if seg {
+        let dice = SliceSummary::from_slices(&counts).mean_dice_tumour;
+        Ok((loss, Some(dice), None))
+    } else {
+        Ok((loss, None, Some(correct as f64 / n.max(1) as f64)))
+    }
+}
+
+/// Trains `cfg.model` on `data`; with `resume`, continues the run in
+/// `cfg.out` from its last checkpoint.
+pub fn fit(cfg: &FitConfig, data: &DataSplit, resume: bool, show_progress: bool) -> Result<FitOutcome> {
+    cfg.validate().map_err(Error::Invalid)?;
+    if data.train.is_empty() || data.val.is_empty() {
+        return Err(Error::Invalid(format!(
+            "need training and validation slices; got {} and {} (more patients, or a smaller split.val)",
+            data.train.len(),
+            data.val.len()
+        )));
+    }
+    std::fs::create_dir_all(&cfg.out).map_err(|e| Error::io(&cfg.out, e))?;
+    let device = device_for(cfg.device)?;
+    let (mut vs, net) = build(cfg, device);
+    let mut state = RunState {
+        config: cfg.clone(),
+        epoch: 0,
+        early: EarlyStopping::new(cfg.patience),
+        history: Vec::new(),
+        parameters: parameter_count(&vs),
+    };
+    if resume {
+        state = RunState::load(&cfg.out)?;
+        state.config.epochs = cfg.epochs;
+        load_weights(&mut vs, &cfg.out.join(LAST))?;
+    } else if let Some(init) = &cfg.init {
+        let missing = vs.load_partial(init).map_err(|e| Error::Data {
+            path: init.clone(),
+            reason: format!("cannot initialise from it: {e}"),
+        })?;
+        tracing::info!("initialised from {} ({} variables kept fresh)", init.display(), missing.len());
+    }
+    let mut opt = match cfg.optimiser {
+        Optimiser::Adam => nn::Adam::default().build(&vs, cfg.lr),
+        Optimiser::AdamW => nn::AdamW {
+            wd: cfg.weight_decay,
+            ..Default::default()
+        }
+        .build(&vs, cfg.lr),
+    }
+    .map_err(|e| Error::Invalid(format!("optimiser: {e}")))?;
+
+    let metrics_path = cfg.out.join("metrics.jsonl");
+    let mut metrics = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&metrics_path)
+        .map_err(|e| Error::io(&metrics_path, e))?;
+    let seg = cfg.model.is_segmenter();
+    let mut stopped_early = false;
+    while state.epoch < cfg.epochs {
+        if state.early.should_stop() {
+            stopped_early = true;
+            break;
+        }
+        let epoch = state.epoch + 1;
+        let lr = cfg.schedule.lr(cfg.lr, epoch, cfg.epochs);
+        opt.set_lr(lr);
+        let bar = if show_progress {
+            ProgressBar::new(data.train.len() as u64)
+        } else {
+            ProgressBar::hidden()
+        };
+        bar.set_style(
+            ProgressStyle::with_template("epoch {prefix} {bar:25} {pos}/{len} slices {per_sec} {msg}").expect("template"),
+        );
+        bar.set_prefix(format!("{epoch}/{}", cfg.epochs));
+        let started = Instant::now();
+        let (mut loss_sum, mut seen) = (0.0, 0usize);
+        let order = epoch_order(data.train.len(), cfg.seed, epoch, true);
+        for_each_batch(&data.train, &order, cfg.batch, cfg.augment.as_ref(), cfg.seed, epoch, cfg.workers, |b| {
+            let (x, y) = to_tensors(&b, data.train.size, device, seg);
+            let loss = loss_of(cfg, &net.forward_t(&x, true), &y);
+            opt.backward_step(&loss);
+            let l = loss.double_value(&[]);
+            if !l.is_finite() {
+                return Err(Error::Invalid(format!("training loss became {l} at epoch {epoch}; lower the learning rate")));
+            }
+            loss_sum += l * b.n as f64;
+            seen += b.n;
+            bar.inc(b.n as u64);
+            bar.set_message(format!("loss {:.4}", loss_sum / seen as f64));
+            Ok(())
+        })?;
+        let train_seconds = started.elapsed().as_secs_f64();
+        let (val_loss, val_dice, val_accuracy) = validate(cfg, &net, &data.val, device)?;
+        let record = EpochRecord {
+            epoch,
+            lr,
+            train_loss: loss_sum / seen.max(1) as f64,
+            val_loss,
+            val_dice,
+            val_accuracy,
+            seconds: started.elapsed().as_secs_f64(),
+            train_images_per_s: seen as f64 / train_seconds.max(1e-9),
+        };
+        bar.finish_and_clear();
+        if show_progress {
+            eprintln!(
+                "epoch {epoch}: train loss {:.4}, val loss {:.4}, {} , {:.1} img/s",
+                record.train_loss,
+                record.val_loss,
+                match (val_dice, val_accuracy) {
+                    (Some(d), _) => format!("val Dice (tumour slices) {d:.4}"),
+                    (_, Some(a)) => format!("val accuracy {a:.4}"),
+                    _ => String::new(),
+                },
+                record.train_images_per_s
+            );
+        }
+        writeln!(metrics, "{}", serde_json::to_string(&record).expect("record serialises"))
+            .and_then(|_| metrics.sync_data())
+            .map_err(|e| Error::io(&metrics_path, e))?;
+        if state.early.observe(epoch, val_loss) {
+            save_weights(&vs, &cfg.out.join(BEST))?;
+        }
+        save_weights(&vs, &cfg.out.join(LAST))?;
+        state.epoch = epoch;
+        state.history.push(record);
+        state.save(&cfg.out)?;
+    }
+    if state.early.should_stop() {
+        stopped_early = true;
+    }
+    let config_toml = toml::to_string_pretty(cfg).map_err(|e| Error::Invalid(e.to_string()))?;
+    checkpoint::write_atomic(&cfg.out.join("config.toml"), config_toml.as_bytes())?;
+    Ok(FitOutcome {
+        epochs_run: state.epoch,
+        best_epoch: state.early.best_epoch,
+        best_val_loss: state.early.best,
+        stopped_early,
+        history: state.history,
+        device: format!("{device:?}"),
+    })
+}

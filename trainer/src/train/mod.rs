@@ -1,0 +1,11 @@
+//! Training: config, in-memory dataset with threaded augmented batches,
+//! the fit loop with early stopping and checkpoints.
+
+pub mod checkpoint;
+pub mod config;
+pub mod dataset;
+pub mod early_stop;
+pub mod fit;
+
+pub use config::FitConfig;
+pub use fit::{fit, EpochRecord, FitOutcome};

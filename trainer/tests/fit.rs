@@ -1,0 +1,145 @@
+//! Training on CPU, end to end on phantoms: overfitting, checkpoints, early
+//! stopping, resume, reproducibility.
+
+use tch::{Device, Kind, Tensor};
+use trainer::data::phantom::{generate_cohort, render::CohortSettings};
+use trainer::data::split::SplitFractions;
+use trainer::losses::SegLoss;
+use trainer::nets::Architecture;
+use trainer::train::checkpoint::{load_weights, save_weights, RunState};
+use trainer::train::config::{DeviceChoice, Schedule};
+use trainer::train::dataset::{load_split, DataSplit, Prepared};
+use trainer::train::fit::build;
+use trainer::train::{fit, FitConfig};
+
+fn phantom_split(dir: &std::path::Path, size: u32) -> DataSplit {
+    generate_cohort(dir, 4, 21, &CohortSettings::default(), |_, _| {}).unwrap();
+    let split = SplitFractions { test: 0.25, val: 0.25 };
+    load_split(dir, size, split, 1, None, |_, _| {}).unwrap()
+}
+
+/// The `k` slices of a part with the largest lesions.
+fn largest(p: &Prepared, k: usize) -> Prepared {
+    let mut idx: Vec<usize> = (0..p.len()).collect();
+    idx.sort_by_key(|&i| std::cmp::Reverse(p.mask(i).iter().filter(|&&m| m != 0).count()));
+    let mut out = Prepared {
+        size: p.size,
+        ..Default::default()
+    };
+    for &i in idx.iter().take(k) {
+        out.images.extend_from_slice(p.image(i));
+        out.masks.extend_from_slice(p.mask(i));
+        out.patients.push(p.patients[i].clone());
+        out.labels.push(p.labels[i]);
+        out.true_area.push(p.true_area[i]);
+    }
+    out
+}
+
+fn small_cfg(out: &std::path::Path, size: u32) -> FitConfig {
+    FitConfig {
+        out: out.to_path_buf(),
+        model: Architecture::ResUnet { widths: vec![8, 16, 32] },
+        loss: SegLoss::Dice,
+        epochs: 3,
+        batch: 4,
+        input_size: size,
+        lr: 1e-2,
+        schedule: Schedule::Constant,
+        patience: 1000,
+        augment: None,
+        workers: 2,
+        device: DeviceChoice::Cpu,
+        ..FitConfig::default()
+    }
+}
+
+#[test]
+fn narrow_resunet_overfits_a_few_phantom_slices() {
+    tch::set_num_threads(2);
+    let dir = tempfile::tempdir().unwrap();
+    let data = phantom_split(dir.path(), 64);
+    let few = largest(&data.train, 4);
+    assert!(few.masks.iter().filter(|&&m| m != 0).count() > 4 * 30, "lesions visible at 64 px");
+    let overfit = DataSplit {
+        train: few.clone(),
+        val: few,
+        ..Default::default()
+    };
+    let cfg = FitConfig {
+        epochs: 150,
+        ..small_cfg(&dir.path().join("run"), 64)
+    };
+    let outcome = fit(&cfg, &overfit, false, false).unwrap();
+    let best = outcome.history.iter().filter_map(|r| r.val_dice).fold(0.0, f64::max);
+    assert!(best > 0.9, "best Dice {best}; history tail {:?}", &outcome.history[outcome.history.len() - 3..]);
+    let lines = std::fs::read_to_string(dir.path().join("run/metrics.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), outcome.epochs_run as usize);
+}
+
+#[test]
+fn checkpoint_round_trip_gives_identical_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = small_cfg(dir.path(), 32);
+    let (vs, net) = build(&cfg, Device::Cpu);
+    let x = Tensor::rand([2, 3, 32, 32], (Kind::Float, Device::Cpu));
+    let before = net.forward_t(&x, false);
+    let path = dir.path().join("w.safetensors");
+    save_weights(&vs, &path).unwrap();
+    let other = FitConfig { seed: 99, ..cfg };
+    let (mut vs2, net2) = build(&other, Device::Cpu);
+    assert!(net2.forward_t(&x, false) != before, "a different seed starts elsewhere");
+    load_weights(&mut vs2, &path).unwrap();
+    assert_eq!(net2.forward_t(&x, false), before);
+    let mut bad = std::fs::read(&path).unwrap();
+    bad.truncate(bad.len() / 2);
+    std::fs::write(&path, bad).unwrap();
+    let err = load_weights(&mut vs2, &path).unwrap_err().to_string();
+    assert!(err.contains("w.safetensors"), "{err}");
+}
+
+#[test]
+fn early_stopping_triggers_when_validation_stalls_and_resume_continues() {
+    tch::set_num_threads(2);
+    let dir = tempfile::tempdir().unwrap();
+    let data = phantom_split(dir.path(), 32);
+    // A learning rate this small leaves the weights put; only batch-norm
+    // statistics move, and they settle within a few epochs.
+    let stalled = FitConfig {
+        lr: 1e-12,
+        patience: 2,
+        epochs: 10,
+        ..small_cfg(&dir.path().join("stall"), 32)
+    };
+    let out = fit(&stalled, &data, false, false).unwrap();
+    assert!(out.stopped_early);
+    assert!(out.epochs_run < 10, "stopped at {}", out.epochs_run);
+    assert_eq!(out.epochs_run, out.best_epoch + 2, "stops `patience` epochs after the best");
+
+    let run = dir.path().join("resume");
+    let first = fit(&FitConfig { epochs: 2, ..small_cfg(&run, 32) }, &data, false, false).unwrap();
+    assert_eq!(first.epochs_run, 2);
+    let more = fit(&FitConfig { epochs: 3, ..small_cfg(&run, 32) }, &data, true, false).unwrap();
+    assert_eq!(more.epochs_run, 3);
+    assert_eq!(more.history[..2], first.history[..]);
+    assert_eq!(RunState::load(&run).unwrap().epoch, 3);
+    assert!(run.join("best.safetensors").exists() && run.join("config.toml").exists());
+}
+
+#[test]
+fn same_seed_same_losses_on_cpu() {
+    tch::set_num_threads(1);
+    let dir = tempfile::tempdir().unwrap();
+    let data = phantom_split(dir.path(), 32);
+    let run = |name: &str| {
+        let cfg = FitConfig {
+            epochs: 2,
+            augment: Some(Default::default()),
+            ..small_cfg(&dir.path().join(name), 32)
+        };
+        fit(&cfg, &data, false, false).unwrap().history
+    };
+    let (a, b) = (run("a"), run("b"));
+    let losses = |h: &[trainer::train::EpochRecord]| h.iter().map(|r| (r.train_loss, r.val_loss)).collect::<Vec<_>>();
+    assert_eq!(losses(&a), losses(&b));
+}
