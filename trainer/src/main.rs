@@ -6,6 +6,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use trainer::data::phantom::render::{CohortSettings, Contrast};
 use trainer::data::phantom::{self, FormChoice};
+use trainer::export::calibrate::RangeMethod;
+use trainer::export::quantize::QuantSettings;
+use trainer::export::ship::{self, ExportOptions};
+use trainer::export::model_card;
 use trainer::losses::SegLoss;
 use trainer::nets::Architecture;
 use trainer::train::config::DeviceChoice;
@@ -179,6 +183,12 @@ impl FitArgs {
     }
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum CalibrationArg {
+    MinMax,
+    Percentile,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Generate phantom patients (synthetic lesions on real anatomy) in the LGG layout
@@ -218,6 +228,35 @@ enum Command {
     },
     /// Train a segmenter or filter on an LGG-layout folder (real Kaggle data or phantoms)
     Fit(FitArgs),
+    /// Export trained runs to ONNX (f32 and int8) with manifest and model card
+    Export {
+        /// Run folder of the segmenter (from `fit`)
+        #[arg(long)]
+        segmenter: PathBuf,
+        /// Run folder of the filter; without it the appliance segments every slice
+        #[arg(long)]
+        filter: Option<PathBuf>,
+        #[arg(long, default_value = "models")]
+        out: PathBuf,
+        /// Calibration slices for int8 activation ranges
+        #[arg(long, default_value_t = 32)]
+        calibration_slices: usize,
+        /// Held-out slices scored in f32 and int8 (tract int8 is slow on x86)
+        #[arg(long, default_value_t = 40)]
+        eval_slices: usize,
+        /// Activation ranges: min-max or percentile (0.01..99.99)
+        #[arg(long, value_enum, default_value = "percentile")]
+        calibration: CalibrationArg,
+        /// Keep the first convolution in float
+        #[arg(long)]
+        float_first: bool,
+        /// Quantise the last convolution too (default keeps it in float)
+        #[arg(long)]
+        int8_last: bool,
+        /// Where the models were trained, for the provenance
+        #[arg(long, default_value = "CPU")]
+        trained_on: String,
+    },
     /// Report what this build can use: libtorch version, CUDA devices
     Info,
 }
@@ -325,6 +364,54 @@ fn main() -> Result<()> {
                 if outcome.stopped_early { " (stopped early)" } else { "" },
                 cfg.out.display()
             );
+        }
+        Command::Export {
+            segmenter,
+            filter,
+            out,
+            calibration_slices,
+            eval_slices,
+            calibration,
+            float_first,
+            int8_last,
+            trained_on,
+        } => {
+            let opts = ExportOptions {
+                out: out.clone(),
+                quant: QuantSettings {
+                    method: match calibration {
+                        CalibrationArg::MinMax => RangeMethod::MinMax,
+                        CalibrationArg::Percentile => RangeMethod::Percentile { low: 0.01, high: 99.99 },
+                    },
+                    float_first,
+                    float_last: !int8_last,
+                },
+                calibration_slices,
+                eval_slices,
+                trained_on,
+            };
+            let mut reports = Vec::new();
+            for (run, name) in std::iter::once((&segmenter, "segmenter")).chain(filter.as_ref().map(|f| (f, "filter"))) {
+                eprintln!("exporting {} from {} (tract scores f32 and int8 on held-out slices)", name, run.display());
+                let r = ship::export_run(run, name, &opts).with_context(|| format!("exporting {}", run.display()))?;
+                println!(
+                    "{:<10} {:<16} f32 {:.4}  int8 {:.4}  on {} held-out slices  int8 {}  tract-vs-tch max |diff| {:.2e}",
+                    name,
+                    r.entry.architecture,
+                    r.f32_score,
+                    r.int8_score,
+                    r.eval_slices,
+                    if r.int8_shipped { "shipped" } else { "NOT shipped (accuracy gate)" },
+                    r.max_abs_f32_vs_tch
+                );
+                reports.push(r);
+            }
+            let seg = reports.remove(0);
+            let filt = reports.pop();
+            let manifest = ship::write_manifest(&out, seg.entry.clone(), filt.as_ref().map(|f| f.entry.clone()))?;
+            let card = model_card::render(&manifest, &seg, filt.as_ref());
+            trainer::train::checkpoint::write_atomic(&out.join("MODEL_CARD.md"), card.as_bytes())?;
+            println!("wrote {}/manifest.json and MODEL_CARD.md", out.display());
         }
         Command::Info => {
             println!(

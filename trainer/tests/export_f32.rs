@@ -140,3 +140,70 @@ mod int8 {
         check_int8(Architecture::Resnet18Filter { dropout: 0.3 }, 32, RangeMethod::MinMax, 0.25);
     }
 }
+
+mod onnxruntime_peer {
+    use super::*;
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+    use trainer::export::calibrate::{calibrate, RangeMethod};
+    use trainer::export::quantize::{to_onnx_int8, QuantSettings};
+
+    fn python() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python3")
+    }
+
+    /// onnx.checker passes and onnxruntime's output for `data`.
+    fn ort_run(model: &Path, data: &[f32], shape: [usize; 4]) -> Vec<f32> {
+        let dir = model.parent().unwrap();
+        let (inp, out) = (dir.join("in.f32"), dir.join("out.f32"));
+        std::fs::write(&inp, data.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/check_onnx.py");
+        let o = Command::new(python())
+            .arg(script)
+            .arg(model)
+            .arg(&inp)
+            .arg(&out)
+            .args(shape.map(|d| d.to_string()))
+            .output()
+            .expect("the .venv from scripts/setup.sh");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::read(&out)
+            .unwrap()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    }
+
+    #[test]
+    fn onnx_checker_and_onnxruntime_agree_with_tract() {
+        tch::manual_seed(3);
+        let vs = VarStore::new(Device::Cpu);
+        let net = Net::new(&vs.root(), &Architecture::ResUnet { widths: vec![4, 8, 16] });
+        perturb(&vs);
+        let lowered = lower(&net, 32);
+        let dir = tempfile::tempdir().unwrap();
+        let shape = [1usize, 3, 32, 32];
+        let x = Vec::<f32>::try_from(Tensor::rand([3 * 32 * 32], (Kind::Float, Device::Cpu))).unwrap();
+
+        let f32_path = dir.path().join("m.f32.onnx");
+        std::fs::write(&f32_path, prost::Message::encode_to_vec(&to_onnx_f32(&lowered, "m", "image", "mask_logits", &[]))).unwrap();
+        let tract_out = tract_check::run(&tract_check::load(&f32_path, &shape).unwrap(), &shape, &x).unwrap();
+        let ort_out = ort_run(&f32_path, &x, shape);
+        assert!(max_abs(&tract_out, &ort_out) < 1e-4, "f32 ort vs tract {}", max_abs(&tract_out, &ort_out));
+
+        let calib: Vec<Vec<f32>> = (0..4)
+            .map(|_| Vec::<f32>::try_from(Tensor::rand([3 * 32 * 32], (Kind::Float, Device::Cpu))).unwrap())
+            .collect();
+        let ranges = calibrate(&lowered, &calib, RangeMethod::MinMax);
+        let q = to_onnx_int8(&lowered, &ranges, &QuantSettings::default(), "q", "image", "mask_logits", &[]);
+        let q_path = dir.path().join("m.int8.onnx");
+        std::fs::write(&q_path, prost::Message::encode_to_vec(&q)).unwrap();
+        let tract_q = tract_check::run(&tract_check::load(&q_path, &shape).unwrap(), &shape, &x).unwrap();
+        let ort_q = ort_run(&q_path, &x, shape);
+        // Integer rounding may differ by a step between runtimes; the
+        // outputs must still agree closely on average.
+        let mean_diff = tract_q.iter().zip(&ort_q).map(|(a, b)| (a - b).abs()).sum::<f32>() / ort_q.len() as f32;
+        let spread = ort_q.iter().map(|v| v.abs()).sum::<f32>() / ort_q.len() as f32;
+        assert!(mean_diff < 0.05 * spread.max(1e-3), "int8 ort vs tract mean diff {mean_diff}, mean |out| {spread}");
+    }
+}

@@ -22,18 +22,7 @@ fn phantom_split(dir: &std::path::Path, size: u32) -> DataSplit {
 fn largest(p: &Prepared, k: usize) -> Prepared {
     let mut idx: Vec<usize> = (0..p.len()).collect();
     idx.sort_by_key(|&i| std::cmp::Reverse(p.mask(i).iter().filter(|&&m| m != 0).count()));
-    let mut out = Prepared {
-        size: p.size,
-        ..Default::default()
-    };
-    for &i in idx.iter().take(k) {
-        out.images.extend_from_slice(p.image(i));
-        out.masks.extend_from_slice(p.mask(i));
-        out.patients.push(p.patients[i].clone());
-        out.labels.push(p.labels[i]);
-        out.true_area.push(p.true_area[i]);
-    }
-    out
+    p.subset(&idx[..k])
 }
 
 fn small_cfg(out: &std::path::Path, size: u32) -> FitConfig {
@@ -48,6 +37,7 @@ fn small_cfg(out: &std::path::Path, size: u32) -> FitConfig {
         schedule: Schedule::Constant,
         patience: 1000,
         augment: None,
+        tumour_slices_only: false,
         workers: 2,
         device: DeviceChoice::Cpu,
         ..FitConfig::default()

@@ -3,6 +3,8 @@
 pub mod calibrate;
 pub mod graph;
 pub mod lower;
+pub mod model_card;
 pub mod onnx_f32;
 pub mod quantize;
+pub mod ship;
 pub mod tract_check;

@@ -50,6 +50,28 @@ impl Prepared {
         &self.masks[i * n..(i + 1) * n]
     }
 
+    /// The slices at `indices`, in that order.
+    pub fn subset(&self, indices: &[usize]) -> Prepared {
+        let mut out = Prepared {
+            size: self.size,
+            ..Default::default()
+        };
+        for &i in indices {
+            out.images.extend_from_slice(self.image(i));
+            out.masks.extend_from_slice(self.mask(i));
+            out.patients.push(self.patients[i].clone());
+            out.labels.push(self.labels[i]);
+            out.true_area.push(self.true_area[i]);
+        }
+        out
+    }
+
+    /// Only the slices whose mask is not empty.
+    pub fn tumour_only(&self) -> Prepared {
+        let idx: Vec<usize> = (0..self.len()).filter(|&i| self.labels[i]).collect();
+        self.subset(&idx)
+    }
+
     fn push(&mut self, sample: &Sample, pp: &Preprocessing) -> Result<()> {
         let input = preprocess::prepare(&sample.image, pp, self.size, self.size)?;
         let mask_f: Vec<f32> = sample.mask.iter().map(|&m| f32::from(m)).collect();

@@ -122,11 +122,18 @@ pub fn validate(cfg: &FitConfig, net: &Net, data: &Prepared, device: Device) -> 
 /// `cfg.out` from its last checkpoint.
 pub fn fit(cfg: &FitConfig, data: &DataSplit, resume: bool, show_progress: bool) -> Result<FitOutcome> {
     cfg.validate().map_err(Error::Invalid)?;
-    if data.train.is_empty() || data.val.is_empty() {
+    let selected;
+    let (train, val) = if cfg.model.is_segmenter() && cfg.tumour_slices_only {
+        selected = (data.train.tumour_only(), data.val.tumour_only());
+        (&selected.0, &selected.1)
+    } else {
+        (&data.train, &data.val)
+    };
+    if train.is_empty() || val.is_empty() {
         return Err(Error::Invalid(format!(
             "need training and validation slices; got {} and {} (more patients, or a smaller split.val)",
-            data.train.len(),
-            data.val.len()
+            train.len(),
+            val.len()
         )));
     }
     std::fs::create_dir_all(&cfg.out).map_err(|e| Error::io(&cfg.out, e))?;
@@ -177,7 +184,7 @@ pub fn fit(cfg: &FitConfig, data: &DataSplit, resume: bool, show_progress: bool)
         let lr = cfg.schedule.lr(cfg.lr, epoch, cfg.epochs);
         opt.set_lr(lr);
         let bar = if show_progress {
-            ProgressBar::new(data.train.len() as u64)
+            ProgressBar::new(train.len() as u64)
         } else {
             ProgressBar::hidden()
         };
@@ -187,9 +194,9 @@ pub fn fit(cfg: &FitConfig, data: &DataSplit, resume: bool, show_progress: bool)
         bar.set_prefix(format!("{epoch}/{}", cfg.epochs));
         let started = Instant::now();
         let (mut loss_sum, mut seen) = (0.0, 0usize);
-        let order = epoch_order(data.train.len(), cfg.seed, epoch, true);
-        for_each_batch(&data.train, &order, cfg.batch, cfg.augment.as_ref(), cfg.seed, epoch, cfg.workers, |b| {
-            let (x, y) = to_tensors(&b, data.train.size, device, seg);
+        let order = epoch_order(train.len(), cfg.seed, epoch, true);
+        for_each_batch(&train, &order, cfg.batch, cfg.augment.as_ref(), cfg.seed, epoch, cfg.workers, |b| {
+            let (x, y) = to_tensors(&b, train.size, device, seg);
             let loss = loss_of(cfg, &net.forward_t(&x, true), &y);
             opt.backward_step(&loss);
             let l = loss.double_value(&[]);
@@ -203,7 +210,7 @@ pub fn fit(cfg: &FitConfig, data: &DataSplit, resume: bool, show_progress: bool)
             Ok(())
         })?;
         let train_seconds = started.elapsed().as_secs_f64();
-        let (val_loss, val_dice, val_accuracy) = validate(cfg, &net, &data.val, device)?;
+        let (val_loss, val_dice, val_accuracy) = validate(cfg, &net, &val, device)?;
         let record = EpochRecord {
             epoch,
             lr,
