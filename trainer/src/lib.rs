@@ -4,11 +4,11 @@
 //! phantoms on real anatomy. Training, evaluation and export build on it.
 
 pub mod data;
+mod error;
 pub mod export;
 pub mod losses;
 pub mod nets;
 pub mod report;
 pub mod train;
-mod error;
 
 pub use error::{Error, Result};

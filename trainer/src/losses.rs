@@ -24,7 +24,10 @@ pub enum SegLoss {
 
 impl Default for SegLoss {
     fn default() -> Self {
-        SegLoss::Tversky { alpha: 0.7, beta: 0.3 }
+        SegLoss::Tversky {
+            alpha: 0.7,
+            beta: 0.3,
+        }
     }
 }
 
@@ -51,7 +54,9 @@ impl SegLoss {
     /// Scalar loss for [N,1,H,W] logits against a 0/1 target of the same shape.
     pub fn compute(&self, logits: &Tensor, target: &Tensor) -> Tensor {
         match *self {
-            SegLoss::Tversky { alpha, beta } => one_minus(&tversky_index(logits, target, alpha, beta)).mean(Kind::Float),
+            SegLoss::Tversky { alpha, beta } => {
+                one_minus(&tversky_index(logits, target, alpha, beta)).mean(Kind::Float)
+            }
             SegLoss::FocalTversky { alpha, beta, gamma } => {
                 one_minus(&tversky_index(logits, target, alpha, beta))
                     .clamp_min(0.0)
@@ -65,7 +70,9 @@ impl SegLoss {
                 None,
                 Reduction::Mean,
             ),
-            SegLoss::BceDice => SegLoss::Bce.compute(logits, target) + SegLoss::Dice.compute(logits, target),
+            SegLoss::BceDice => {
+                SegLoss::Bce.compute(logits, target) + SegLoss::Dice.compute(logits, target)
+            }
         }
     }
 }
@@ -76,8 +83,12 @@ mod tests {
 
     /// Logits so large that sigmoid is 0 or 1 to float precision.
     fn hard(p: &[f32]) -> Tensor {
-        Tensor::from_slice(&p.iter().map(|&v| if v > 0.5 { 40.0 } else { -40.0 }).collect::<Vec<f32>>())
-            .view([1, 1, 1, p.len() as i64])
+        Tensor::from_slice(
+            &p.iter()
+                .map(|&v| if v > 0.5 { 40.0 } else { -40.0 })
+                .collect::<Vec<f32>>(),
+        )
+        .view([1, 1, 1, p.len() as i64])
     }
 
     fn mask(g: &[f32]) -> Tensor {
@@ -121,14 +132,26 @@ mod tests {
     fn missed_tumour_costs_more_than_false_alarm() {
         // Both predictions get 2 tumour pixels right and 2 pixels wrong:
         // A misses 2 tumour pixels, B raises 2 false alarms.
-        let missed = (hard(&[1., 1., 0., 0., 0., 0.]), mask(&[1., 1., 1., 1., 0., 0.]));
-        let false_alarm = (hard(&[1., 1., 1., 1., 0., 0.]), mask(&[1., 1., 0., 0., 0., 0.]));
+        let missed = (
+            hard(&[1., 1., 0., 0., 0., 0.]),
+            mask(&[1., 1., 1., 1., 0., 0.]),
+        );
+        let false_alarm = (
+            hard(&[1., 1., 1., 1., 0., 0.]),
+            mask(&[1., 1., 0., 0., 0., 0.]),
+        );
         let loss = |l: SegLoss, (p, g): &(Tensor, Tensor)| value(l.compute(p, g));
-        let (m, f) = (loss(SegLoss::default(), &missed), loss(SegLoss::default(), &false_alarm));
+        let (m, f) = (
+            loss(SegLoss::default(), &missed),
+            loss(SegLoss::default(), &false_alarm),
+        );
         assert!((m - (1.0 - 3.0 / 4.4)).abs() < 1e-6 && (f - (1.0 - 3.0 / 3.6)).abs() < 1e-6);
         assert!(m > f, "missed {m} should cost more than false alarm {f}");
         // Dice weighs both the same.
-        let (dm, df) = (loss(SegLoss::Dice, &missed), loss(SegLoss::Dice, &false_alarm));
+        let (dm, df) = (
+            loss(SegLoss::Dice, &missed),
+            loss(SegLoss::Dice, &false_alarm),
+        );
         assert!((dm - df).abs() < 1e-6 && (dm - 0.25).abs() < 1e-6);
     }
 
@@ -136,7 +159,8 @@ mod tests {
     fn empty_truth_predicted_empty_is_free_and_losses_have_gradients() {
         let g = mask(&[0., 0., 0.]);
         assert!(value(SegLoss::default().compute(&hard(&[0., 0., 0.]), &g)).abs() < 1e-6);
-        let logits = Tensor::zeros([2, 1, 4, 4], (Kind::Float, tch::Device::Cpu)).set_requires_grad(true);
+        let logits =
+            Tensor::zeros([2, 1, 4, 4], (Kind::Float, tch::Device::Cpu)).set_requires_grad(true);
         let target = Tensor::ones([2, 1, 4, 4], (Kind::Float, tch::Device::Cpu));
         for loss in [
             SegLoss::default(),

@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use trainer::data::phantom::render::{CohortSettings, Contrast};
 use trainer::data::phantom::{self, FormChoice};
 use trainer::export::calibrate::RangeMethod;
+use trainer::export::model_card;
 use trainer::export::quantize::QuantSettings;
 use trainer::export::ship::{self, ExportOptions};
-use trainer::export::model_card;
 use trainer::losses::SegLoss;
 use trainer::nets::Architecture;
 use trainer::train::config::DeviceChoice;
@@ -150,7 +150,10 @@ impl FitArgs {
         }
         if let Some(l) = self.loss {
             c.loss = match l {
-                LossArg::Tversky => SegLoss::Tversky { alpha: 0.7, beta: 0.3 },
+                LossArg::Tversky => SegLoss::Tversky {
+                    alpha: 0.7,
+                    beta: 0.3,
+                },
                 LossArg::FocalTversky => SegLoss::FocalTversky {
                     alpha: 0.7,
                     beta: 0.3,
@@ -178,7 +181,8 @@ impl FitArgs {
         c.input_size = self.input_size.unwrap_or(c.input_size);
         c.max_slices = self.max_slices.or(c.max_slices);
         c.init = self.init.or(c.init);
-        c.validate().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        c.validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         Ok((c, self.resume))
     }
 }
@@ -332,12 +336,20 @@ fn main() -> Result<()> {
         Command::Fit(args) => {
             let (cfg, resume) = args.into_config()?;
             let bar = ProgressBar::new(0).with_style(
-                ProgressStyle::with_template("loading {bar:30} {pos}/{len} slices").expect("valid template"),
+                ProgressStyle::with_template("loading {bar:30} {pos}/{len} slices")
+                    .expect("valid template"),
             );
-            let data = load_split(&cfg.data, cfg.input_size, cfg.split, cfg.seed, cfg.max_slices, |done, total| {
-                bar.set_length(total as u64);
-                bar.set_position(done as u64);
-            })
+            let data = load_split(
+                &cfg.data,
+                cfg.input_size,
+                cfg.split,
+                cfg.seed,
+                cfg.max_slices,
+                |done, total| {
+                    bar.set_length(total as u64);
+                    bar.set_position(done as u64);
+                },
+            )
             .with_context(|| format!("loading {}", cfg.data.display()))?;
             bar.finish_and_clear();
             for p in &data.problems {
@@ -361,7 +373,11 @@ fn main() -> Result<()> {
                 outcome.device,
                 outcome.best_val_loss,
                 outcome.best_epoch,
-                if outcome.stopped_early { " (stopped early)" } else { "" },
+                if outcome.stopped_early {
+                    " (stopped early)"
+                } else {
+                    ""
+                },
                 cfg.out.display()
             );
         }
@@ -381,7 +397,10 @@ fn main() -> Result<()> {
                 quant: QuantSettings {
                     method: match calibration {
                         CalibrationArg::MinMax => RangeMethod::MinMax,
-                        CalibrationArg::Percentile => RangeMethod::Percentile { low: 0.01, high: 99.99 },
+                        CalibrationArg::Percentile => RangeMethod::Percentile {
+                            low: 0.01,
+                            high: 99.99,
+                        },
                     },
                     float_first,
                     float_last: !int8_last,
@@ -391,9 +410,16 @@ fn main() -> Result<()> {
                 trained_on,
             };
             let mut reports = Vec::new();
-            for (run, name) in std::iter::once((&segmenter, "segmenter")).chain(filter.as_ref().map(|f| (f, "filter"))) {
-                eprintln!("exporting {} from {} (tract scores f32 and int8 on held-out slices)", name, run.display());
-                let r = ship::export_run(run, name, &opts).with_context(|| format!("exporting {}", run.display()))?;
+            for (run, name) in std::iter::once((&segmenter, "segmenter"))
+                .chain(filter.as_ref().map(|f| (f, "filter")))
+            {
+                eprintln!(
+                    "exporting {} from {} (tract scores f32 and int8 on held-out slices)",
+                    name,
+                    run.display()
+                );
+                let r = ship::export_run(run, name, &opts)
+                    .with_context(|| format!("exporting {}", run.display()))?;
                 println!(
                     "{:<10} {:<16} f32 {:.4}  int8 {:.4}  on {} held-out slices  int8 {}  tract-vs-tch max |diff| {:.2e}",
                     name,
@@ -408,7 +434,11 @@ fn main() -> Result<()> {
             }
             let seg = reports.remove(0);
             let filt = reports.pop();
-            let manifest = ship::write_manifest(&out, seg.entry.clone(), filt.as_ref().map(|f| f.entry.clone()))?;
+            let manifest = ship::write_manifest(
+                &out,
+                seg.entry.clone(),
+                filt.as_ref().map(|f| f.entry.clone()),
+            )?;
             let card = model_card::render(&manifest, &seg, filt.as_ref());
             trainer::train::checkpoint::write_atomic(&out.join("MODEL_CARD.md"), card.as_bytes())?;
             println!("wrote {}/manifest.json and MODEL_CARD.md", out.display());

@@ -33,7 +33,10 @@ fn perturb(vs: &VarStore) {
 
 fn max_abs(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 fn check(arch: Architecture, size: i64) {
@@ -44,7 +47,13 @@ fn check(arch: Architecture, size: i64) {
     let lowered = lower(&net, size);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.onnx");
-    let model = to_onnx_f32(&lowered, "test", "image", "out", &[("k".into(), "v".into())]);
+    let model = to_onnx_f32(
+        &lowered,
+        "test",
+        "image",
+        "out",
+        &[("k".into(), "v".into())],
+    );
     std::fs::write(&path, prost::Message::encode_to_vec(&model)).unwrap();
     let shape = [1usize, 3, size as usize, size as usize];
     let plan = tract_check::load(&path, &shape).unwrap();
@@ -60,14 +69,27 @@ fn check(arch: Architecture, size: i64) {
         let i = Vec::<f32>::try_from(ir.flatten(0, -1)).unwrap();
         let data = Vec::<f32>::try_from(x.flatten(0, -1)).unwrap();
         let t = tract_check::run(&plan, &shape, &data).unwrap();
-        assert!(max_abs(&r, &i) < 1e-4, "{arch:?}: IR vs tch {}", max_abs(&r, &i));
-        assert!(max_abs(&r, &t) < 1e-4, "{arch:?}: tract vs tch {}", max_abs(&r, &t));
+        assert!(
+            max_abs(&r, &i) < 1e-4,
+            "{arch:?}: IR vs tch {}",
+            max_abs(&r, &i)
+        );
+        assert!(
+            max_abs(&r, &t) < 1e-4,
+            "{arch:?}: tract vs tch {}",
+            max_abs(&r, &t)
+        );
     }
 }
 
 #[test]
 fn resunet_tract_matches_tch() {
-    check(Architecture::ResUnet { widths: vec![4, 8, 16] }, 32);
+    check(
+        Architecture::ResUnet {
+            widths: vec![4, 8, 16],
+        },
+        32,
+    );
 }
 
 #[test]
@@ -88,7 +110,12 @@ mod int8 {
     /// `tolerance`: mean absolute error allowed, as a share of the float
     /// output's spread. Random untrained nets are a sanity check only; the
     /// accuracy gate that matters runs on trained models at export.
-    fn check_int8(arch: Architecture, size: i64, method: RangeMethod, tolerance: f32) -> Vec<String> {
+    fn check_int8(
+        arch: Architecture,
+        size: i64,
+        method: RangeMethod,
+        tolerance: f32,
+    ) -> Vec<String> {
         tch::manual_seed(7);
         let vs = VarStore::new(Device::Cpu);
         let net = Net::new(&vs.root(), &arch);
@@ -96,7 +123,9 @@ mod int8 {
         let lowered = lower(&net, size);
         let n = (3 * size * size) as usize;
         let calib: Vec<Vec<f32>> = (0..6)
-            .map(|_| Vec::<f32>::try_from(Tensor::rand([n as i64], (Kind::Float, Device::Cpu))).unwrap())
+            .map(|_| {
+                Vec::<f32>::try_from(Tensor::rand([n as i64], (Kind::Float, Device::Cpu))).unwrap()
+            })
             .collect();
         let ranges = calibrate(&lowered, &calib, method);
         let settings = QuantSettings {
@@ -114,22 +143,47 @@ mod int8 {
         let data = Vec::<f32>::try_from(x.flatten(0, -1)).unwrap();
         let got = tract_check::run(&plan, &shape, &data).unwrap();
         let mean = reference.iter().sum::<f32>() / reference.len() as f32;
-        let spread = (reference.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / reference.len() as f32).sqrt();
-        let err = reference.iter().zip(&got).map(|(a, b)| (a - b).abs()).sum::<f32>() / reference.len() as f32;
-        assert!(err < tolerance * spread.max(1e-3), "{arch:?} {method:?}: mean abs error {err} vs spread {spread}");
+        let spread = (reference.iter().map(|v| (v - mean).powi(2)).sum::<f32>()
+            / reference.len() as f32)
+            .sqrt();
+        let err = reference
+            .iter()
+            .zip(&got)
+            .map(|(a, b)| (a - b).abs())
+            .sum::<f32>()
+            / reference.len() as f32;
+        assert!(
+            err < tolerance * spread.max(1e-3),
+            "{arch:?} {method:?}: mean abs error {err} vs spread {spread}"
+        );
         tract_check::optimised_ops(&plan)
     }
 
     #[test]
     fn quantised_resunet_stays_close_to_float_and_runs_integer_matmuls() {
-        let ops = check_int8(Architecture::ResUnet { widths: vec![4, 8, 16] }, 32, RangeMethod::MinMax, 0.1);
+        let ops = check_int8(
+            Architecture::ResUnet {
+                widths: vec![4, 8, 16],
+            },
+            32,
+            RangeMethod::MinMax,
+            0.1,
+        );
         // im2col + integer matmul: QSumB sums the int8 weights for the zero-point
         // correction, which only the integer path needs.
-        assert!(ops.iter().any(|o| o == "QSumB") && ops.iter().any(|o| o == "Im2col"), "{ops:?}");
+        assert!(
+            ops.iter().any(|o| o == "QSumB") && ops.iter().any(|o| o == "Im2col"),
+            "{ops:?}"
+        );
         check_int8(
-            Architecture::ResUnet { widths: vec![4, 8, 16] },
+            Architecture::ResUnet {
+                widths: vec![4, 8, 16],
+            },
             32,
-            RangeMethod::Percentile { low: 0.01, high: 99.99 },
+            RangeMethod::Percentile {
+                low: 0.01,
+                high: 99.99,
+            },
             0.1,
         );
     }
@@ -137,7 +191,12 @@ mod int8 {
     #[test]
     fn quantised_filter_stays_close_to_float() {
         // Eighteen quantised convolutions in a row add up more error.
-        check_int8(Architecture::Resnet18Filter { dropout: 0.3 }, 32, RangeMethod::MinMax, 0.25);
+        check_int8(
+            Architecture::Resnet18Filter { dropout: 0.3 },
+            32,
+            RangeMethod::MinMax,
+            0.25,
+        );
     }
 }
 
@@ -156,7 +215,13 @@ mod onnxruntime_peer {
     fn ort_run(model: &Path, data: &[f32], shape: [usize; 4]) -> Vec<f32> {
         let dir = model.parent().unwrap();
         let (inp, out) = (dir.join("in.f32"), dir.join("out.f32"));
-        std::fs::write(&inp, data.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
+        std::fs::write(
+            &inp,
+            data.iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect::<Vec<u8>>(),
+        )
+        .unwrap();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/check_onnx.py");
         let o = Command::new(python())
             .arg(script)
@@ -178,32 +243,67 @@ mod onnxruntime_peer {
     fn onnx_checker_and_onnxruntime_agree_with_tract() {
         tch::manual_seed(3);
         let vs = VarStore::new(Device::Cpu);
-        let net = Net::new(&vs.root(), &Architecture::ResUnet { widths: vec![4, 8, 16] });
+        let net = Net::new(
+            &vs.root(),
+            &Architecture::ResUnet {
+                widths: vec![4, 8, 16],
+            },
+        );
         perturb(&vs);
         let lowered = lower(&net, 32);
         let dir = tempfile::tempdir().unwrap();
         let shape = [1usize, 3, 32, 32];
-        let x = Vec::<f32>::try_from(Tensor::rand([3 * 32 * 32], (Kind::Float, Device::Cpu))).unwrap();
+        let x =
+            Vec::<f32>::try_from(Tensor::rand([3 * 32 * 32], (Kind::Float, Device::Cpu))).unwrap();
 
         let f32_path = dir.path().join("m.f32.onnx");
-        std::fs::write(&f32_path, prost::Message::encode_to_vec(&to_onnx_f32(&lowered, "m", "image", "mask_logits", &[]))).unwrap();
-        let tract_out = tract_check::run(&tract_check::load(&f32_path, &shape).unwrap(), &shape, &x).unwrap();
+        std::fs::write(
+            &f32_path,
+            prost::Message::encode_to_vec(&to_onnx_f32(&lowered, "m", "image", "mask_logits", &[])),
+        )
+        .unwrap();
+        let tract_out =
+            tract_check::run(&tract_check::load(&f32_path, &shape).unwrap(), &shape, &x).unwrap();
         let ort_out = ort_run(&f32_path, &x, shape);
-        assert!(max_abs(&tract_out, &ort_out) < 1e-4, "f32 ort vs tract {}", max_abs(&tract_out, &ort_out));
+        assert!(
+            max_abs(&tract_out, &ort_out) < 1e-4,
+            "f32 ort vs tract {}",
+            max_abs(&tract_out, &ort_out)
+        );
 
         let calib: Vec<Vec<f32>> = (0..4)
-            .map(|_| Vec::<f32>::try_from(Tensor::rand([3 * 32 * 32], (Kind::Float, Device::Cpu))).unwrap())
+            .map(|_| {
+                Vec::<f32>::try_from(Tensor::rand([3 * 32 * 32], (Kind::Float, Device::Cpu)))
+                    .unwrap()
+            })
             .collect();
         let ranges = calibrate(&lowered, &calib, RangeMethod::MinMax);
-        let q = to_onnx_int8(&lowered, &ranges, &QuantSettings::default(), "q", "image", "mask_logits", &[]);
+        let q = to_onnx_int8(
+            &lowered,
+            &ranges,
+            &QuantSettings::default(),
+            "q",
+            "image",
+            "mask_logits",
+            &[],
+        );
         let q_path = dir.path().join("m.int8.onnx");
         std::fs::write(&q_path, prost::Message::encode_to_vec(&q)).unwrap();
-        let tract_q = tract_check::run(&tract_check::load(&q_path, &shape).unwrap(), &shape, &x).unwrap();
+        let tract_q =
+            tract_check::run(&tract_check::load(&q_path, &shape).unwrap(), &shape, &x).unwrap();
         let ort_q = ort_run(&q_path, &x, shape);
         // Integer rounding may differ by a step between runtimes; the
         // outputs must still agree closely on average.
-        let mean_diff = tract_q.iter().zip(&ort_q).map(|(a, b)| (a - b).abs()).sum::<f32>() / ort_q.len() as f32;
+        let mean_diff = tract_q
+            .iter()
+            .zip(&ort_q)
+            .map(|(a, b)| (a - b).abs())
+            .sum::<f32>()
+            / ort_q.len() as f32;
         let spread = ort_q.iter().map(|v| v.abs()).sum::<f32>() / ort_q.len() as f32;
-        assert!(mean_diff < 0.05 * spread.max(1e-3), "int8 ort vs tract mean diff {mean_diff}, mean |out| {spread}");
+        assert!(
+            mean_diff < 0.05 * spread.max(1e-3),
+            "int8 ort vs tract mean diff {mean_diff}, mean |out| {spread}"
+        );
     }
 }

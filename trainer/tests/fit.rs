@@ -14,7 +14,10 @@ use trainer::train::{fit, FitConfig};
 
 fn phantom_split(dir: &std::path::Path, size: u32) -> DataSplit {
     generate_cohort(dir, 4, 21, &CohortSettings::default(), |_, _| {}).unwrap();
-    let split = SplitFractions { test: 0.25, val: 0.25 };
+    let split = SplitFractions {
+        test: 0.25,
+        val: 0.25,
+    };
     load_split(dir, size, split, 1, None, |_, _| {}).unwrap()
 }
 
@@ -28,7 +31,9 @@ fn largest(p: &Prepared, k: usize) -> Prepared {
 fn small_cfg(out: &std::path::Path, size: u32) -> FitConfig {
     FitConfig {
         out: out.to_path_buf(),
-        model: Architecture::ResUnet { widths: vec![8, 16, 32] },
+        model: Architecture::ResUnet {
+            widths: vec![8, 16, 32],
+        },
         loss: SegLoss::Dice,
         epochs: 3,
         batch: 4,
@@ -50,7 +55,10 @@ fn narrow_resunet_overfits_a_few_phantom_slices() {
     let dir = tempfile::tempdir().unwrap();
     let data = phantom_split(dir.path(), 64);
     let few = largest(&data.train, 4);
-    assert!(few.masks.iter().filter(|&&m| m != 0).count() > 4 * 30, "lesions visible at 64 px");
+    assert!(
+        few.masks.iter().filter(|&&m| m != 0).count() > 4 * 30,
+        "lesions visible at 64 px"
+    );
     let overfit = DataSplit {
         train: few.clone(),
         val: few,
@@ -61,8 +69,16 @@ fn narrow_resunet_overfits_a_few_phantom_slices() {
         ..small_cfg(&dir.path().join("run"), 64)
     };
     let outcome = fit(&cfg, &overfit, false, false).unwrap();
-    let best = outcome.history.iter().filter_map(|r| r.val_dice).fold(0.0, f64::max);
-    assert!(best > 0.9, "best Dice {best}; history tail {:?}", &outcome.history[outcome.history.len() - 3..]);
+    let best = outcome
+        .history
+        .iter()
+        .filter_map(|r| r.val_dice)
+        .fold(0.0, f64::max);
+    assert!(
+        best > 0.9,
+        "best Dice {best}; history tail {:?}",
+        &outcome.history[outcome.history.len() - 3..]
+    );
     let lines = std::fs::read_to_string(dir.path().join("run/metrics.jsonl")).unwrap();
     assert_eq!(lines.lines().count(), outcome.epochs_run as usize);
 }
@@ -78,7 +94,10 @@ fn checkpoint_round_trip_gives_identical_outputs() {
     save_weights(&vs, &path).unwrap();
     let other = FitConfig { seed: 99, ..cfg };
     let (mut vs2, net2) = build(&other, Device::Cpu);
-    assert!(net2.forward_t(&x, false) != before, "a different seed starts elsewhere");
+    assert!(
+        net2.forward_t(&x, false) != before,
+        "a different seed starts elsewhere"
+    );
     load_weights(&mut vs2, &path).unwrap();
     assert_eq!(net2.forward_t(&x, false), before);
     let mut bad = std::fs::read(&path).unwrap();
@@ -104,12 +123,34 @@ fn early_stopping_triggers_when_validation_stalls_and_resume_continues() {
     let out = fit(&stalled, &data, false, false).unwrap();
     assert!(out.stopped_early);
     assert!(out.epochs_run < 10, "stopped at {}", out.epochs_run);
-    assert_eq!(out.epochs_run, out.best_epoch + 2, "stops `patience` epochs after the best");
+    assert_eq!(
+        out.epochs_run,
+        out.best_epoch + 2,
+        "stops `patience` epochs after the best"
+    );
 
     let run = dir.path().join("resume");
-    let first = fit(&FitConfig { epochs: 2, ..small_cfg(&run, 32) }, &data, false, false).unwrap();
+    let first = fit(
+        &FitConfig {
+            epochs: 2,
+            ..small_cfg(&run, 32)
+        },
+        &data,
+        false,
+        false,
+    )
+    .unwrap();
     assert_eq!(first.epochs_run, 2);
-    let more = fit(&FitConfig { epochs: 3, ..small_cfg(&run, 32) }, &data, true, false).unwrap();
+    let more = fit(
+        &FitConfig {
+            epochs: 3,
+            ..small_cfg(&run, 32)
+        },
+        &data,
+        true,
+        false,
+    )
+    .unwrap();
     assert_eq!(more.epochs_run, 3);
     assert_eq!(more.history[..2], first.history[..]);
     assert_eq!(RunState::load(&run).unwrap().epoch, 3);
@@ -130,6 +171,10 @@ fn same_seed_same_losses_on_cpu() {
         fit(&cfg, &data, false, false).unwrap().history
     };
     let (a, b) = (run("a"), run("b"));
-    let losses = |h: &[trainer::train::EpochRecord]| h.iter().map(|r| (r.train_loss, r.val_loss)).collect::<Vec<_>>();
+    let losses = |h: &[trainer::train::EpochRecord]| {
+        h.iter()
+            .map(|r| (r.train_loss, r.val_loss))
+            .collect::<Vec<_>>()
+    };
     assert_eq!(losses(&a), losses(&b));
 }

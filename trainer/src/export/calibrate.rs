@@ -31,7 +31,9 @@ pub fn calibrate(l: &Lowered, inputs: &[Vec<f32>], method: RangeMethod) -> Vec<(
         for (k, v) in l.evaluate_all(&x).iter().enumerate() {
             let flat = v.to_device(Device::Cpu).to_kind(Kind::Float).flatten(0, -1);
             let vals = Vec::<f32>::try_from(&flat).expect("float values");
-            let (lo, hi) = vals.iter().fold(minmax[k], |(a, b), &x| (a.min(x), b.max(x)));
+            let (lo, hi) = vals
+                .iter()
+                .fold(minmax[k], |(a, b), &x| (a.min(x), b.max(x)));
             minmax[k] = (lo, hi);
             if let RangeMethod::Percentile { .. } = method {
                 let stride = (vals.len() / per_image_cap.max(1)).max(1);

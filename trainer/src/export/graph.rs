@@ -7,8 +7,8 @@ use tract_onnx::pb::tensor_proto::DataType;
 use tract_onnx::pb::tensor_shape_proto::{dimension, Dimension};
 use tract_onnx::pb::type_proto::{self, Tensor as TensorType};
 use tract_onnx::pb::{
-    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto, TensorProto,
-    TensorShapeProto, TypeProto, ValueInfoProto,
+    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto,
+    TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
 };
 
 /// Opset 17: Resize, QLinearConv and per-axis QuantizeLinear are all there,
@@ -91,7 +91,13 @@ impl GraphBuilder {
         format!("{hint}_{}", self.counter)
     }
 
-    fn initializer(&mut self, name: &str, dims: &[i64], data_type: DataType, raw: Vec<u8>) -> String {
+    fn initializer(
+        &mut self,
+        name: &str,
+        dims: &[i64],
+        data_type: DataType,
+        raw: Vec<u8>,
+    ) -> String {
         let name = self.fresh(name);
         self.initializers.push(TensorProto {
             name: name.clone(),
@@ -104,13 +110,31 @@ impl GraphBuilder {
     }
 
     pub fn f32s(&mut self, name: &str, dims: &[i64], data: &[f32]) -> String {
-        assert_eq!(dims.iter().product::<i64>() as usize, data.len(), "{name}: dims vs data");
-        self.initializer(name, dims, DataType::Float, data.iter().flat_map(|v| v.to_le_bytes()).collect())
+        assert_eq!(
+            dims.iter().product::<i64>() as usize,
+            data.len(),
+            "{name}: dims vs data"
+        );
+        self.initializer(
+            name,
+            dims,
+            DataType::Float,
+            data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        )
     }
 
     pub fn i8s(&mut self, name: &str, dims: &[i64], data: &[i8]) -> String {
-        assert_eq!(dims.iter().product::<i64>() as usize, data.len(), "{name}: dims vs data");
-        self.initializer(name, dims, DataType::Int8, data.iter().map(|&v| v as u8).collect())
+        assert_eq!(
+            dims.iter().product::<i64>() as usize,
+            data.len(),
+            "{name}: dims vs data"
+        );
+        self.initializer(
+            name,
+            dims,
+            DataType::Int8,
+            data.iter().map(|&v| v as u8).collect(),
+        )
     }
 
     pub fn u8s(&mut self, name: &str, dims: &[i64], data: &[u8]) -> String {
@@ -118,23 +142,49 @@ impl GraphBuilder {
     }
 
     pub fn i32s(&mut self, name: &str, dims: &[i64], data: &[i32]) -> String {
-        assert_eq!(dims.iter().product::<i64>() as usize, data.len(), "{name}: dims vs data");
-        self.initializer(name, dims, DataType::Int32, data.iter().flat_map(|v| v.to_le_bytes()).collect())
+        assert_eq!(
+            dims.iter().product::<i64>() as usize,
+            data.len(),
+            "{name}: dims vs data"
+        );
+        self.initializer(
+            name,
+            dims,
+            DataType::Int32,
+            data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        )
     }
 
     pub fn i64s(&mut self, name: &str, dims: &[i64], data: &[i64]) -> String {
-        self.initializer(name, dims, DataType::Int64, data.iter().flat_map(|v| v.to_le_bytes()).collect())
+        self.initializer(
+            name,
+            dims,
+            DataType::Int64,
+            data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        )
     }
 
     /// Adds a node with one output and returns the output's name.
-    pub fn node(&mut self, op: &str, inputs: &[&str], attrs: Vec<AttributeProto>, hint: &str) -> String {
+    pub fn node(
+        &mut self,
+        op: &str,
+        inputs: &[&str],
+        attrs: Vec<AttributeProto>,
+        hint: &str,
+    ) -> String {
         let out = self.fresh(hint);
         self.node_named(op, inputs, attrs, &out);
         out
     }
 
     /// Adds a node whose output has a given (graph output) name.
-    pub fn node_named(&mut self, op: &str, inputs: &[&str], attrs: Vec<AttributeProto>, output: &str) {
+    pub fn node_named(
+        &mut self,
+        op: &str,
+        inputs: &[&str],
+        attrs: Vec<AttributeProto>,
+        output: &str,
+    ) {
         let name = self.fresh(&op.to_ascii_lowercase());
         self.nodes.push(NodeProto {
             input: inputs.iter().map(|s| s.to_string()).collect(),
@@ -186,7 +236,10 @@ impl GraphBuilder {
                 name: graph_name.into(),
                 initializer: self.initializers,
                 input: vec![value_info(input.0, input.1, DataType::Float)],
-                output: outputs.iter().map(|(n, d)| value_info(n, d, DataType::Float)).collect(),
+                output: outputs
+                    .iter()
+                    .map(|(n, d)| value_info(n, d, DataType::Float))
+                    .collect(),
                 ..Default::default()
             }),
             metadata_props: metadata

@@ -28,13 +28,29 @@ pub enum Op {
         pad: i64,
         relu: bool,
     },
-    Add { a: Val, b: Val, relu: bool },
-    MaxPool { input: Val, kernel: i64, stride: i64, pad: i64 },
+    Add {
+        a: Val,
+        b: Val,
+        relu: bool,
+    },
+    MaxPool {
+        input: Val,
+        kernel: i64,
+        stride: i64,
+        pad: i64,
+    },
     /// Nearest-neighbour 2x upsampling (torch's `upsample_nearest2d`).
-    Upsample2x { input: Val },
-    Concat { a: Val, b: Val },
+    Upsample2x {
+        input: Val,
+    },
+    Concat {
+        a: Val,
+        b: Val,
+    },
     /// Global average pool and flatten to [N, C].
-    GlobalAvgPool { input: Val },
+    GlobalAvgPool {
+        input: Val,
+    },
     /// Fully connected: weight [out, in].
     Dense {
         input: Val,
@@ -56,7 +72,13 @@ pub struct Lowered {
 }
 
 fn floats(t: &Tensor) -> Vec<f32> {
-    Vec::<f32>::try_from(t.detach().to_device(Device::Cpu).to_kind(Kind::Float).flatten(0, -1)).expect("float tensor")
+    Vec::<f32>::try_from(
+        t.detach()
+            .to_device(Device::Cpu)
+            .to_kind(Kind::Float)
+            .flatten(0, -1),
+    )
+    .expect("float tensor")
 }
 
 struct Lowerer {
@@ -83,7 +105,9 @@ impl Lowerer {
         let mut bias = Vec::with_capacity(shape[0] as usize);
         for o in 0..shape[0] as usize {
             let scale = gamma[o] / ((var[o] as f64 + BN_EPS).sqrt() as f32);
-            weight[o * per_out..(o + 1) * per_out].iter_mut().for_each(|v| *v *= scale);
+            weight[o * per_out..(o + 1) * per_out]
+                .iter_mut()
+                .for_each(|v| *v *= scale);
             let b0 = conv_bias.as_ref().map_or(0.0, |b| b[o]);
             bias.push(beta[o] + (b0 - mean[o]) * scale);
         }
@@ -100,7 +124,11 @@ impl Lowerer {
 
     fn plain_conv(&mut self, input: Val, conv: &tch::nn::Conv2D) -> Val {
         let size = conv.ws.size();
-        let bias = conv.bs.as_ref().map(floats).unwrap_or_else(|| vec![0.0; size[0] as usize]);
+        let bias = conv
+            .bs
+            .as_ref()
+            .map(floats)
+            .unwrap_or_else(|| vec![0.0; size[0] as usize]);
         self.push(Op::Conv {
             input,
             weight: floats(&conv.ws),
@@ -118,7 +146,11 @@ impl Lowerer {
                 let y = self.conv_bn(x, &r.first, true);
                 let y = self.conv_bn(y, &r.second, false);
                 let s = self.conv_bn(x, &r.shortcut, false);
-                self.push(Op::Add { a: y, b: s, relu: true })
+                self.push(Op::Add {
+                    a: y,
+                    b: s,
+                    relu: true,
+                })
             }
             Block::Plain(p) => {
                 let y = self.conv_bn(x, &p.first, true);
@@ -180,7 +212,11 @@ pub fn lower_filter(net: &ResNetFilter, size: i64) -> Lowered {
                 Some(d) => l.conv_bn(x, d, false),
                 None => x,
             };
-            x = l.push(Op::Add { a: y, b: identity, relu: true });
+            x = l.push(Op::Add {
+                a: y,
+                b: identity,
+                relu: true,
+            });
         }
     }
     let mut x = l.push(Op::GlobalAvgPool { input: x });
@@ -190,7 +226,11 @@ pub fn lower_filter(net: &ResNetFilter, size: i64) -> Lowered {
             input: x,
             weight: floats(&fc.ws),
             shape: [size[0], size[1]],
-            bias: fc.bs.as_ref().map(floats).unwrap_or_else(|| vec![0.0; size[0] as usize]),
+            bias: fc
+                .bs
+                .as_ref()
+                .map(floats)
+                .unwrap_or_else(|| vec![0.0; size[0] as usize]),
             relu: i < 2,
         });
     }
@@ -227,7 +267,14 @@ impl Lowered {
                     } => {
                         let w = Tensor::from_slice(weight).view(*shape);
                         let b = Tensor::from_slice(bias);
-                        let y = vals[*input].conv2d(&w, Some(&b), [*stride, *stride], [*pad, *pad], [1, 1], 1);
+                        let y = vals[*input].conv2d(
+                            &w,
+                            Some(&b),
+                            [*stride, *stride],
+                            [*pad, *pad],
+                            [1, 1],
+                            1,
+                        );
                         if *relu {
                             y.relu()
                         } else {
@@ -247,13 +294,21 @@ impl Lowered {
                         kernel,
                         stride,
                         pad,
-                    } => vals[*input].max_pool2d([*kernel, *kernel], [*stride, *stride], [*pad, *pad], [1, 1], false),
+                    } => vals[*input].max_pool2d(
+                        [*kernel, *kernel],
+                        [*stride, *stride],
+                        [*pad, *pad],
+                        [1, 1],
+                        false,
+                    ),
                     Op::Upsample2x { input } => {
                         let s = vals[*input].size();
                         vals[*input].upsample_nearest2d([s[2] * 2, s[3] * 2], None, None)
                     }
                     Op::Concat { a, b } => Tensor::cat(&[&vals[*a], &vals[*b]], 1),
-                    Op::GlobalAvgPool { input } => vals[*input].adaptive_avg_pool2d([1, 1]).flatten(1, -1),
+                    Op::GlobalAvgPool { input } => {
+                        vals[*input].adaptive_avg_pool2d([1, 1]).flatten(1, -1)
+                    }
                     Op::Dense {
                         input,
                         weight,

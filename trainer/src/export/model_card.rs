@@ -23,13 +23,26 @@ pub fn render(manifest: &Manifest, seg: &ExportReport, filter: Option<&ExportRep
          layout) with `neuroscreen-train fit --data <kaggle_3m>` before any clinical evaluation.\n"
     );
     let _ = writeln!(s, "## Models\n");
-    let _ = writeln!(s, "| role | architecture | input | files | epochs | trained on | code |");
+    let _ = writeln!(
+        s,
+        "| role | architecture | input | files | epochs | trained on | code |"
+    );
     let _ = writeln!(s, "|---|---|---|---|---|---|---|");
     for m in &manifest.models {
         let files: Vec<String> = m
             .files
             .iter()
-            .map(|f| format!("{} ({})", f.path, if f.precision == Precision::F32 { "f32" } else { "int8" }))
+            .map(|f| {
+                format!(
+                    "{} ({})",
+                    f.path,
+                    if f.precision == Precision::F32 {
+                        "f32"
+                    } else {
+                        "int8"
+                    }
+                )
+            })
             .collect();
         let p = m.provenance.as_ref();
         let _ = writeln!(
@@ -45,6 +58,13 @@ pub fn render(manifest: &Manifest, seg: &ExportReport, filter: Option<&ExportRep
             p.map_or("?", |p| p.code_revision.as_str())
         );
     }
+    if filter.is_none() {
+        let _ = writeln!(
+            s,
+            "\nNo filter ships in this set (`pipeline.filter` is null): the appliance segments every slice and \
+             calls a slice tumour when its mask is not empty, so false alarms on clear slices are not screened out."
+        );
+    }
     let _ = writeln!(s, "\n## Measured (by `neuroscreen-train export`)\n");
     let _ = writeln!(
         s,
@@ -55,7 +75,9 @@ pub fn render(manifest: &Manifest, seg: &ExportReport, filter: Option<&ExportRep
     );
     let _ = writeln!(s, "| model | held-out slices | f32 | int8 | int8 shipped | tract f32 vs tch max abs logit diff |");
     let _ = writeln!(s, "|---|---|---|---|---|---|");
-    for (name, r) in std::iter::once(("segmenter (Dice)", seg)).chain(filter.map(|f| ("filter (accuracy %)", f))) {
+    for (name, r) in
+        std::iter::once(("segmenter (Dice)", seg)).chain(filter.map(|f| ("filter (accuracy %)", f)))
+    {
         let _ = writeln!(
             s,
             "| {name} | {} | {:.4} | {:.4} | {} | {:.2e} |",

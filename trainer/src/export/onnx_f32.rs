@@ -5,7 +5,13 @@ use super::lower::{Lowered, Op};
 use tract_onnx::pb::ModelProto;
 
 /// Writes `l` with input `input_name` and the output `output_name`.
-pub fn to_onnx_f32(l: &Lowered, graph_name: &str, input_name: &str, output_name: &str, metadata: &[(String, String)]) -> ModelProto {
+pub fn to_onnx_f32(
+    l: &Lowered,
+    graph_name: &str,
+    input_name: &str,
+    output_name: &str,
+    metadata: &[(String, String)],
+) -> ModelProto {
     let mut g = GraphBuilder::new();
     let mut names: Vec<String> = vec![input_name.to_string()];
     for op in &l.ops {
@@ -21,7 +27,12 @@ pub fn to_onnx_f32(l: &Lowered, graph_name: &str, input_name: &str, output_name:
             } => {
                 let w = g.f32s("w", shape, weight);
                 let b = g.f32s("b", &[shape[0]], bias);
-                let y = g.node("Conv", &[&names[*input], &w, &b], conv_attrs(shape[2], *stride, *pad), "conv");
+                let y = g.node(
+                    "Conv",
+                    &[&names[*input], &w, &b],
+                    conv_attrs(shape[2], *stride, *pad),
+                    "conv",
+                );
                 relu_if(&mut g, y, *relu)
             }
             Op::Add { a, b, relu } => {
@@ -44,7 +55,12 @@ pub fn to_onnx_f32(l: &Lowered, graph_name: &str, input_name: &str, output_name:
                 "pool",
             ),
             Op::Upsample2x { input } => upsample(&mut g, &names[*input]),
-            Op::Concat { a, b } => g.node("Concat", &[&names[*a], &names[*b]], vec![attr_int("axis", 1)], "cat"),
+            Op::Concat { a, b } => g.node(
+                "Concat",
+                &[&names[*a], &names[*b]],
+                vec![attr_int("axis", 1)],
+                "cat",
+            ),
             Op::GlobalAvgPool { input } => {
                 let p = g.node("GlobalAveragePool", &[&names[*input]], vec![], "gap");
                 g.node("Flatten", &[&p], vec![attr_int("axis", 1)], "flat")
@@ -58,14 +74,24 @@ pub fn to_onnx_f32(l: &Lowered, graph_name: &str, input_name: &str, output_name:
             } => {
                 let w = g.f32s("fc_w", shape, weight);
                 let b = g.f32s("fc_b", &[shape[0]], bias);
-                let y = g.node("Gemm", &[&names[*input], &w, &b], vec![attr_int("transB", 1)], "gemm");
+                let y = g.node(
+                    "Gemm",
+                    &[&names[*input], &w, &b],
+                    vec![attr_int("transB", 1)],
+                    "gemm",
+                );
                 relu_if(&mut g, y, *relu)
             }
         };
         names.push(out);
     }
     g.rename_output(&names[l.output], output_name);
-    g.finish(graph_name, (input_name, &l.input_shape), &[(output_name, &l.output_shape)], metadata)
+    g.finish(
+        graph_name,
+        (input_name, &l.input_shape),
+        &[(output_name, &l.output_shape)],
+        metadata,
+    )
 }
 
 pub fn conv_attrs(kernel: i64, stride: i64, pad: i64) -> Vec<tract_onnx::pb::AttributeProto> {

@@ -24,7 +24,10 @@ pub struct QuantSettings {
 impl Default for QuantSettings {
     fn default() -> Self {
         Self {
-            method: RangeMethod::Percentile { low: 0.01, high: 99.99 },
+            method: RangeMethod::Percentile {
+                low: 0.01,
+                high: 99.99,
+            },
             float_first: false,
             float_last: true,
         }
@@ -86,7 +89,10 @@ impl Writer<'_> {
         if let Some(f) = &self.slots[v].float {
             return f.clone();
         }
-        let (q, scale, zp) = self.slots[v].quant.clone().expect("value is float or quantised");
+        let (q, scale, zp) = self.slots[v]
+            .quant
+            .clone()
+            .expect("value is float or quantised");
         let s = self.g.f32s("dq_scale", &[], &[scale]);
         let z = self.g.u8s("dq_zp", &[], &[zp]);
         let name = self.g.node("DequantizeLinear", &[&q, &s, &z], vec![], "dq");
@@ -120,7 +126,13 @@ pub fn to_onnx_int8(
     metadata: &[(String, String)],
 ) -> ModelProto {
     assert_eq!(ranges.len(), l.ops.len() + 1, "one range per value");
-    let convs: Vec<usize> = l.ops.iter().enumerate().filter(|(_, o)| matches!(o, Op::Conv { .. })).map(|(k, _)| k).collect();
+    let convs: Vec<usize> = l
+        .ops
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| matches!(o, Op::Conv { .. }))
+        .map(|(k, _)| k)
+        .collect();
     let (first, last) = (convs.first().copied(), convs.last().copied());
     let mut w = Writer {
         g: GraphBuilder::new(),
@@ -142,12 +154,18 @@ pub fn to_onnx_int8(
                 pad,
                 relu,
             } => {
-                let keep_float = (settings.float_first && Some(k) == first) || (settings.float_last && Some(k) == last);
+                let keep_float = (settings.float_first && Some(k) == first)
+                    || (settings.float_last && Some(k) == last);
                 if keep_float {
                     let x = w.float(*input);
                     let wt = w.g.f32s("w", shape, weight);
                     let b = w.g.f32s("b", &[shape[0]], bias);
-                    let mut y = w.g.node("Conv", &[&x, &wt, &b], conv_attrs(shape[2], *stride, *pad), "conv");
+                    let mut y = w.g.node(
+                        "Conv",
+                        &[&x, &wt, &b],
+                        conv_attrs(shape[2], *stride, *pad),
+                        "conv",
+                    );
                     if *relu {
                         y = w.g.node("Relu", &[&y], vec![], "relu");
                     }
@@ -163,7 +181,11 @@ pub fn to_onnx_int8(
                 let bq: Vec<i32> = bias
                     .iter()
                     .zip(&ws)
-                    .map(|(b, s)| (b / (xs * s)).round().clamp(i32::MIN as f32, i32::MAX as f32) as i32)
+                    .map(|(b, s)| {
+                        (b / (xs * s))
+                            .round()
+                            .clamp(i32::MIN as f32, i32::MAX as f32) as i32
+                    })
                     .collect();
                 let xs_n = w.g.f32s("x_scale", &[], &[xs]);
                 let xz_n = w.g.u8s("x_zp", &[], &[xz]);
@@ -212,13 +234,15 @@ pub fn to_onnx_int8(
             }
             Op::Concat { a, b } => {
                 let (fa, fb) = (w.float(*a), w.float(*b));
-                let y = w.g.node("Concat", &[&fa, &fb], vec![attr_int("axis", 1)], "cat");
+                let y =
+                    w.g.node("Concat", &[&fa, &fb], vec![attr_int("axis", 1)], "cat");
                 w.set_float(y);
             }
             Op::GlobalAvgPool { input } => {
                 let x = w.float(*input);
                 let p = w.g.node("GlobalAveragePool", &[&x], vec![], "gap");
-                let y = w.g.node("Flatten", &[&p], vec![attr_int("axis", 1)], "flat");
+                let y =
+                    w.g.node("Flatten", &[&p], vec![attr_int("axis", 1)], "flat");
                 w.set_float(y);
             }
             Op::Dense {
@@ -231,7 +255,8 @@ pub fn to_onnx_int8(
                 let x = w.float(*input);
                 let wt = w.g.f32s("fc_w", shape, weight);
                 let b = w.g.f32s("fc_b", &[shape[0]], bias);
-                let mut y = w.g.node("Gemm", &[&x, &wt, &b], vec![attr_int("transB", 1)], "gemm");
+                let mut y =
+                    w.g.node("Gemm", &[&x, &wt, &b], vec![attr_int("transB", 1)], "gemm");
                 if *relu {
                     y = w.g.node("Relu", &[&y], vec![], "relu");
                 }
@@ -241,7 +266,12 @@ pub fn to_onnx_int8(
     }
     let out = w.float(l.output);
     w.g.rename_output(&out, output_name);
-    w.g.finish(graph_name, (input_name, &l.input_shape), &[(output_name, &l.output_shape)], metadata)
+    w.g.finish(
+        graph_name,
+        (input_name, &l.input_shape),
+        &[(output_name, &l.output_shape)],
+        metadata,
+    )
 }
 
 #[cfg(test)]
@@ -265,7 +295,11 @@ mod tests {
         assert_eq!(&q[..3], &[64, -127, 32]);
         assert_eq!(q[5], -127);
         assert!((s[0] - 1.0 / 127.0).abs() < 1e-9 && (s[1] - 0.04 / 127.0).abs() < 1e-9);
-        let back: Vec<f32> = q.iter().enumerate().map(|(i, &v)| v as f32 * s[i / 3]).collect();
+        let back: Vec<f32> = q
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| v as f32 * s[i / 3])
+            .collect();
         for (a, b) in back.iter().zip(&w) {
             assert!((a - b).abs() <= 0.5 * s[0] + 1e-9);
         }

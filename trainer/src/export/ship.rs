@@ -12,7 +12,10 @@ use crate::train::dataset::{load_split, Prepared};
 use crate::train::fit::build;
 use crate::{Error, Result};
 use models::integrity::sha256_file;
-use models::manifest::{InputSpec, Layout, ModelFile, OutputKind, OutputSpec, Pipeline, Precision, Provenance, FORMAT_VERSION};
+use models::manifest::{
+    InputSpec, Layout, ModelFile, OutputKind, OutputSpec, Pipeline, Precision, Provenance,
+    FORMAT_VERSION,
+};
 use models::metrics::{MaskCounts, SliceSummary};
 use models::{Manifest, ModelEntry, Preprocessing, Role};
 use std::collections::BTreeMap;
@@ -62,7 +65,13 @@ fn write_model(model: &tract_onnx::pb::ModelProto, path: &Path) -> Result<()> {
 
 /// Segmenter score: mean per-slice Dice over tumour slices, model resolution.
 /// Filter score: accuracy in percent.
-fn score(plan: &tract_check::TractPlan, l: &Lowered, data: &Prepared, idx: &[usize], segmenter: bool) -> Result<f64> {
+fn score(
+    plan: &tract_check::TractPlan,
+    l: &Lowered,
+    data: &Prepared,
+    idx: &[usize],
+    segmenter: bool,
+) -> Result<f64> {
     let shape: Vec<usize> = l.input_shape.iter().map(|&d| d as usize).collect();
     let mut counts = Vec::new();
     let mut correct = 0;
@@ -94,7 +103,8 @@ fn code_revision() -> String {
     };
     match git(&["rev-parse", "--short=12", "HEAD"]) {
         Some(rev) => {
-            let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+            let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|s| !s.is_empty());
             if dirty {
                 format!("{rev}+uncommitted")
             } else {
@@ -115,9 +125,21 @@ pub fn export_run(run: &Path, name: &str, opts: &ExportOptions) -> Result<Export
     let size = i64::from(cfg.input_size);
     let lowered = lower(&net, size);
     let segmenter = cfg.model.is_segmenter();
-    let (input_name, output_name) = ("image", if segmenter { "mask_logits" } else { "class_logits" });
+    let (input_name, output_name) = (
+        "image",
+        if segmenter {
+            "mask_logits"
+        } else {
+            "class_logits"
+        },
+    );
     let provenance = Provenance {
-        data: format!("{} (patient-level split seed {}, test {:.0} %)", cfg.data.display(), cfg.seed, cfg.split.test * 100.0),
+        data: format!(
+            "{} (patient-level split seed {}, test {:.0} %)",
+            cfg.data.display(),
+            cfg.seed,
+            cfg.split.test * 100.0
+        ),
         seed: cfg.seed,
         epochs: state.epoch,
         code_revision: code_revision(),
@@ -125,17 +147,37 @@ pub fn export_run(run: &Path, name: &str, opts: &ExportOptions) -> Result<Export
         created: chrono_free_date(),
     };
     let metadata = vec![
-        ("neuroscreen.role".to_string(), if segmenter { "segmenter" } else { "filter" }.to_string()),
+        (
+            "neuroscreen.role".to_string(),
+            if segmenter { "segmenter" } else { "filter" }.to_string(),
+        ),
         ("neuroscreen.architecture".into(), cfg.model.name().into()),
-        ("neuroscreen.provenance".into(), serde_json::to_string(&provenance).expect("serialises")),
+        (
+            "neuroscreen.provenance".into(),
+            serde_json::to_string(&provenance).expect("serialises"),
+        ),
     ];
     std::fs::create_dir_all(&opts.out).map_err(|e| Error::io(&opts.out, e))?;
     let f32_file = format!("{name}.f32.onnx");
     let f32_path = opts.out.join(&f32_file);
-    write_model(&to_onnx_f32(&lowered, name, input_name, output_name, &metadata), &f32_path)?;
+    write_model(
+        &to_onnx_f32(&lowered, name, input_name, output_name, &metadata),
+        &f32_path,
+    )?;
 
-    let data = load_split(&cfg.data, cfg.input_size, cfg.split, cfg.seed, cfg.max_slices, |_, _| {})?;
-    let calib_set = if segmenter { data.train.tumour_only() } else { data.train.clone() };
+    let data = load_split(
+        &cfg.data,
+        cfg.input_size,
+        cfg.split,
+        cfg.seed,
+        cfg.max_slices,
+        |_, _| {},
+    )?;
+    let calib_set = if segmenter {
+        data.train.tumour_only()
+    } else {
+        data.train.clone()
+    };
     let calib: Vec<Vec<f32>> = evenly(calib_set.len(), opts.calibration_slices)
         .into_iter()
         .map(|i| calib_set.image(i).to_vec())
@@ -144,7 +186,15 @@ pub fn export_run(run: &Path, name: &str, opts: &ExportOptions) -> Result<Export
     let int8_file = format!("{name}.int8.onnx");
     let int8_path = opts.out.join(&int8_file);
     write_model(
-        &to_onnx_int8(&lowered, &ranges, &opts.quant, name, input_name, output_name, &metadata),
+        &to_onnx_int8(
+            &lowered,
+            &ranges,
+            &opts.quant,
+            name,
+            input_name,
+            output_name,
+            &metadata,
+        ),
         &int8_path,
     )?;
 
@@ -153,17 +203,26 @@ pub fn export_run(run: &Path, name: &str, opts: &ExportOptions) -> Result<Export
     let int8_plan = tract_check::load(&int8_path, &shape)?;
     // Segmenters are scored on held-out tumour slices (Dice is what the gate
     // limits); filters on every held-out slice.
-    let eval_set = if segmenter { data.test.tumour_only() } else { data.test.clone() };
+    let eval_set = if segmenter {
+        data.test.tumour_only()
+    } else {
+        data.test.clone()
+    };
     let idx = evenly(eval_set.len(), opts.eval_slices);
     let f32_score = score(&f32_plan, &lowered, &eval_set, &idx, segmenter)?;
     let int8_score = score(&int8_plan, &lowered, &eval_set, &idx, segmenter)?;
     let mut max_abs = 0.0f32;
     for &i in idx.iter().take(4) {
         let x = Tensor::from_slice(eval_set.image(i)).view(lowered.input_shape);
-        let reference = Vec::<f32>::try_from(tch::no_grad(|| net.forward_t(&x, false)).flatten(0, -1))
-            .map_err(|e| Error::Invalid(e.to_string()))?;
+        let reference =
+            Vec::<f32>::try_from(tch::no_grad(|| net.forward_t(&x, false)).flatten(0, -1))
+                .map_err(|e| Error::Invalid(e.to_string()))?;
         let got = tract_check::run(&f32_plan, &shape, eval_set.image(i))?;
-        max_abs = reference.iter().zip(&got).map(|(a, b)| (a - b).abs()).fold(max_abs, f32::max);
+        max_abs = reference
+            .iter()
+            .zip(&got)
+            .map(|(a, b)| (a - b).abs())
+            .fold(max_abs, f32::max);
     }
     let drop_ok = if segmenter {
         f32_score - int8_score <= MAX_DICE_DROP
@@ -184,14 +243,25 @@ pub fn export_run(run: &Path, name: &str, opts: &ExportOptions) -> Result<Export
     } else {
         std::fs::remove_file(&int8_path).map_err(|e| Error::io(&int8_path, e))?;
     }
-    let key = if segmenter { "dice_per_slice_tumour_only_model_res" } else { "accuracy_percent" };
+    let key = if segmenter {
+        "dice_per_slice_tumour_only_model_res"
+    } else {
+        "accuracy_percent"
+    };
     let mut metrics = BTreeMap::new();
     metrics.insert(format!("{key}_f32_tract"), f32_score);
     metrics.insert(format!("{key}_int8_tract"), int8_score);
     metrics.insert("eval_slices_held_out".into(), idx.len() as f64);
-    metrics.insert("max_abs_logit_diff_tract_f32_vs_tch".into(), f64::from(max_abs));
+    metrics.insert(
+        "max_abs_logit_diff_tract_f32_vs_tch".into(),
+        f64::from(max_abs),
+    );
     metrics.insert("gmac_per_slice".into(), lowered.macs() as f64 / 1e9);
-    if let Some(best) = state.history.iter().find(|r| r.epoch == state.early.best_epoch) {
+    if let Some(best) = state
+        .history
+        .iter()
+        .find(|r| r.epoch == state.early.best_epoch)
+    {
         if let Some(d) = best.val_dice {
             metrics.insert("val_dice_per_slice_tumour_only_at_best_epoch".into(), d);
         }
@@ -201,7 +271,11 @@ pub fn export_run(run: &Path, name: &str, opts: &ExportOptions) -> Result<Export
     }
     let entry = ModelEntry {
         name: name.to_string(),
-        role: if segmenter { Role::Segmenter } else { Role::Filter },
+        role: if segmenter {
+            Role::Segmenter
+        } else {
+            Role::Filter
+        },
         architecture: cfg.model.name().into(),
         files,
         input: InputSpec {
@@ -215,7 +289,11 @@ pub fn export_run(run: &Path, name: &str, opts: &ExportOptions) -> Result<Export
             name: output_name.into(),
             shape: lowered.output_shape.iter().map(|&d| d as usize).collect(),
             kind: OutputKind::Logits,
-            classes: if segmenter { vec!["tumour".into()] } else { vec!["clear".into(), "tumour".into()] },
+            classes: if segmenter {
+                vec!["tumour".into()]
+            } else {
+                vec!["clear".into(), "tumour".into()]
+            },
         },
         threshold: 0.5,
         provenance: Some(provenance),
@@ -232,7 +310,11 @@ pub fn export_run(run: &Path, name: &str, opts: &ExportOptions) -> Result<Export
 }
 
 /// Writes `manifest.json` for the exported entries.
-pub fn write_manifest(out: &Path, segmenter: ModelEntry, filter: Option<ModelEntry>) -> Result<Manifest> {
+pub fn write_manifest(
+    out: &Path,
+    segmenter: ModelEntry,
+    filter: Option<ModelEntry>,
+) -> Result<Manifest> {
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
         pipeline: Pipeline {
@@ -243,7 +325,10 @@ pub fn write_manifest(out: &Path, segmenter: ModelEntry, filter: Option<ModelEnt
     };
     manifest.validate().map_err(Error::Invalid)?;
     manifest.verify_files(out)?;
-    write_atomic(&out.join("manifest.json"), (manifest.to_json() + "\n").as_bytes())?;
+    write_atomic(
+        &out.join("manifest.json"),
+        (manifest.to_json() + "\n").as_bytes(),
+    )?;
     Ok(manifest)
 }
 

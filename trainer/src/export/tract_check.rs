@@ -35,5 +35,9 @@ pub fn run(plan: &TractPlan, input_shape: &[usize], data: &[f32]) -> Result<Vec<
 
 /// Names of the ops in the optimised graph, to check what tract executes.
 pub fn optimised_ops(plan: &TractPlan) -> Vec<String> {
-    plan.model().nodes().iter().map(|n| n.op().name().to_string()).collect()
+    plan.model()
+        .nodes()
+        .iter()
+        .map(|n| n.op().name().to_string())
+        .collect()
 }

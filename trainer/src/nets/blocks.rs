@@ -16,7 +16,15 @@ pub struct ConvBn {
 
 impl ConvBn {
     #[allow(clippy::too_many_arguments)]
-    pub fn new(conv_path: nn::Path, bn_path: nn::Path, cin: i64, cout: i64, kernel: i64, stride: i64, padding: i64) -> Self {
+    pub fn new(
+        conv_path: nn::Path,
+        bn_path: nn::Path,
+        cin: i64,
+        cout: i64,
+        kernel: i64,
+        stride: i64,
+        padding: i64,
+    ) -> Self {
         let cfg = nn::ConvConfig {
             stride,
             padding,

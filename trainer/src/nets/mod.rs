@@ -25,7 +25,10 @@ pub enum Architecture {
 
 impl Architecture {
     pub fn is_segmenter(&self) -> bool {
-        matches!(self, Architecture::ResUnet { .. } | Architecture::Unet { .. })
+        matches!(
+            self,
+            Architecture::ResUnet { .. } | Architecture::Unet { .. }
+        )
     }
 
     pub fn name(&self) -> &'static str {
@@ -53,10 +56,16 @@ pub enum Net {
 impl Net {
     pub fn new(p: &nn::Path, arch: &Architecture) -> Self {
         match arch {
-            Architecture::ResUnet { widths } => Net::Seg(SegNet::new(p, SegNetKind::Residual, widths)),
+            Architecture::ResUnet { widths } => {
+                Net::Seg(SegNet::new(p, SegNetKind::Residual, widths))
+            }
             Architecture::Unet { widths } => Net::Seg(SegNet::new(p, SegNetKind::Plain, widths)),
-            Architecture::Resnet50Filter { dropout } => Net::Filter(ResNetFilter::new(p, ResNetDepth::R50, *dropout)),
-            Architecture::Resnet18Filter { dropout } => Net::Filter(ResNetFilter::new(p, ResNetDepth::R18, *dropout)),
+            Architecture::Resnet50Filter { dropout } => {
+                Net::Filter(ResNetFilter::new(p, ResNetDepth::R50, *dropout))
+            }
+            Architecture::Resnet18Filter { dropout } => {
+                Net::Filter(ResNetFilter::new(p, ResNetDepth::R18, *dropout))
+            }
         }
     }
 
@@ -71,5 +80,8 @@ impl Net {
 
 /// Number of trainable parameters.
 pub fn parameter_count(vs: &nn::VarStore) -> i64 {
-    vs.trainable_variables().iter().map(|t| t.numel() as i64).sum()
+    vs.trainable_variables()
+        .iter()
+        .map(|t| t.numel() as i64)
+        .sum()
 }

@@ -113,11 +113,11 @@ impl ResNetFilter {
 
     /// [N,3,H,W] -> [N,2] logits (clear, tumour).
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
-        let mut y = self
-            .stem
-            .forward_t(x, train)
-            .relu()
-            .max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
+        let mut y =
+            self.stem
+                .forward_t(x, train)
+                .relu()
+                .max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
         for layer in &self.layers {
             for unit in layer {
                 y = unit.forward_t(&y, train);
@@ -154,7 +154,10 @@ mod tests {
         // torchvision resnet50 trunk: 23.5 M; head 2048*256+256*256+256*2 (+biases).
         let n = parameter_count(&vs);
         assert!((24_000_000..24_200_000).contains(&n), "{n}");
-        let y = net.forward_t(&Tensor::zeros([2, 3, 64, 64], (Kind::Float, Device::Cpu)), false);
+        let y = net.forward_t(
+            &Tensor::zeros([2, 3, 64, 64], (Kind::Float, Device::Cpu)),
+            false,
+        );
         assert_eq!(y.size(), [2, 2]);
     }
 
@@ -164,6 +167,13 @@ mod tests {
         let net = ResNetFilter::new(&vs.root(), ResNetDepth::R18, 0.3);
         let n = parameter_count(&vs);
         assert!((11_000_000..11_500_000).contains(&n), "{n}");
-        assert_eq!(net.forward_t(&Tensor::zeros([1, 3, 64, 64], (Kind::Float, Device::Cpu)), false).size(), [1, 2]);
+        assert_eq!(
+            net.forward_t(
+                &Tensor::zeros([1, 3, 64, 64], (Kind::Float, Device::Cpu)),
+                false
+            )
+            .size(),
+            [1, 2]
+        );
     }
 }

@@ -12,15 +12,15 @@ pub enum SegNetKind {
 
 #[derive(Debug)]
 pub enum Block {
-    Res(ResBlock),
-    Plain(PlainBlock),
+    Res(Box<ResBlock>),
+    Plain(Box<PlainBlock>),
 }
 
 impl Block {
     fn new(p: &nn::Path, kind: SegNetKind, cin: i64, cout: i64) -> Self {
         match kind {
-            SegNetKind::Residual => Block::Res(ResBlock::new(p, cin, cout)),
-            SegNetKind::Plain => Block::Plain(PlainBlock::new(p, cin, cout)),
+            SegNetKind::Residual => Block::Res(Box::new(ResBlock::new(p, cin, cout))),
+            SegNetKind::Plain => Block::Plain(Box::new(PlainBlock::new(p, cin, cout))),
         }
     }
 
@@ -110,7 +110,10 @@ mod tests {
         let net = SegNet::new(&vs.root(), SegNetKind::Residual, &[16, 32, 64, 128, 256]);
         let n = parameter_count(&vs);
         assert!((2_000_000..2_200_000).contains(&n), "{n} parameters");
-        let y = net.forward_t(&Tensor::zeros([1, 3, 64, 64], (Kind::Float, Device::Cpu)), false);
+        let y = net.forward_t(
+            &Tensor::zeros([1, 3, 64, 64], (Kind::Float, Device::Cpu)),
+            false,
+        );
         assert_eq!(y.size(), [1, 1, 64, 64]);
     }
 
@@ -121,7 +124,10 @@ mod tests {
         let b = nn::VarStore::new(Device::Cpu);
         let net = SegNet::new(&b.root(), SegNetKind::Plain, &[8, 16, 32]);
         assert!(parameter_count(&b) < parameter_count(&a));
-        let y = net.forward_t(&Tensor::zeros([2, 3, 32, 32], (Kind::Float, Device::Cpu)), true);
+        let y = net.forward_t(
+            &Tensor::zeros([2, 3, 32, 32], (Kind::Float, Device::Cpu)),
+            true,
+        );
         assert_eq!(y.size(), [2, 1, 32, 32]);
     }
 }

@@ -112,7 +112,9 @@ fn validate(probabilities: &[f32], truth: &[bool], threshold: f32) -> Result<()>
         return Err(Error::Invalid("no slices to score".into()));
     }
     if !threshold.is_finite() {
-        return Err(Error::Invalid(format!("threshold {threshold} is not finite")));
+        return Err(Error::Invalid(format!(
+            "threshold {threshold} is not finite"
+        )));
     }
     if let Some((i, p)) = probabilities
         .iter()
@@ -332,7 +334,10 @@ mod tests {
                 .map(|w| (w[1].fpr - w[0].fpr) * (w[1].tpr + w[0].tpr) / 2.0)
                 .sum();
             assert!((area - expected).abs() < 1e-4);
-            assert!(m.roc.windows(2).all(|w| w[1].fpr >= w[0].fpr && w[1].tpr >= w[0].tpr));
+            assert!(m
+                .roc
+                .windows(2)
+                .all(|w| w[1].fpr >= w[0].fpr && w[1].tpr >= w[0].tpr));
         }
     }
 
@@ -350,7 +355,10 @@ mod tests {
     fn all_clear_and_all_cleared_leaves_tumour_ratios_undefined() {
         // One label everywhere: linfa's 1x1 matrix would call precision 1.
         let m = classification_metrics(&[0.1, 0.2], &[false, false], 0.5).unwrap();
-        assert_eq!((m.precision, m.recall, m.f1, m.roc_auc), (None, None, None, None));
+        assert_eq!(
+            (m.precision, m.recall, m.f1, m.roc_auc),
+            (None, None, None, None)
+        );
         assert!(some_close(m.specificity, 1.0));
         assert!(close(m.accuracy, 1.0));
     }

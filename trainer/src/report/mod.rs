@@ -18,7 +18,9 @@ pub mod plots;
 mod png;
 pub mod segmentation;
 
-pub use classification::{classification_metrics, ClassificationMetrics, ConfusionCounts, RocPoint};
+pub use classification::{
+    classification_metrics, ClassificationMetrics, ConfusionCounts, RocPoint,
+};
 pub use markdown::{render_report, write_report, ReportImages, ReportInputs};
 pub use montage::{write_montage, MontageRow};
 pub use pipeline::{gate_by_filter, summarise_pipeline, PipelineSlice, PipelineSummary};

@@ -48,7 +48,11 @@ pub fn montage(rows: &[MontageRow]) -> Result<RgbImage> {
     }
     let column = rows.iter().map(|r| r.image.width()).max().unwrap_or(0);
     let width = 3 * column + 4 * GUTTER_PX;
-    let height = rows.iter().map(|r| r.image.height() + GUTTER_PX).sum::<u32>() + GUTTER_PX;
+    let height = rows
+        .iter()
+        .map(|r| r.image.height() + GUTTER_PX)
+        .sum::<u32>()
+        + GUTTER_PX;
     let mut out = RgbImage::from_pixel(width, height, GUTTER_RGB);
     let mut y = GUTTER_PX;
     for r in rows {
@@ -71,7 +75,8 @@ fn overlay(image: &RgbImage, mask: &GrayImage, colour: [u8; 3]) -> RgbImage {
     for (px, m) in out.pixels_mut().zip(mask.pixels()) {
         if m[0] != 0 {
             for (c, tint) in px.0.iter_mut().zip(colour) {
-                *c = (*c as f32 * (1.0 - OVERLAY_ALPHA) + tint as f32 * OVERLAY_ALPHA).round() as u8;
+                *c =
+                    (*c as f32 * (1.0 - OVERLAY_ALPHA) + tint as f32 * OVERLAY_ALPHA).round() as u8;
             }
         }
     }
@@ -96,7 +101,10 @@ mod tests {
 
     #[test]
     fn layout_and_overlay_colours() {
-        let rows = [row(8, 6, 100, (1, 2), (3, 4)), row(5, 10, 200, (0, 0), (4, 9))];
+        let rows = [
+            row(8, 6, 100, (1, 2), (3, 4)),
+            row(5, 10, 200, (0, 0), (4, 9)),
+        ];
         let m = montage(&rows).unwrap();
         let g = GUTTER_PX;
         assert_eq!(m.dimensions(), (3 * 8 + 4 * g, 6 + 10 + 3 * g));
@@ -130,7 +138,10 @@ mod tests {
         let rows = vec![row(256, 256, 90, (10, 10), (20, 20)); 3];
         write_montage(&rows, &path).unwrap();
         let back = image::open(&path).unwrap().to_rgb8();
-        assert_eq!(back.dimensions(), (3 * 256 + 4 * GUTTER_PX, 3 * 256 + 4 * GUTTER_PX));
+        assert_eq!(
+            back.dimensions(),
+            (3 * 256 + 4 * GUTTER_PX, 3 * 256 + 4 * GUTTER_PX)
+        );
         assert_eq!(back, montage(&rows).unwrap());
     }
 

@@ -107,7 +107,10 @@ mod tests {
         assert_eq!((p.both_empty_slices, p.false_alarm_slices), (2, 0));
         assert!(close(p.mean_dice_tumour, (2.0 / 3.0 + 1.0 + 0.0) / 3.0));
         // The B3 false alarm is gone: 1 instead of 0 in the all-slice mean.
-        assert!(close(p.mean_dice_all, (2.0 / 3.0 + 1.0 + 1.0 + 0.0 + 1.0) / 5.0));
+        assert!(close(
+            p.mean_dice_all,
+            (2.0 / 3.0 + 1.0 + 1.0 + 0.0 + 1.0) / 5.0
+        ));
     }
 
     #[test]
@@ -119,7 +122,10 @@ mod tests {
         assert_eq!(gated[2].counts, counts(0, 0, 200, 824));
         assert_eq!(gated[4].counts, counts(0, 10, 0, 1014));
         let s = summarise_pipeline(&slices);
-        assert_eq!((s.tumour_slices_not_flagged, s.clear_slices_flagged), (1, 1));
+        assert_eq!(
+            (s.tumour_slices_not_flagged, s.clear_slices_flagged),
+            (1, 1)
+        );
         let p = s.segmentation.per_slice;
         assert!(close(p.mean_dice_tumour, (2.0 / 3.0 + 0.0 + 0.0) / 3.0));
         let medium = s.segmentation.by_lesion_size[1];
@@ -134,7 +140,10 @@ mod tests {
     fn flagging_everything_equals_the_segmenter_alone() {
         let slices = through_filter(&[true; 5]);
         let alone = summarise_segmentation(&cohort());
-        assert_eq!(summarise_pipeline(&slices).segmentation.patients, alone.patients);
+        assert_eq!(
+            summarise_pipeline(&slices).segmentation.patients,
+            alone.patients
+        );
         let gated = gate_by_filter(&[PipelineSlice {
             slice: record("X", counts(3, 1, 2, 4)),
             flagged: true,

@@ -48,6 +48,8 @@ pub fn plot_training_curves(epochs: &[EpochRecord], path: &Path) -> Result<()> {
     let first = epochs.iter().map(|e| e.epoch).min().unwrap_or(0) as f64;
     let last = epochs.iter().map(|e| e.epoch).max().unwrap_or(0) as f64;
     let x_range = first..(last.max(first + 1.0));
+    // Epochs are whole numbers: no more ticks than epochs, or labels repeat.
+    let x_labels = ((last - first) as usize + 1).clamp(2, 10);
     let losses = epochs.iter().flat_map(|e| [e.train_loss, e.val_loss]);
     let loss_range = padded_range(losses);
     let best = epochs
@@ -65,16 +67,25 @@ pub fn plot_training_curves(epochs: &[EpochRecord], path: &Path) -> Result<()> {
             .build_cartesian_2d(x_range.clone(), loss_range)?;
         loss.configure_mesh()
             .x_desc("epoch")
+            .x_labels(x_labels)
+            .x_label_formatter(&|x| format!("{x:.0}"))
             .y_desc("loss")
             .label_style((FONT, 14))
             .draw()?;
         for (name, colour, pick) in [
-            ("train", TRAIN_COLOUR, (|e: &EpochRecord| e.train_loss) as fn(&EpochRecord) -> f64),
+            (
+                "train",
+                TRAIN_COLOUR,
+                (|e: &EpochRecord| e.train_loss) as fn(&EpochRecord) -> f64,
+            ),
             ("validation", VAL_COLOUR, |e: &EpochRecord| e.val_loss),
         ] {
-            loss.draw_series(LineSeries::new(finite_points(epochs, pick), colour.stroke_width(2)))?
-                .label(name)
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2)));
+            loss.draw_series(LineSeries::new(
+                finite_points(epochs, pick),
+                colour.stroke_width(2),
+            ))?
+            .label(name)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2)));
         }
         loss.configure_series_labels()
             .background_style(WHITE.mix(0.8))
@@ -90,6 +101,8 @@ pub fn plot_training_curves(epochs: &[EpochRecord], path: &Path) -> Result<()> {
             .build_cartesian_2d(x_range, 0.0..1.0)?;
         dice.configure_mesh()
             .x_desc("epoch")
+            .x_labels(x_labels)
+            .x_label_formatter(&|x| format!("{x:.0}"))
             .y_desc("Dice")
             .label_style((FONT, 14))
             .draw()?;
@@ -100,9 +113,13 @@ pub fn plot_training_curves(epochs: &[EpochRecord], path: &Path) -> Result<()> {
         .label("validation Dice")
         .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], DICE_COLOUR.stroke_width(2)));
         if let Some(b) = best {
-            dice.draw_series([Circle::new((b.epoch as f64, b.val_dice), 6, BLACK.stroke_width(2))])?
-                .label(format!("best: epoch {}, Dice {:.3}", b.epoch, b.val_dice))
-                .legend(|(x, y)| Circle::new((x + 10, y), 5, BLACK.stroke_width(2)));
+            dice.draw_series([Circle::new(
+                (b.epoch as f64, b.val_dice),
+                6,
+                BLACK.stroke_width(2),
+            )])?
+            .label(format!("best: epoch {}, Dice {:.3}", b.epoch, b.val_dice))
+            .legend(|(x, y)| Circle::new((x + 10, y), 5, BLACK.stroke_width(2)));
         }
         dice.configure_series_labels()
             .position(SeriesLabelPosition::LowerRight)
@@ -153,7 +170,13 @@ pub fn plot_confusion_matrix(counts: &ConfusionCounts, threshold: f32, path: &Pa
         [("TP", counts.tp), ("FN", counts.fn_)],
         [("FP", counts.fp), ("TN", counts.tn)],
     ];
-    let max = cells.iter().flatten().map(|c| c.1).max().unwrap_or(0).max(1);
+    let max = cells
+        .iter()
+        .flatten()
+        .map(|c| c.1)
+        .max()
+        .unwrap_or(0)
+        .max(1);
     let (x0, y0, cell) = (170i32, 110i32, 170i32);
     let centred = |size: u32| {
         (FONT, size)
@@ -189,7 +212,11 @@ pub fn plot_confusion_matrix(counts: &ConfusionCounts, threshold: f32, path: &Pa
                 let ink = if share > 0.5 { WHITE } else { BLACK };
                 let (cx, cy) = (x + cell / 2, y + cell / 2);
                 root.draw(&Text::new(name, (cx, cy - 22), centred(18).color(&ink)))?;
-                root.draw(&Text::new(n.to_string(), (cx, cy + 14), centred(30).color(&ink)))?;
+                root.draw(&Text::new(
+                    n.to_string(),
+                    (cx, cy + 14),
+                    centred(30).color(&ink),
+                ))?;
             }
         }
         Ok(())
@@ -202,10 +229,7 @@ fn heat(share: f64) -> RGBColor {
     RGBColor(lerp(255.0, 8.0), lerp(255.0, 48.0), lerp(255.0, 107.0))
 }
 
-fn finite_points(
-    epochs: &[EpochRecord],
-    pick: impl Fn(&EpochRecord) -> f64,
-) -> Vec<(f64, f64)> {
+fn finite_points(epochs: &[EpochRecord], pick: impl Fn(&EpochRecord) -> f64) -> Vec<(f64, f64)> {
     epochs
         .iter()
         .map(|e| (e.epoch as f64, pick(e)))
@@ -217,12 +241,15 @@ fn finite_points(
 fn padded_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
     let (lo, hi) = values
         .filter(|v| v.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
     if lo > hi {
         return 0.0..1.0;
     }
     let pad = ((hi - lo) * 0.05).max(1e-3);
-    (lo.min(0.0) - if lo < 0.0 { pad } else { 0.0 })..(hi + pad)
+    let bottom = if lo < 0.0 { lo - pad } else { 0.0 };
+    bottom..(hi + pad)
 }
 
 fn register_font() -> Result<()> {

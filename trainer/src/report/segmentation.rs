@@ -224,7 +224,10 @@ pub(crate) mod tests {
         );
         assert!(close(p.mean_dice_tumour, (2.0 / 3.0 + 1.0 + 0.0) / 3.0));
         assert!(close(p.mean_iou_tumour, (0.5 + 1.0 + 0.0) / 3.0));
-        assert!(close(p.mean_dice_all, (2.0 / 3.0 + 1.0 + 1.0 + 0.0 + 0.0) / 5.0));
+        assert!(close(
+            p.mean_dice_all,
+            (2.0 / 3.0 + 1.0 + 1.0 + 0.0 + 0.0) / 5.0
+        ));
         assert!(close(p.mean_iou_all, (0.5 + 1.0 + 1.0 + 0.0 + 0.0) / 5.0));
     }
 
@@ -241,7 +244,10 @@ pub(crate) mod tests {
         assert_eq!(s.patients[1].counts, counts(200, 10, 2000, 1886));
         assert!(close(s.patients[0].dice, da) && close(s.patients[1].dice, db));
         let pp = s.per_patient;
-        assert_eq!((pp.patients, pp.tumour_patients, pp.both_empty_patients), (2, 2, 0));
+        assert_eq!(
+            (pp.patients, pp.tumour_patients, pp.both_empty_patients),
+            (2, 2, 0)
+        );
         assert!(close(pp.mean_dice_tumour, (da + db) / 2.0));
         assert!(close(pp.mean_iou_tumour, (ia + ib) / 2.0));
         assert!(close(pp.mean_dice_all, (da + db) / 2.0));
@@ -271,9 +277,18 @@ pub(crate) mod tests {
     fn strata_by_true_area_use_named_thresholds() {
         assert_eq!(LesionSize::of(0), None);
         assert_eq!(LesionSize::of(1), Some(LesionSize::Small));
-        assert_eq!(LesionSize::of(SMALL_LESION_MAX_PX - 1), Some(LesionSize::Small));
-        assert_eq!(LesionSize::of(SMALL_LESION_MAX_PX), Some(LesionSize::Medium));
-        assert_eq!(LesionSize::of(LARGE_LESION_MIN_PX - 1), Some(LesionSize::Medium));
+        assert_eq!(
+            LesionSize::of(SMALL_LESION_MAX_PX - 1),
+            Some(LesionSize::Small)
+        );
+        assert_eq!(
+            LesionSize::of(SMALL_LESION_MAX_PX),
+            Some(LesionSize::Medium)
+        );
+        assert_eq!(
+            LesionSize::of(LARGE_LESION_MIN_PX - 1),
+            Some(LesionSize::Medium)
+        );
         assert_eq!(LesionSize::of(LARGE_LESION_MIN_PX), Some(LesionSize::Large));
 
         let mut records = cohort();

@@ -21,9 +21,14 @@ pub enum Optimiser {
 pub enum Schedule {
     Constant,
     /// Cosine decay from `lr` to `lr * floor` over the configured epochs.
-    Cosine { floor: f64 },
+    Cosine {
+        floor: f64,
+    },
     /// Multiply by `gamma` every `every` epochs.
-    Step { every: u32, gamma: f64 },
+    Step {
+        every: u32,
+        gamma: f64,
+    },
 }
 
 impl Schedule {
@@ -34,7 +39,9 @@ impl Schedule {
                 let t = (epoch.saturating_sub(1)) as f64 / epochs.max(1) as f64;
                 base * (floor + (1.0 - floor) * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()))
             }
-            Schedule::Step { every, gamma } => base * gamma.powi((epoch.saturating_sub(1) / every.max(1)) as i32),
+            Schedule::Step { every, gamma } => {
+                base * gamma.powi((epoch.saturating_sub(1) / every.max(1)) as i32)
+            }
         }
     }
 }
@@ -146,7 +153,7 @@ impl FitConfig {
                 return Err("model.widths must be positive and not empty".into());
             }
             let step = 1u32 << (widths.len() - 1);
-            if self.input_size % step != 0 {
+            if !self.input_size.is_multiple_of(step) {
                 return Err(format!(
                     "input_size {} must be divisible by {step} for {} encoder levels",
                     self.input_size,
@@ -179,10 +186,18 @@ mod tests {
         .unwrap();
         let c = FitConfig::load(&p).unwrap();
         assert_eq!((c.epochs, c.batch, c.patience), (5, 4, 30));
-        assert_eq!(c.model, Architecture::Unet { widths: vec![8, 16] });
+        assert_eq!(
+            c.model,
+            Architecture::Unet {
+                widths: vec![8, 16]
+            }
+        );
         std::fs::write(&p, "epochs = 5\nbatchsize = 4\n").unwrap();
         let msg = FitConfig::load(&p).unwrap_err().to_string();
-        assert!(msg.contains("fit.toml") && msg.contains("batchsize"), "{msg}");
+        assert!(
+            msg.contains("fit.toml") && msg.contains("batchsize"),
+            "{msg}"
+        );
         std::fs::write(&p, "input_size = 100\n").unwrap();
         let msg = FitConfig::load(&p).unwrap_err().to_string();
         assert!(msg.contains("input_size 100"), "{msg}");
@@ -193,7 +208,13 @@ mod tests {
         let c = Schedule::Cosine { floor: 0.0 };
         assert!((c.lr(1.0, 1, 10) - 1.0).abs() < 1e-12);
         assert!(c.lr(1.0, 6, 10) < 0.6 && c.lr(1.0, 10, 10) < 0.05);
-        let s = Schedule::Step { every: 2, gamma: 0.5 };
-        assert_eq!([1, 2, 3, 5].map(|e| s.lr(1.0, e, 10)), [1.0, 1.0, 0.5, 0.25]);
+        let s = Schedule::Step {
+            every: 2,
+            gamma: 0.5,
+        };
+        assert_eq!(
+            [1, 2, 3, 5].map(|e| s.lr(1.0, e, 10)),
+            [1.0, 1.0, 0.5, 0.25]
+        );
     }
 }

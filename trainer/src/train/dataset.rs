@@ -128,7 +128,9 @@ pub fn load_split(
         .into_iter()
         .map(|p| {
             let mine = samples.iter().filter(|s| s.record.patient == p);
-            let (slices, tumour) = mine.fold((0, 0), |(n, t), s| (n + 1, t + usize::from(s.tumour_pixels() > 0)));
+            let (slices, tumour) = mine.fold((0, 0), |(n, t), s| {
+                (n + 1, t + usize::from(s.tumour_pixels() > 0))
+            });
             PatientSummary {
                 patient: p,
                 slices,
@@ -139,9 +141,18 @@ pub fn load_split(
     let split = split_patients(&summaries, fractions, seed);
     let pp = Preprocessing::default();
     let mut out = DataSplit {
-        train: Prepared { size, ..Default::default() },
-        val: Prepared { size, ..Default::default() },
-        test: Prepared { size, ..Default::default() },
+        train: Prepared {
+            size,
+            ..Default::default()
+        },
+        val: Prepared {
+            size,
+            ..Default::default()
+        },
+        test: Prepared {
+            size,
+            ..Default::default()
+        },
         problems: index.problems,
         split,
     };
@@ -176,12 +187,20 @@ pub struct Batch {
 pub fn epoch_order(len: usize, seed: u64, epoch: u32, shuffle: bool) -> Vec<usize> {
     let mut order: Vec<usize> = (0..len).collect();
     if shuffle {
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ (u64::from(epoch) << 32)));
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(
+            seed ^ (u64::from(epoch) << 32),
+        ));
     }
     order
 }
 
-fn assemble(data: &Prepared, indices: &[usize], augment: Option<&Augmentation>, seed: u64, epoch: u32) -> Batch {
+fn assemble(
+    data: &Prepared,
+    indices: &[usize],
+    augment: Option<&Augmentation>,
+    seed: u64,
+    epoch: u32,
+) -> Batch {
     let s = data.size as usize;
     let mut b = Batch {
         n: indices.len(),
@@ -196,7 +215,9 @@ fn assemble(data: &Prepared, indices: &[usize], augment: Option<&Augmentation>, 
         if let Some(a) = augment {
             // Seeded per (epoch, sample), so results do not depend on which
             // worker thread assembled the batch.
-            let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(31) ^ (u64::from(epoch) << 40) ^ i as u64);
+            let mut rng = ChaCha8Rng::seed_from_u64(
+                seed.wrapping_mul(31) ^ (u64::from(epoch) << 40) ^ i as u64,
+            );
             a.apply(&mut rng, &mut img, &mut mask, s, s);
         }
         b.images.extend_from_slice(&img);
@@ -206,18 +227,33 @@ fn assemble(data: &Prepared, indices: &[usize], augment: Option<&Augmentation>, 
     b
 }
 
-/// Feeds `step` the batches of `order` in order, assembled by `workers`
-/// threads ahead of time (bounded, two batches per worker).
+/// How an epoch's batches are made.
+#[derive(Debug, Clone, Copy)]
+pub struct Batching<'a> {
+    pub batch: usize,
+    /// None for evaluation.
+    pub augment: Option<&'a Augmentation>,
+    pub seed: u64,
+    pub epoch: u32,
+    /// Threads assembling batches ahead of the consumer.
+    pub workers: usize,
+}
+
+/// Feeds `step` the batches of `order` in order, assembled by worker threads
+/// ahead of time (bounded, two batches per worker).
 pub fn for_each_batch(
     data: &Prepared,
     order: &[usize],
-    batch: usize,
-    augment: Option<&Augmentation>,
-    seed: u64,
-    epoch: u32,
-    workers: usize,
+    plan: &Batching,
     mut step: impl FnMut(Batch) -> Result<()>,
 ) -> Result<()> {
+    let Batching {
+        batch,
+        augment,
+        seed,
+        epoch,
+        workers,
+    } = *plan;
     let chunks: Vec<&[usize]> = order.chunks(batch.max(1)).collect();
     let workers = workers.clamp(1, chunks.len().max(1));
     std::thread::scope(|scope| {
@@ -228,14 +264,19 @@ pub fn for_each_batch(
             let chunks = &chunks;
             scope.spawn(move || {
                 for chunk in chunks.iter().skip(w).step_by(workers) {
-                    if tx.send(assemble(data, chunk, augment, seed, epoch)).is_err() {
+                    if tx
+                        .send(assemble(data, chunk, augment, seed, epoch))
+                        .is_err()
+                    {
                         return; // the consumer stopped early (an error)
                     }
                 }
             });
         }
         for k in 0..chunks.len() {
-            let b = receivers[k % workers].recv().expect("worker produces its batches");
+            let b = receivers[k % workers]
+                .recv()
+                .expect("worker produces its batches");
             step(b)?;
         }
         Ok(())
@@ -268,7 +309,15 @@ mod tests {
         let order = epoch_order(11, 3, 1, true);
         let collect = |workers| {
             let mut seen = Vec::new();
-            for_each_batch(&data, &order, 4, Some(&Augmentation::default()), 3, 1, workers, |b| {
+            let aug = Augmentation::default();
+            let plan = Batching {
+                batch: 4,
+                augment: Some(&aug),
+                seed: 3,
+                epoch: 1,
+                workers,
+            };
+            for_each_batch(&data, &order, &plan, |b| {
                 seen.push(b);
                 Ok(())
             })
@@ -277,7 +326,12 @@ mod tests {
         };
         let one = collect(1);
         assert_eq!(one.iter().map(|b| b.n).collect::<Vec<_>>(), [4, 4, 3]);
-        assert_eq!(one.iter().flat_map(|b| b.indices.clone()).collect::<Vec<_>>(), order);
+        assert_eq!(
+            one.iter()
+                .flat_map(|b| b.indices.clone())
+                .collect::<Vec<_>>(),
+            order
+        );
         assert_eq!(one, collect(3), "same batches with 3 workers");
     }
 
@@ -285,10 +339,21 @@ mod tests {
     fn without_augmentation_batches_hold_the_data() {
         let data = toy(3);
         let mut got = None;
-        for_each_batch(&data, &[2, 0], 2, None, 0, 1, 2, |b| {
-            got = Some(b);
-            Ok(())
-        })
+        for_each_batch(
+            &data,
+            &[2, 0],
+            &Batching {
+                batch: 2,
+                augment: None,
+                seed: 0,
+                epoch: 1,
+                workers: 2,
+            },
+            |b| {
+                got = Some(b);
+                Ok(())
+            },
+        )
         .unwrap();
         let b = got.unwrap();
         assert_eq!(&b.images[..192], data.image(2));
@@ -301,10 +366,21 @@ mod tests {
         let data = toy(20);
         let order = epoch_order(20, 0, 1, false);
         let mut calls = 0;
-        let r = for_each_batch(&data, &order, 2, None, 0, 1, 2, |_| {
-            calls += 1;
-            Err(crate::Error::Invalid("boom".into()))
-        });
+        let r = for_each_batch(
+            &data,
+            &order,
+            &Batching {
+                batch: 2,
+                augment: None,
+                seed: 0,
+                epoch: 1,
+                workers: 2,
+            },
+            |_| {
+                calls += 1;
+                Err(crate::Error::Invalid("boom".into()))
+            },
+        );
         assert!(r.is_err());
         assert_eq!(calls, 1);
     }

@@ -50,7 +50,10 @@ mod tests {
         let mut es = EarlyStopping::new(3);
         assert!(es.observe(1, 1.0));
         assert!(es.observe(2, 0.8));
-        assert!(!es.observe(3, 0.80001), "within min_delta is no improvement");
+        assert!(
+            !es.observe(3, 0.80001),
+            "within min_delta is no improvement"
+        );
         assert!(!es.should_stop());
         assert!(!es.observe(4, 0.9));
         assert!(!es.should_stop());

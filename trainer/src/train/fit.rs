@@ -3,7 +3,7 @@
 
 use super::checkpoint::{self, load_weights, save_weights, RunState, BEST, LAST};
 use super::config::{DeviceChoice, FitConfig, Optimiser};
-use super::dataset::{epoch_order, for_each_batch, Batch, DataSplit, Prepared};
+use super::dataset::{epoch_order, for_each_batch, Batch, Batching, DataSplit, Prepared};
 use super::early_stop::EarlyStopping;
 use crate::nets::{parameter_count, Net};
 use crate::{Error, Result};
@@ -63,9 +63,13 @@ pub fn build(cfg: &FitConfig, device: Device) -> (nn::VarStore, Net) {
 fn to_tensors(b: &Batch, size: u32, device: Device, segmenter: bool) -> (Tensor, Tensor) {
     let s = i64::from(size);
     let n = b.n as i64;
-    let x = Tensor::from_slice(&b.images).view([n, 3, s, s]).to_device(device);
+    let x = Tensor::from_slice(&b.images)
+        .view([n, 3, s, s])
+        .to_device(device);
     let y = if segmenter {
-        Tensor::from_slice(&b.masks).view([n, 1, s, s]).to_device(device)
+        Tensor::from_slice(&b.masks)
+            .view([n, 1, s, s])
+            .to_device(device)
     } else {
         Tensor::from_slice(&b.labels).to_device(device)
     };
@@ -81,35 +85,61 @@ fn loss_of(cfg: &FitConfig, logits: &Tensor, target: &Tensor) -> Tensor {
 }
 
 /// Validation loss and the role's score over a part, in eval mode.
-pub fn validate(cfg: &FitConfig, net: &Net, data: &Prepared, device: Device) -> Result<(f64, Option<f64>, Option<f64>)> {
+pub fn validate(
+    cfg: &FitConfig,
+    net: &Net,
+    data: &Prepared,
+    device: Device,
+) -> Result<(f64, Option<f64>, Option<f64>)> {
     let seg = cfg.model.is_segmenter();
     let (mut loss_sum, mut n) = (0.0, 0usize);
     let mut counts = Vec::new();
     let mut correct = 0usize;
     let order = epoch_order(data.len(), 0, 0, false);
-    for_each_batch(data, &order, cfg.batch, None, 0, 0, cfg.workers, |b| {
+    let plan = Batching {
+        batch: cfg.batch,
+        augment: None,
+        seed: 0,
+        epoch: 0,
+        workers: cfg.workers,
+    };
+    for_each_batch(data, &order, &plan, |b| {
         let (x, y) = to_tensors(&b, data.size, device, seg);
         tch::no_grad(|| {
             let logits = net.forward_t(&x, false);
             loss_sum += loss_of(cfg, &logits, &y).double_value(&[]) * b.n as f64;
             n += b.n;
             if seg {
-                let pred = Vec::<f32>::try_from(logits.gt(0.0).to_kind(Kind::Float).flatten(0, -1).to_device(Device::Cpu))
-                    .expect("float tensor");
+                let pred = Vec::<f32>::try_from(
+                    logits
+                        .gt(0.0)
+                        .to_kind(Kind::Float)
+                        .flatten(0, -1)
+                        .to_device(Device::Cpu),
+                )
+                .expect("float tensor");
                 let plane = (data.size * data.size) as usize;
                 for (k, &i) in b.indices.iter().enumerate() {
-                    let p: Vec<bool> = pred[k * plane..(k + 1) * plane].iter().map(|&v| v > 0.5).collect();
+                    let p: Vec<bool> = pred[k * plane..(k + 1) * plane]
+                        .iter()
+                        .map(|&v| v > 0.5)
+                        .collect();
                     let t: Vec<bool> = data.mask(i).iter().map(|&m| m != 0).collect();
                     counts.push(MaskCounts::from_masks(&p, &t));
                 }
             } else {
-                let pred = Vec::<i64>::try_from(logits.argmax(1, false).to_device(Device::Cpu)).expect("int tensor");
+                let pred = Vec::<i64>::try_from(logits.argmax(1, false).to_device(Device::Cpu))
+                    .expect("int tensor");
                 correct += pred.iter().zip(&b.labels).filter(|(p, l)| p == l).count();
             }
         });
         Ok(())
     })?;
-    let loss = if n == 0 { f64::NAN } else { loss_sum / n as f64 };
+    let loss = if n == 0 {
+        f64::NAN
+    } else {
+        loss_sum / n as f64
+    };
     if seg {
         let dice = SliceSummary::from_slices(&counts).mean_dice_tumour;
         Ok((loss, Some(dice), None))
@@ -120,7 +150,12 @@ pub fn validate(cfg: &FitConfig, net: &Net, data: &Prepared, device: Device) -> 
 
 /// Trains `cfg.model` on `data`; with `resume`, continues the run in
 /// `cfg.out` from its last checkpoint.
-pub fn fit(cfg: &FitConfig, data: &DataSplit, resume: bool, show_progress: bool) -> Result<FitOutcome> {
+pub fn fit(
+    cfg: &FitConfig,
+    data: &DataSplit,
+    resume: bool,
+    show_progress: bool,
+) -> Result<FitOutcome> {
     cfg.validate().map_err(Error::Invalid)?;
     let selected;
     let (train, val) = if cfg.model.is_segmenter() && cfg.tumour_slices_only {
@@ -155,7 +190,11 @@ pub fn fit(cfg: &FitConfig, data: &DataSplit, resume: bool, show_progress: bool)
             path: init.clone(),
             reason: format!("cannot initialise from it: {e}"),
         })?;
-        tracing::info!("initialised from {} ({} variables kept fresh)", init.display(), missing.len());
+        tracing::info!(
+            "initialised from {} ({} variables kept fresh)",
+            init.display(),
+            missing.len()
+        );
     }
     let mut opt = match cfg.optimiser {
         Optimiser::Adam => nn::Adam::default().build(&vs, cfg.lr),
@@ -189,19 +228,31 @@ pub fn fit(cfg: &FitConfig, data: &DataSplit, resume: bool, show_progress: bool)
             ProgressBar::hidden()
         };
         bar.set_style(
-            ProgressStyle::with_template("epoch {prefix} {bar:25} {pos}/{len} slices {per_sec} {msg}").expect("template"),
+            ProgressStyle::with_template(
+                "epoch {prefix} {bar:25} {pos}/{len} slices {per_sec} {msg}",
+            )
+            .expect("template"),
         );
         bar.set_prefix(format!("{epoch}/{}", cfg.epochs));
         let started = Instant::now();
         let (mut loss_sum, mut seen) = (0.0, 0usize);
         let order = epoch_order(train.len(), cfg.seed, epoch, true);
-        for_each_batch(&train, &order, cfg.batch, cfg.augment.as_ref(), cfg.seed, epoch, cfg.workers, |b| {
+        let plan = Batching {
+            batch: cfg.batch,
+            augment: cfg.augment.as_ref(),
+            seed: cfg.seed,
+            epoch,
+            workers: cfg.workers,
+        };
+        for_each_batch(train, &order, &plan, |b| {
             let (x, y) = to_tensors(&b, train.size, device, seg);
             let loss = loss_of(cfg, &net.forward_t(&x, true), &y);
             opt.backward_step(&loss);
             let l = loss.double_value(&[]);
             if !l.is_finite() {
-                return Err(Error::Invalid(format!("training loss became {l} at epoch {epoch}; lower the learning rate")));
+                return Err(Error::Invalid(format!(
+                    "training loss became {l} at epoch {epoch}; lower the learning rate"
+                )));
             }
             loss_sum += l * b.n as f64;
             seen += b.n;
@@ -210,7 +261,7 @@ pub fn fit(cfg: &FitConfig, data: &DataSplit, resume: bool, show_progress: bool)
             Ok(())
         })?;
         let train_seconds = started.elapsed().as_secs_f64();
-        let (val_loss, val_dice, val_accuracy) = validate(cfg, &net, &val, device)?;
+        let (val_loss, val_dice, val_accuracy) = validate(cfg, &net, val, device)?;
         let record = EpochRecord {
             epoch,
             lr,
@@ -235,9 +286,13 @@ pub fn fit(cfg: &FitConfig, data: &DataSplit, resume: bool, show_progress: bool)
                 record.train_images_per_s
             );
         }
-        writeln!(metrics, "{}", serde_json::to_string(&record).expect("record serialises"))
-            .and_then(|_| metrics.sync_data())
-            .map_err(|e| Error::io(&metrics_path, e))?;
+        writeln!(
+            metrics,
+            "{}",
+            serde_json::to_string(&record).expect("record serialises")
+        )
+        .and_then(|_| metrics.sync_data())
+        .map_err(|e| Error::io(&metrics_path, e))?;
         if state.early.observe(epoch, val_loss) {
             save_weights(&vs, &cfg.out.join(BEST))?;
         }
