@@ -232,6 +232,15 @@ enum Command {
     },
     /// Train a segmenter or filter on an LGG-layout folder (real Kaggle data or phantoms)
     Fit(FitArgs),
+    /// Score a run's best checkpoint on its held-out patients; writes report.md with plots
+    Eval {
+        /// Run folder (from `fit`)
+        #[arg(long)]
+        run: PathBuf,
+        /// Report folder (default: RUN/eval)
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Export trained runs to ONNX (f32 and int8) with manifest and model card
     Export {
         /// Run folder of the segmenter (from `fit`)
@@ -442,6 +451,13 @@ fn main() -> Result<()> {
             let card = model_card::render(&manifest, &seg, filt.as_ref());
             trainer::train::checkpoint::write_atomic(&out.join("MODEL_CARD.md"), card.as_bytes())?;
             println!("wrote {}/manifest.json and MODEL_CARD.md", out.display());
+        }
+        Command::Eval { run, out } => {
+            let out = out.unwrap_or_else(|| run.join("eval"));
+            let report = trainer::train::evaluate::evaluate_run(&run, &out)
+                .with_context(|| format!("evaluating {}", run.display()))?;
+            print!("{}", std::fs::read_to_string(&report)?);
+            println!("\nreport: {}", report.display());
         }
         Command::Info => {
             println!(

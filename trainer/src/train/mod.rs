@@ -5,6 +5,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod dataset;
 pub mod early_stop;
+pub mod evaluate;
 pub mod fit;
 
 pub use config::FitConfig;
