@@ -1,7 +1,7 @@
 //! `neuroscreen inspect`: decode each slice and map it to the model input
 //! through the shared preprocessing, reporting what the models would see.
 
-use anyhow::Result;
+use crate::error::{Error, Result};
 use models::{preprocess, Preprocessing, SliceImage};
 use serde::Serialize;
 use std::io::Write;
@@ -61,13 +61,12 @@ pub fn run(files: &[PathBuf], size: u32, json: bool, out: &mut impl Write) -> Re
     for f in files {
         let r = inspect_one(f, size);
         failed += usize::from(!r.ok);
-        if json {
-            writeln!(out, "{}", serde_json::to_string(&r)?)?;
+        let line = if json {
+            serde_json::to_string(&r)?
         } else if let Some(e) = &r.error {
-            writeln!(out, "error  {e}")?;
+            format!("error  {e}")
         } else {
-            writeln!(
-                out,
+            format!(
                 "ok     {}  {}x{} {}ch {}-bit, {:.0}% of the {size}x{size} input is image",
                 f.display(),
                 r.width.unwrap_or(0),
@@ -75,11 +74,12 @@ pub fn run(files: &[PathBuf], size: u32, json: bool, out: &mut impl Write) -> Re
                 r.channels.unwrap_or(0),
                 r.bit_depth.unwrap_or(0),
                 100.0 * r.content_share.unwrap_or(0.0)
-            )?;
-        }
+            )
+        };
+        writeln!(out, "{line}").map_err(Error::Report)?;
     }
     if !json {
-        writeln!(out, "{} inspected, {} failed", files.len(), failed)?;
+        writeln!(out, "{} inspected, {} failed", files.len(), failed).map_err(Error::Report)?;
     }
     Ok(failed)
 }

@@ -1,0 +1,234 @@
+//! The inference engine: the filter decides tumour / no tumour per slice, the
+//! segmenter draws the mask on the slices it flags.
+
+pub mod model;
+pub mod postprocess;
+pub mod precision;
+
+#[cfg(test)]
+#[path = "../../tests/common/mod.rs"]
+pub(crate) mod test_models;
+
+#[cfg(test)]
+mod tests;
+
+use crate::error::{Error, Result};
+use model::LoadedModel;
+use models::manifest::Precision;
+use models::{preprocess, Manifest, ModelEntry, ModelInput, SliceImage};
+use postprocess::MaskSummary;
+pub use precision::PrecisionChoice;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+use tract_linalg::multithread::Executor;
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub precision: PrecisionChoice,
+    /// Connected components smaller than this are dropped from masks; 0 keeps
+    /// all of them.
+    pub min_component_px: usize,
+    /// Threads for tract's matrix products; 1 runs on the calling thread.
+    pub threads: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            precision: PrecisionChoice::Auto,
+            min_component_px: 0,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+}
+
+struct Stage {
+    entry: ModelEntry,
+    model: LoadedModel,
+}
+
+pub struct Engine {
+    filter: Option<Stage>,
+    segmenter: Stage,
+    config: EngineConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Tumour,
+    Clear,
+}
+
+/// The segmenter's result at the slice's own resolution.
+#[derive(Debug, Clone)]
+pub struct Segmentation {
+    /// Row-major, the slice's width by its height.
+    pub mask: Vec<bool>,
+    pub summary: MaskSummary,
+}
+
+/// Milliseconds per stage; `None` where the stage did not run. Each stage
+/// includes its own preprocessing and postprocessing.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StageLatency {
+    pub filter_ms: Option<f64>,
+    pub segment_ms: Option<f64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Screening {
+    pub verdict: Verdict,
+    pub tumour_probability: f32,
+    /// `None` when the filter cleared the slice and the segmenter never ran.
+    pub segmentation: Option<Segmentation>,
+    pub latency: StageLatency,
+}
+
+impl Engine {
+    /// Loads the manifest's pipeline. Refuses to start when any listed file
+    /// differs from its recorded sha256, before tract sees a byte of it.
+    pub fn load(manifest_path: &Path, config: EngineConfig) -> Result<Self> {
+        let manifest = Manifest::load(manifest_path)?;
+        let dir = manifest_path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        manifest.verify_files(dir)?;
+        let executor = if config.threads > 1 {
+            Executor::multithread_with_name(config.threads, "neuroscreen-mm")
+        } else {
+            Executor::SingleThread
+        };
+        let preferred = precision::preferred_on_this_cpu();
+        let load = |entry: &ModelEntry| -> Result<Stage> {
+            let chosen = precision::resolve(entry, config.precision, preferred)?;
+            let started = Instant::now();
+            let model = LoadedModel::load(entry, dir, chosen, executor.clone())?;
+            tracing::info!(
+                model = %entry.name,
+                role = ?entry.role,
+                precision = precision::name(chosen),
+                file = %model.path.display(),
+                ms = started.elapsed().as_millis() as u64,
+                "model loaded and optimised"
+            );
+            Ok(Stage {
+                entry: entry.clone(),
+                model,
+            })
+        };
+        let filter = manifest.filter().map(load).transpose()?;
+        let segmenter = load(manifest.segmenter())?;
+        Ok(Self {
+            filter,
+            segmenter,
+            config,
+        })
+    }
+
+    pub fn screen(&self, slice: &SliceImage) -> Result<Screening> {
+        let mut latency = StageLatency::default();
+        let mut filter_probability = None;
+        if let Some(filter) = &self.filter {
+            let started = Instant::now();
+            let p = self.tumour_probability(filter, slice)?;
+            latency.filter_ms = Some(ms_since(started));
+            if p < filter.entry.threshold {
+                return Ok(Screening {
+                    verdict: Verdict::Clear,
+                    tumour_probability: p,
+                    segmentation: None,
+                    latency,
+                });
+            }
+            filter_probability = Some(p);
+        }
+        let started = Instant::now();
+        let (segmentation, max_pixel) = self.segment(slice)?;
+        latency.segment_ms = Some(ms_since(started));
+        let verdict = if segmentation.summary.area_px > 0 {
+            Verdict::Tumour
+        } else {
+            Verdict::Clear
+        };
+        Ok(Screening {
+            verdict,
+            tumour_probability: filter_probability.unwrap_or(max_pixel),
+            segmentation: Some(segmentation),
+            latency,
+        })
+    }
+
+    fn tumour_probability(&self, filter: &Stage, slice: &SliceImage) -> Result<f32> {
+        let input = prepare(&filter.entry, slice)?;
+        let output = filter.model.run(&input.data)?;
+        postprocess::tumour_probability(&output, &filter.entry.output)
+            .map_err(|reason| inference_error(&filter.entry, reason))
+    }
+
+    /// The mask at the slice's resolution and the highest pixel probability.
+    fn segment(&self, slice: &SliceImage) -> Result<(Segmentation, f32)> {
+        let stage = &self.segmenter;
+        let input = prepare(&stage.entry, slice)?;
+        let output = stage.model.run(&input.data)?;
+        let plane =
+            postprocess::probability_plane(&output, &stage.entry.output, input.width, input.height)
+                .map_err(|reason| inference_error(&stage.entry, reason))?;
+        let source = input.geometry.to_source(&plane);
+        let (w, h) = (slice.width, slice.height);
+        let mut mask: Vec<bool> = source.iter().map(|&p| p >= stage.entry.threshold).collect();
+        postprocess::remove_small_components(&mut mask, w, h, self.config.min_component_px);
+        let summary = postprocess::summarise(&mask, &source, w);
+        let max_pixel = source.iter().copied().fold(0.0f32, f32::max);
+        Ok((Segmentation { mask, summary }, max_pixel))
+    }
+
+    /// Model name to the precision it runs at.
+    pub fn precisions(&self) -> BTreeMap<String, Precision> {
+        self.filter
+            .iter()
+            .chain([&self.segmenter])
+            .map(|s| (s.entry.name.clone(), s.model.precision))
+            .collect()
+    }
+
+    /// `f32` or `int8` when every model runs at it, else `mixed` (auto falls
+    /// back per model when a manifest lacks one precision for one model).
+    pub fn precision_label(&self) -> &'static str {
+        let all: Vec<Precision> = self.precisions().into_values().collect();
+        if all.iter().all(|p| *p == all[0]) {
+            precision::name(all[0])
+        } else {
+            "mixed"
+        }
+    }
+
+    pub fn filter_runs(&self) -> usize {
+        self.filter.as_ref().map_or(0, |f| f.model.runs())
+    }
+
+    pub fn segmenter_runs(&self) -> usize {
+        self.segmenter.model.runs()
+    }
+}
+
+fn prepare(entry: &ModelEntry, slice: &SliceImage) -> Result<ModelInput> {
+    Ok(preprocess::prepare(
+        slice,
+        &entry.input.preprocessing,
+        entry.input.width(),
+        entry.input.height(),
+    )?)
+}
+
+fn inference_error(entry: &ModelEntry, reason: String) -> Error {
+    Error::Inference {
+        model: entry.name.clone(),
+        reason,
+    }
+}
+
+fn ms_since(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}

@@ -1,0 +1,188 @@
+//! One ONNX model loaded into tract, fixed to the manifest's input shape and
+//! optimised once at start.
+
+use crate::engine::precision;
+use crate::error::{Error, Result};
+use models::manifest::Precision;
+use models::ModelEntry;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use tract_linalg::multithread::{multithread_tract_scope, Executor};
+use tract_onnx::prelude::*;
+// tract's errors are anyhow errors; its own re-export keeps anyhow out of
+// the engine's dependencies.
+use tract_onnx::tract_core::internal::{bail, format_err};
+
+pub struct LoadedModel {
+    pub name: String,
+    pub precision: Precision,
+    pub path: PathBuf,
+    input_shape: [usize; 4],
+    plan: Arc<TypedRunnableModel>,
+    executor: Executor,
+    runs: AtomicUsize,
+}
+
+/// A model's first output as plain floats, with its shape.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub shape: Vec<usize>,
+    pub values: Vec<f32>,
+}
+
+impl LoadedModel {
+    /// Reads, checks and optimises one file of `entry`. The sha256 is checked
+    /// again on the very bytes handed to tract, so a file swapped after
+    /// `Manifest::verify_files` still cannot run.
+    pub fn load(
+        entry: &ModelEntry,
+        dir: &Path,
+        precision: Precision,
+        executor: Executor,
+    ) -> Result<Self> {
+        let file = entry
+            .file(precision)
+            .ok_or_else(|| Error::PrecisionUnavailable {
+                model: entry.name.clone(),
+                wanted: precision::name(precision).into(),
+                available: entry
+                    .files
+                    .iter()
+                    .map(|f| precision::name(f.precision))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
+        let path = dir.join(&file.path);
+        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        let actual = hex::encode(Sha256::digest(&bytes));
+        if !actual.eq_ignore_ascii_case(file.sha256.trim()) {
+            return Err(models::Error::HashMismatch {
+                path,
+                expected: file.sha256.trim().to_ascii_lowercase(),
+                actual,
+            }
+            .into());
+        }
+        let fail = |stage: &str, e: TractError| Error::ModelLoad {
+            model: entry.name.clone(),
+            path: path.clone(),
+            reason: format!("{stage}: {e:#}"),
+        };
+        let onnx = tract_onnx::onnx();
+        let proto = onnx
+            .proto_model_for_read(&mut bytes.as_slice())
+            .map_err(|e| fail("not an ONNX model", e))?;
+        // The folder lets tract find external-data files next to the model.
+        let parsed = onnx
+            .parse(&proto, path.parent().and_then(Path::to_str))
+            .map_err(|e| fail("cannot import", e))?;
+        if !parsed.unresolved_inputs.is_empty() {
+            return Err(fail(
+                "cannot import",
+                format_err!("unresolved inputs {:?}", parsed.unresolved_inputs),
+            ));
+        }
+        let mut model = parsed.model;
+        select_input(&mut model, entry).map_err(|e| fail("input", e))?;
+        select_output(&mut model, entry).map_err(|e| fail("output", e))?;
+        let plan = model
+            .into_optimized()
+            .and_then(|m| m.into_runnable())
+            .map_err(|e| fail("cannot optimise for the fixed input shape", e))?;
+        Ok(Self {
+            name: entry.name.clone(),
+            precision,
+            path,
+            input_shape: entry.input.shape,
+            plan,
+            executor,
+            runs: AtomicUsize::new(0),
+        })
+    }
+
+    /// Runs the model on one NCHW input of the manifest's shape.
+    pub fn run(&self, data: &[f32]) -> Result<Output> {
+        let fail = |reason: String| Error::Inference {
+            model: self.name.clone(),
+            reason,
+        };
+        let expected: usize = self.input_shape.iter().product();
+        if data.len() != expected {
+            return Err(fail(format!(
+                "input holds {} values, the shape {:?} needs {expected}",
+                data.len(),
+                self.input_shape
+            )));
+        }
+        self.runs.fetch_add(1, Ordering::Relaxed);
+        let input =
+            Tensor::from_shape(&self.input_shape, data).map_err(|e| fail(format!("{e:#}")))?;
+        // Scoped to this call, not process-wide, so two engines with
+        // different thread counts do not change each other's.
+        let outputs = multithread_tract_scope(self.executor.clone(), || {
+            self.plan.run(tvec!(input.into_tvalue()))
+        })
+        .map_err(|e| fail(format!("{e:#}")))?;
+        let first = outputs
+            .first()
+            .ok_or_else(|| fail("the model produced no output".into()))?;
+        let as_f32 = first
+            .cast_to::<f32>()
+            .map_err(|e| fail(format!("output is not numeric: {e:#}")))?;
+        let view = as_f32
+            .to_plain_array_view::<f32>()
+            .map_err(|e| fail(format!("{e:#}")))?;
+        Ok(Output {
+            shape: view.shape().to_vec(),
+            values: view.iter().copied().collect(),
+        })
+    }
+
+    /// How often this model has run: lets tests prove a stage was skipped.
+    pub fn runs(&self) -> usize {
+        self.runs.load(Ordering::Relaxed)
+    }
+}
+
+/// Keeps only the manifest's input and fixes its shape and type, so the
+/// optimiser can specialise every kernel for it.
+fn select_input(model: &mut InferenceModel, entry: &ModelEntry) -> TractResult<()> {
+    let names: Vec<String> = model
+        .input_outlets()?
+        .iter()
+        .map(|o| model.node(o.node).name.clone())
+        .collect();
+    if !names.contains(&entry.input.name) {
+        bail!(
+            "the manifest names input '{}', the model has {names:?}",
+            entry.input.name
+        );
+    }
+    if names.len() > 1 {
+        bail!(
+            "the model has {} inputs {names:?}; the appliance feeds one",
+            names.len()
+        );
+    }
+    model.set_input_fact(0, f32::fact(entry.input.shape).into())
+}
+
+fn select_output(model: &mut InferenceModel, entry: &ModelEntry) -> TractResult<()> {
+    let wanted = &entry.output.name;
+    if model.find_outlet_label(wanted).is_none() && model.node_by_name(wanted).is_err() {
+        let have: Vec<String> = model
+            .output_outlets()?
+            .iter()
+            .map(|o| {
+                model
+                    .outlet_label(*o)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| model.node(o.node).name.clone())
+            })
+            .collect();
+        bail!("the manifest names output '{wanted}', the model has {have:?}");
+    }
+    model.select_outputs_by_name([wanted])
+}

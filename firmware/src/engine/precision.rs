@@ -1,0 +1,140 @@
+//! Which of a model's files (f32 or int8) the appliance runs.
+
+use crate::error::{Error, Result};
+use models::manifest::Precision;
+use models::ModelEntry;
+
+/// The operator's wish; `Auto` leaves it to the hardware.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum PrecisionChoice {
+    #[default]
+    Auto,
+    F32,
+    Int8,
+}
+
+/// tract's integer matmul kernels are hand-written for ARM only: on aarch64
+/// int8 is the faster path, on x86_64 it is several times slower than f32.
+pub fn preferred_on_this_cpu() -> Precision {
+    if cfg!(target_arch = "aarch64") {
+        Precision::Int8
+    } else {
+        Precision::F32
+    }
+}
+
+/// Picks the file to load for one model. `Auto` takes `preferred` and falls
+/// back to whichever file exists; an explicit choice that the manifest does
+/// not offer is refused rather than silently swapped.
+pub fn resolve(
+    entry: &ModelEntry,
+    choice: PrecisionChoice,
+    preferred: Precision,
+) -> Result<Precision> {
+    let wanted = match choice {
+        PrecisionChoice::Auto => {
+            let other = match preferred {
+                Precision::F32 => Precision::Int8,
+                Precision::Int8 => Precision::F32,
+            };
+            return [preferred, other]
+                .into_iter()
+                .find(|p| entry.file(*p).is_some())
+                .ok_or_else(|| unavailable(entry, preferred));
+        }
+        PrecisionChoice::F32 => Precision::F32,
+        PrecisionChoice::Int8 => Precision::Int8,
+    };
+    entry
+        .file(wanted)
+        .map(|_| wanted)
+        .ok_or_else(|| unavailable(entry, wanted))
+}
+
+pub fn name(p: Precision) -> &'static str {
+    match p {
+        Precision::F32 => "f32",
+        Precision::Int8 => "int8",
+    }
+}
+
+fn unavailable(entry: &ModelEntry, wanted: Precision) -> Error {
+    let available: Vec<&str> = entry.files.iter().map(|f| name(f.precision)).collect();
+    Error::PrecisionUnavailable {
+        model: entry.name.clone(),
+        wanted: name(wanted).into(),
+        available: if available.is_empty() {
+            "nothing".into()
+        } else {
+            available.join(", ")
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry_with(files: &[Precision]) -> ModelEntry {
+        let json = serde_json::json!({
+            "name": "seg", "role": "segmenter", "architecture": "resunet",
+            "files": files.iter().map(|p| serde_json::json!({
+                "precision": name(*p), "path": format!("seg_{}.onnx", name(*p)),
+                "sha256": "0".repeat(64),
+            })).collect::<Vec<_>>(),
+            "input": {"name": "image", "shape": [1, 3, 8, 8], "layout": "NCHW",
+                      "channels": ["a", "b", "c"],
+                      "preprocessing": {"resize": "stretch", "normalisation": {"kind": "unit_range"}}},
+            "output": {"name": "mask_logits", "shape": [1, 1, 8, 8], "kind": "logits", "classes": ["tumour"]},
+            "threshold": 0.5,
+        });
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn auto_prefers_the_cpu_choice_and_falls_back() {
+        let both = entry_with(&[Precision::F32, Precision::Int8]);
+        for preferred in [Precision::F32, Precision::Int8] {
+            assert_eq!(
+                resolve(&both, PrecisionChoice::Auto, preferred).unwrap(),
+                preferred
+            );
+        }
+        let only_int8 = entry_with(&[Precision::Int8]);
+        assert_eq!(
+            resolve(&only_int8, PrecisionChoice::Auto, Precision::F32).unwrap(),
+            Precision::Int8
+        );
+        let only_f32 = entry_with(&[Precision::F32]);
+        assert_eq!(
+            resolve(&only_f32, PrecisionChoice::Auto, Precision::Int8).unwrap(),
+            Precision::F32
+        );
+    }
+
+    #[test]
+    fn explicit_choice_missing_from_the_manifest_is_refused_by_name() {
+        let only_f32 = entry_with(&[Precision::F32]);
+        let msg = resolve(&only_f32, PrecisionChoice::Int8, Precision::F32)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("'seg'") && msg.contains("int8") && msg.contains("lists: f32"),
+            "{msg}"
+        );
+        assert_eq!(
+            resolve(&only_f32, PrecisionChoice::F32, Precision::Int8).unwrap(),
+            Precision::F32
+        );
+    }
+
+    #[test]
+    fn this_cpu_prefers_int8_only_on_aarch64() {
+        let expected = if cfg!(target_arch = "aarch64") {
+            Precision::Int8
+        } else {
+            Precision::F32
+        };
+        assert_eq!(preferred_on_this_cpu(), expected);
+    }
+}

@@ -1,0 +1,57 @@
+//! The appliance's one error type. Every variant names the file or model it
+//! concerns: the reader is at a scanner console, not in a debugger.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The model contract (manifest, integrity, decoding, preprocessing)
+    /// already words its messages with the file and the reason.
+    #[error(transparent)]
+    Contract(#[from] models::Error),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("model '{model}' ({path}): {reason}")]
+    ModelLoad {
+        model: String,
+        path: PathBuf,
+        reason: String,
+    },
+    #[error("model '{model}': {reason}")]
+    Inference { model: String, reason: String },
+    #[error("model '{model}': no {wanted} file in the manifest (it lists: {available})")]
+    PrecisionUnavailable {
+        model: String,
+        wanted: String,
+        available: String,
+    },
+    #[error("demo: {0}")]
+    Demo(String),
+    #[error("{path}: cannot write image: {reason}")]
+    Encode { path: PathBuf, reason: String },
+    #[error("{path}: short write ({written} of {len} bytes); the line was not stored whole")]
+    ShortWrite {
+        path: PathBuf,
+        written: usize,
+        len: usize,
+    },
+    #[error("cannot write the report: {0}")]
+    Report(#[source] std::io::Error),
+    #[error("cannot serialise a result: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

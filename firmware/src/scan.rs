@@ -1,0 +1,184 @@
+//! `neuroscreen scan`: every input through the engine into the results
+//! folder. A bad input becomes an `error` record and the scan goes on.
+
+use crate::engine::{precision, Engine, Screening, Verdict};
+use crate::error::{Error, Result};
+use crate::store::{round_ms, Latency, Record, RecordVerdict, ResultsStore, SliceOutputs};
+use models::SliceImage;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Summary {
+    pub inputs: usize,
+    pub tumour: usize,
+    pub clear: usize,
+    pub errors: usize,
+    /// Means over the inputs that ran the stage; `None` when none did.
+    pub mean_filter_ms: Option<f64>,
+    pub mean_segment_ms: Option<f64>,
+    pub mean_total_ms: Option<f64>,
+}
+
+/// Screens and stores each file, writing one line per file and a summary
+/// table to `out`. Only a failure of the results folder itself stops it.
+pub fn run(
+    engine: &Engine,
+    store: &ResultsStore,
+    files: &[PathBuf],
+    out: &mut impl Write,
+) -> Result<Summary> {
+    let by_model: BTreeMap<String, String> = engine
+        .precisions()
+        .into_iter()
+        .map(|(m, p)| (m, precision::name(p).to_string()))
+        .collect();
+    let mut means = [Mean::default(), Mean::default(), Mean::default()];
+    let mut summary = Summary::default();
+    for path in files {
+        let mut record = Record::new(
+            path.clone(),
+            engine.precision_label().into(),
+            by_model.clone(),
+        );
+        let started = Instant::now();
+        let outcome = SliceImage::open(path)
+            .map_err(Error::from)
+            .and_then(|slice| engine.screen(&slice).map(|s| (slice, s)));
+        record.latency_ms.total = round_ms(started.elapsed().as_secs_f64() * 1e3);
+        match outcome {
+            Ok((slice, screening)) => {
+                fill(&mut record, &slice, &screening);
+                let mask = screening.segmentation.as_ref().map(|s| s.mask.as_slice());
+                store.store(
+                    &mut record,
+                    Some(SliceOutputs {
+                        slice: &slice,
+                        mask,
+                    }),
+                )?;
+                means[0].add(record.latency_ms.filter);
+                means[1].add(record.latency_ms.segment);
+                means[2].add(Some(record.latency_ms.total));
+            }
+            Err(e) => {
+                let message = naming_the_file(path, &e);
+                tracing::warn!(input = %path.display(), "{message}");
+                record.error = Some(message);
+                store.store(&mut record, None)?;
+            }
+        }
+        summary.inputs += 1;
+        match record.verdict {
+            RecordVerdict::Tumour => summary.tumour += 1,
+            RecordVerdict::Clear => summary.clear += 1,
+            RecordVerdict::Error => summary.errors += 1,
+        }
+        writeln!(out, "{}", line(&record)).map_err(Error::Report)?;
+    }
+    [
+        summary.mean_filter_ms,
+        summary.mean_segment_ms,
+        summary.mean_total_ms,
+    ] = means.map(|m| m.get());
+    tracing::info!(
+        filter_runs = engine.filter_runs(),
+        segmenter_runs = engine.segmenter_runs(),
+        "scan finished"
+    );
+    write_summary(&summary, store, out).map_err(Error::Report)?;
+    Ok(summary)
+}
+
+fn fill(record: &mut Record, slice: &SliceImage, s: &Screening) {
+    record.verdict = match s.verdict {
+        Verdict::Tumour => RecordVerdict::Tumour,
+        Verdict::Clear => RecordVerdict::Clear,
+    };
+    record.width = Some(slice.width);
+    record.height = Some(slice.height);
+    record.tumour_probability = Some(s.tumour_probability);
+    record.area_px = Some(s.segmentation.as_ref().map_or(0, |g| g.summary.area_px));
+    if let Some(g) = &s.segmentation {
+        record.bbox = g.summary.bbox;
+        record.confidence = g.summary.confidence;
+    }
+    record.latency_ms.filter = s.latency.filter_ms.map(round_ms);
+    record.latency_ms.segment = s.latency.segment_ms.map(round_ms);
+}
+
+/// Decoding errors already start with the path; model errors do not.
+fn naming_the_file(path: &Path, e: &Error) -> String {
+    let message = e.to_string();
+    let shown = path.display().to_string();
+    if message.contains(&shown) {
+        message
+    } else {
+        format!("{shown}: {message}")
+    }
+}
+
+fn line(r: &Record) -> String {
+    let Latency { total, .. } = r.latency_ms;
+    match r.verdict {
+        RecordVerdict::Error => format!("error   {}", r.error.as_deref().unwrap_or("")),
+        verdict => {
+            let found = match (r.area_px, r.bbox) {
+                (Some(a), Some([x, y, w, h])) if a > 0 => format!("{a} px at [{x},{y} {w}x{h}]"),
+                _ => "-".into(),
+            };
+            format!(
+                "{:<7} p={:.3}  {found:<28} {total:>8.1} ms  {}",
+                if verdict == RecordVerdict::Tumour {
+                    "tumour"
+                } else {
+                    "clear"
+                },
+                r.tumour_probability.unwrap_or(0.0),
+                r.input.display()
+            )
+        }
+    }
+}
+
+fn write_summary(s: &Summary, store: &ResultsStore, out: &mut impl Write) -> std::io::Result<()> {
+    let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
+    writeln!(out)?;
+    writeln!(
+        out,
+        "inputs  tumour  clear  errors  mean ms: filter  segment  total"
+    )?;
+    writeln!(
+        out,
+        "{:>6}  {:>6}  {:>5}  {:>6}  {:>14}  {:>7}  {:>5}",
+        s.inputs,
+        s.tumour,
+        s.clear,
+        s.errors,
+        ms(s.mean_filter_ms),
+        ms(s.mean_segment_ms),
+        ms(s.mean_total_ms)
+    )?;
+    writeln!(out, "results: {}", store.log_path().display())
+}
+
+#[derive(Default, Clone, Copy)]
+struct Mean {
+    sum: f64,
+    n: usize,
+}
+
+impl Mean {
+    fn add(&mut self, v: Option<f64>) {
+        if let Some(v) = v {
+            self.sum += v;
+            self.n += 1;
+        }
+    }
+
+    fn get(self) -> Option<f64> {
+        (self.n > 0).then(|| self.sum / self.n as f64)
+    }
+}

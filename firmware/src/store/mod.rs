@@ -1,0 +1,134 @@
+//! The results folder: per input a `<stem>.json` record, and when it was
+//! decoded an overlay PNG (and the mask PNG when it was segmented), plus one
+//! line in `results.jsonl`, the log a later reader trusts.
+
+mod atomic;
+mod overlay;
+mod record;
+mod stem;
+
+pub use record::{round_ms, Latency, Record, RecordVerdict};
+
+use crate::error::{Error, Result};
+use models::SliceImage;
+use std::path::{Path, PathBuf};
+
+pub const RESULTS_LOG: &str = "results.jsonl";
+
+pub struct ResultsStore {
+    dir: PathBuf,
+}
+
+/// What a decoded slice contributes to its stored files.
+pub struct SliceOutputs<'a> {
+    pub slice: &'a SliceImage,
+    /// The final mask at the slice's size, when the segmenter ran.
+    pub mask: Option<&'a [bool]>,
+}
+
+impl ResultsStore {
+    pub fn open(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join(RESULTS_LOG)
+    }
+
+    /// Writes the input's files, fills their paths into `record`, then
+    /// appends its line to the log. The line goes last: a line in the log
+    /// means the files it names are complete.
+    pub fn store(&self, record: &mut Record, outputs: Option<SliceOutputs<'_>>) -> Result<()> {
+        let stem = stem::stem_for(&record.input);
+        let mut batch = atomic::Batch::new(&self.dir);
+        if let Some(out) = outputs {
+            let (w, h) = (out.slice.width, out.slice.height);
+            if let Some(mask) = out.mask {
+                let name = format!("{stem}_mask.png");
+                let png = overlay::mask_png(mask, w, h)
+                    .map_err(|reason| self.encode_error(&name, reason))?;
+                record.mask = Some(batch.stage(&name, &png)?);
+            }
+            let name = format!("{stem}_overlay.png");
+            let png = overlay::overlay_png(out.slice, out.mask)
+                .map_err(|reason| self.encode_error(&name, reason))?;
+            record.overlay = Some(batch.stage(&name, &png)?);
+        }
+        let name = format!("{stem}.json");
+        record.record = Some(self.dir.join(&name));
+        batch.stage(&name, serde_json::to_string_pretty(record)?.as_bytes())?;
+        batch.commit()?;
+        atomic::append_line(&self.log_path(), &serde_json::to_string(record)?)
+    }
+
+    fn encode_error(&self, name: &str, reason: String) -> Error {
+        Error::Encode {
+            path: self.dir.join(name),
+            reason,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(input: &str) -> Record {
+        Record::new(input.into(), "f32".into(), Default::default())
+    }
+
+    #[test]
+    fn an_error_input_gets_a_record_and_a_line_but_no_pictures() {
+        let d = tempfile::tempdir().unwrap();
+        let store = ResultsStore::open(&d.path().join("out")).unwrap();
+        let mut r = record("/in/broken.png");
+        r.error = Some("/in/broken.png: cannot decode image".into());
+        store.store(&mut r, None).unwrap();
+        let files: Vec<String> = std::fs::read_dir(store.dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(files.len(), 2, "{files:?}");
+        let line = std::fs::read_to_string(store.log_path()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+        assert_eq!(v["verdict"], "error");
+        assert!(v["mask"].is_null() && v["bbox"].is_null());
+        assert!(v["error"].as_str().unwrap().contains("broken.png"));
+        let on_disk: Record =
+            serde_json::from_slice(&std::fs::read(r.record.unwrap()).unwrap()).unwrap();
+        assert_eq!(on_disk.error, r.error);
+    }
+
+    #[test]
+    fn a_segmented_slice_gets_mask_overlay_and_record() {
+        let d = tempfile::tempdir().unwrap();
+        let store = ResultsStore::open(d.path()).unwrap();
+        let slice = SliceImage::new(4, 2, 1, 8, (0..8).map(|v| v as f32).collect());
+        let mask = [false, true, true, false, false, false, false, false];
+        let mut r = record("/in/a.png");
+        r.verdict = RecordVerdict::Tumour;
+        store
+            .store(
+                &mut r,
+                Some(SliceOutputs {
+                    slice: &slice,
+                    mask: Some(&mask),
+                }),
+            )
+            .unwrap();
+        let m = image::open(r.mask.as_ref().unwrap()).unwrap().to_luma8();
+        assert_eq!(m.into_raw(), [0, 255, 255, 0, 0, 0, 0, 0]);
+        let o = image::open(r.overlay.as_ref().unwrap()).unwrap().to_rgb8();
+        assert_eq!(o.dimensions(), (4, 2));
+        let log = std::fs::read_to_string(store.log_path()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(log.trim()).unwrap();
+        assert_eq!(v["mask"].as_str().map(PathBuf::from), r.mask);
+    }
+}

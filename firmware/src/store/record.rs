@@ -1,0 +1,75 @@
+//! What is stored per input: one line in `results.jsonl` and the same
+//! fields, pretty-printed, in `<stem>.json`.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordVerdict {
+    Tumour,
+    Clear,
+    Error,
+}
+
+/// Milliseconds; a stage that did not run is `null`. `total` runs from
+/// opening the file to the finished mask (storing it is not included).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Latency {
+    pub filter: Option<f64>,
+    pub segment: Option<f64>,
+    pub total: f64,
+}
+
+/// Every key is always present (`null` where it does not apply), so a
+/// reader never has to tell a missing key from a missing value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub input: PathBuf,
+    pub verdict: RecordVerdict,
+    pub tumour_probability: Option<f32>,
+    /// The 0/255 mask PNG at the input's size, when the segmenter ran.
+    pub mask: Option<PathBuf>,
+    pub overlay: Option<PathBuf>,
+    pub record: Option<PathBuf>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub area_px: Option<u64>,
+    /// [x, y, width, height] in input pixels.
+    pub bbox: Option<[u32; 4]>,
+    /// Mean tumour probability inside the mask.
+    pub confidence: Option<f32>,
+    pub latency_ms: Latency,
+    /// `f32`, `int8`, or `mixed` (see `precision_by_model`).
+    pub precision: String,
+    pub precision_by_model: BTreeMap<String, String>,
+    pub error: Option<String>,
+}
+
+impl Record {
+    pub fn new(input: PathBuf, precision: String, by_model: BTreeMap<String, String>) -> Self {
+        Self {
+            input,
+            verdict: RecordVerdict::Error,
+            tumour_probability: None,
+            mask: None,
+            overlay: None,
+            record: None,
+            width: None,
+            height: None,
+            area_px: None,
+            bbox: None,
+            confidence: None,
+            latency_ms: Latency::default(),
+            precision,
+            precision_by_model: by_model,
+            error: None,
+        }
+    }
+}
+
+/// Latencies to the microsecond: finer digits are noise.
+pub fn round_ms(ms: f64) -> f64 {
+    (ms * 1e3).round() / 1e3
+}

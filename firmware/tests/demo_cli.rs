@@ -1,0 +1,53 @@
+//! `neuroscreen demo` on the shipped models and samples: the README's main
+//! command.
+
+use std::path::Path;
+use std::process::Command;
+
+#[test]
+fn demo_scans_the_samples_draws_screens_and_meets_the_shipped_expectation() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = tempfile::tempdir().unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_neuroscreen"))
+        .current_dir(&repo)
+        .args(["demo", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let log = std::fs::read_to_string(out.path().join("results.jsonl")).unwrap();
+    assert_eq!(log.lines().count(), 8);
+    for line in log.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_ne!(v["verdict"], "error", "{line}");
+    }
+    let screens: Vec<_> = std::fs::read_dir(out.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("screen_"))
+        .collect();
+    assert_eq!(screens.len(), 8);
+    for s in screens {
+        let img = image::open(s.path()).unwrap();
+        assert_eq!((img.width(), img.height()), (480, 320));
+    }
+    // The shipped (CPU-trained, placeholder) model set gets 6 of the 8 sample
+    // verdicts right (MODEL_CARD.md); a model set doing worse must not ship.
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("verdicts matching the truth:"))
+        .unwrap();
+    let agree: usize = line.split_whitespace().nth(4).unwrap().parse().unwrap();
+    assert!(agree >= 6, "{line}");
+    // The stacked tumour sample with a medium lesion is found and outlined.
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("sample_02_tumour_stacked.png"))
+        .unwrap();
+    assert!(row.contains(" tumour  tumour "), "{row}");
+}
