@@ -47,11 +47,7 @@ pub fn to_onnx_f32(
             } => g.node(
                 "MaxPool",
                 &[&names[*input]],
-                vec![
-                    attr_ints("kernel_shape", &[*kernel, *kernel]),
-                    attr_ints("strides", &[*stride, *stride]),
-                    attr_ints("pads", &[*pad, *pad, *pad, *pad]),
-                ],
+                conv_attrs(*kernel, *stride, *pad),
                 "pool",
             ),
             Op::Upsample2x { input } => upsample(&mut g, &names[*input]),
@@ -94,6 +90,7 @@ pub fn to_onnx_f32(
     )
 }
 
+/// Kernel, stride and symmetric padding: Conv, QLinearConv and MaxPool alike.
 pub fn conv_attrs(kernel: i64, stride: i64, pad: i64) -> Vec<tract_onnx::pb::AttributeProto> {
     vec![
         attr_ints("kernel_shape", &[kernel, kernel]),
@@ -102,7 +99,7 @@ pub fn conv_attrs(kernel: i64, stride: i64, pad: i64) -> Vec<tract_onnx::pb::Att
     ]
 }
 
-fn relu_if(g: &mut GraphBuilder, y: String, relu: bool) -> String {
+pub fn relu_if(g: &mut GraphBuilder, y: String, relu: bool) -> String {
     if relu {
         g.node("Relu", &[&y], vec![], "relu")
     } else {

@@ -8,7 +8,7 @@
 use super::calibrate::RangeMethod;
 use super::graph::{attr_int, GraphBuilder};
 use super::lower::{Lowered, Op, Val};
-use super::onnx_f32::{conv_attrs, upsample};
+use super::onnx_f32::{conv_attrs, relu_if, upsample};
 use serde::{Deserialize, Serialize};
 use tract_onnx::pb::ModelProto;
 
@@ -160,15 +160,13 @@ pub fn to_onnx_int8(
                     let x = w.float(*input);
                     let wt = w.g.f32s("w", shape, weight);
                     let b = w.g.f32s("b", &[shape[0]], bias);
-                    let mut y = w.g.node(
+                    let y = w.g.node(
                         "Conv",
                         &[&x, &wt, &b],
                         conv_attrs(shape[2], *stride, *pad),
                         "conv",
                     );
-                    if *relu {
-                        y = w.g.node("Relu", &[&y], vec![], "relu");
-                    }
+                    let y = relu_if(&mut w.g, y, *relu);
                     w.set_float(y);
                     continue;
                 }
@@ -205,10 +203,8 @@ pub fn to_onnx_int8(
             }
             Op::Add { a, b, relu } => {
                 let (fa, fb) = (w.float(*a), w.float(*b));
-                let mut y = w.g.node("Add", &[&fa, &fb], vec![], "add");
-                if *relu {
-                    y = w.g.node("Relu", &[&y], vec![], "relu");
-                }
+                let y = w.g.node("Add", &[&fa, &fb], vec![], "add");
+                let y = relu_if(&mut w.g, y, *relu);
                 w.set_float(y);
             }
             Op::MaxPool {
@@ -218,13 +214,13 @@ pub fn to_onnx_int8(
                 pad,
             } => {
                 // Max commutes with a monotonic affine map: pool the bytes.
-                let attrs = vec![
-                    super::graph::attr_ints("kernel_shape", &[*kernel, *kernel]),
-                    super::graph::attr_ints("strides", &[*stride, *stride]),
-                    super::graph::attr_ints("pads", &[*pad, *pad, *pad, *pad]),
-                ];
                 let (x, s, z) = w.quantised(*input);
-                let y = w.g.node("MaxPool", &[&x], attrs, "qpool");
+                let y = w.g.node(
+                    "MaxPool",
+                    &[&x],
+                    conv_attrs(*kernel, *stride, *pad),
+                    "qpool",
+                );
                 w.set_quant((y, s, z));
             }
             Op::Upsample2x { input } => {
@@ -255,11 +251,9 @@ pub fn to_onnx_int8(
                 let x = w.float(*input);
                 let wt = w.g.f32s("fc_w", shape, weight);
                 let b = w.g.f32s("fc_b", &[shape[0]], bias);
-                let mut y =
+                let y =
                     w.g.node("Gemm", &[&x, &wt, &b], vec![attr_int("transB", 1)], "gemm");
-                if *relu {
-                    y = w.g.node("Relu", &[&y], vec![], "relu");
-                }
+                let y = relu_if(&mut w.g, y, *relu);
                 w.set_float(y);
             }
         }
