@@ -7,9 +7,8 @@ use super::lower::{lower, Lowered};
 use super::onnx_f32::to_onnx_f32;
 use super::quantize::{to_onnx_int8, QuantSettings};
 use super::tract_check;
-use crate::train::checkpoint::{load_weights, write_atomic, RunState, BEST};
-use crate::train::dataset::{load_split, Prepared};
-use crate::train::fit::build;
+use crate::train::checkpoint::{load_best, load_run_data, write_atomic, TrainedRun};
+use crate::train::dataset::Prepared;
 use crate::{Error, Result};
 use models::integrity::sha256_file;
 use models::manifest::{
@@ -118,10 +117,8 @@ fn code_revision() -> String {
 /// Exports one run as `<name>.f32.onnx` and, when it passes the accuracy
 /// gate, `<name>.int8.onnx`, and returns its manifest entry.
 pub fn export_run(run: &Path, name: &str, opts: &ExportOptions) -> Result<ExportReport> {
-    let state = RunState::load(run)?;
+    let TrainedRun { state, net, .. } = load_best(run, Device::Cpu)?;
     let cfg = &state.config;
-    let (mut vs, net) = build(cfg, Device::Cpu);
-    load_weights(&mut vs, &run.join(BEST))?;
     let size = i64::from(cfg.input_size);
     let lowered = lower(&net, size);
     let segmenter = cfg.model.is_segmenter();
@@ -165,14 +162,7 @@ pub fn export_run(run: &Path, name: &str, opts: &ExportOptions) -> Result<Export
         &f32_path,
     )?;
 
-    let data = load_split(
-        &cfg.data,
-        cfg.input_size,
-        cfg.split,
-        cfg.seed,
-        cfg.max_slices,
-        |_, _| {},
-    )?;
+    let data = load_run_data(cfg)?;
     let calib_set = if segmenter {
         data.train.tumour_only()
     } else {

@@ -75,3 +75,30 @@ pub fn load_weights(vs: &mut VarStore, path: &Path) -> Result<()> {
         reason: format!("cannot load weights: {e}"),
     })
 }
+
+/// A finished run rebuilt for inference: its state and its best weights.
+pub struct TrainedRun {
+    pub state: RunState,
+    pub vs: VarStore,
+    pub net: crate::nets::Net,
+}
+
+/// Loads `run`'s state and rebuilds its network from `best.safetensors`.
+pub fn load_best(run: &Path, device: tch::Device) -> Result<TrainedRun> {
+    let state = RunState::load(run)?;
+    let (mut vs, net) = super::fit::build(&state.config, device);
+    load_weights(&mut vs, &run.join(BEST))?;
+    Ok(TrainedRun { state, vs, net })
+}
+
+/// The run's data split again, exactly as `fit` saw it (same seed, size, cap).
+pub fn load_run_data(cfg: &FitConfig) -> Result<super::dataset::DataSplit> {
+    super::dataset::load_split(
+        &cfg.data,
+        cfg.input_size,
+        cfg.split,
+        cfg.seed,
+        cfg.max_slices,
+        |_, _| {},
+    )
+}

@@ -1,9 +1,8 @@
 //! `neuroscreen-train eval`: a trained run scored on its held-out patients,
 //! with the report's figures and pictures.
 
-use super::checkpoint::{load_weights, RunState, BEST};
-use super::dataset::{load_split, Prepared};
-use super::fit::build;
+use super::checkpoint::{load_best, load_run_data, TrainedRun};
+use super::dataset::Prepared;
 use crate::report::{
     classification_metrics, plot_confusion_matrix, plot_roc, plot_training_curves,
     summarise_segmentation, write_montage, write_report, EpochRecord, MontageRow, ReportImages,
@@ -38,19 +37,10 @@ fn to_grey(mask: &[bool], s: u32) -> GrayImage {
 /// Scores `run`'s best checkpoint on its test patients and writes
 /// `report.md` with figures into `out`; returns the report's path.
 pub fn evaluate_run(run: &Path, out: &Path) -> Result<PathBuf> {
-    let state = RunState::load(run)?;
-    let cfg = &state.config;
     let device = Device::cuda_if_available();
-    let (mut vs, net) = build(cfg, device);
-    load_weights(&mut vs, &run.join(BEST))?;
-    let data = load_split(
-        &cfg.data,
-        cfg.input_size,
-        cfg.split,
-        cfg.seed,
-        cfg.max_slices,
-        |_, _| {},
-    )?;
+    let TrainedRun { state, net, .. } = load_best(run, device)?;
+    let cfg = &state.config;
+    let data = load_run_data(cfg)?;
     let test = &data.test;
     if test.is_empty() {
         return Err(Error::Invalid(format!(
