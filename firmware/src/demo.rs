@@ -99,7 +99,7 @@ fn draw_screen(record: &Record, truth: &SampleTruth, path: &Path) -> Result<()> 
 
 /// Reads the scan's records, scores them against the truth and draws screens.
 pub fn review(out: &Path, samples: &Path, truths: &[SampleTruth]) -> Result<Vec<DemoRow>> {
-    let log = out.join("results.jsonl");
+    let log = out.join(crate::store::RESULTS_LOG);
     let text = std::fs::read_to_string(&log).map_err(|e| Error::Io {
         path: log.clone(),
         source: e,

@@ -1,13 +1,16 @@
 //! Turning command-line paths into the list of slice files to process.
 
 use crate::error::{Error, Result};
+use crate::store::RESULTS_LOG;
 use std::path::{Path, PathBuf};
 
 const SLICE_EXTENSIONS: [&str; 5] = ["png", "tif", "tiff", "jpg", "jpeg"];
 
 /// Files are taken as given (a bad one becomes an error line later, not a
 /// refusal now); folders are walked for slice files, masks (`*_mask.*`)
-/// left out, in sorted order so runs are repeatable.
+/// left out, in sorted order so runs are repeatable. Sub-folders holding a
+/// `results.jsonl` are our own results (masks, overlays, screens) and are
+/// not walked, so a results folder inside a scanned folder is not rescanned.
 pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for p in paths {
@@ -28,7 +31,9 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     entries.sort();
     for p in entries {
         if p.is_dir() {
-            walk(&p, out)?;
+            if !p.join(RESULTS_LOG).exists() {
+                walk(&p, out)?;
+            }
         } else if is_slice_file(&p) {
             out.push(p);
         }
@@ -62,5 +67,16 @@ mod tests {
             .map(|p| p.strip_prefix(d.path()).unwrap_or(p).display().to_string())
             .collect();
         assert_eq!(names, ["a.TIF", "b.png", "sub/c.jpeg", "/given/as/is.txt"]);
+    }
+
+    #[test]
+    fn a_results_folder_inside_a_scanned_folder_is_not_rescanned() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("out")).unwrap();
+        for f in ["a.png", "out/a-1234_overlay.png", "out/results.jsonl"] {
+            std::fs::write(d.path().join(f), b"x").unwrap();
+        }
+        let files = expand(&[d.path().to_path_buf()]).unwrap();
+        assert_eq!(files, [d.path().join("a.png")]);
     }
 }
