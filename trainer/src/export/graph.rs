@@ -98,6 +98,19 @@ impl GraphBuilder {
         data_type: DataType,
         raw: Vec<u8>,
     ) -> String {
+        // Every typed helper goes through here, so the size check is made
+        // once, for all element types.
+        let element = match data_type {
+            DataType::Float | DataType::Int32 => 4,
+            DataType::Int64 => 8,
+            _ => 1,
+        };
+        assert_eq!(
+            dims.iter().product::<i64>() as usize * element,
+            raw.len(),
+            "{name}: dims {dims:?} vs {} bytes of {data_type:?}",
+            raw.len()
+        );
         let name = self.fresh(name);
         self.initializers.push(TensorProto {
             name: name.clone(),
@@ -110,11 +123,6 @@ impl GraphBuilder {
     }
 
     pub fn f32s(&mut self, name: &str, dims: &[i64], data: &[f32]) -> String {
-        assert_eq!(
-            dims.iter().product::<i64>() as usize,
-            data.len(),
-            "{name}: dims vs data"
-        );
         self.initializer(
             name,
             dims,
@@ -124,11 +132,6 @@ impl GraphBuilder {
     }
 
     pub fn i8s(&mut self, name: &str, dims: &[i64], data: &[i8]) -> String {
-        assert_eq!(
-            dims.iter().product::<i64>() as usize,
-            data.len(),
-            "{name}: dims vs data"
-        );
         self.initializer(
             name,
             dims,
@@ -142,11 +145,6 @@ impl GraphBuilder {
     }
 
     pub fn i32s(&mut self, name: &str, dims: &[i64], data: &[i32]) -> String {
-        assert_eq!(
-            dims.iter().product::<i64>() as usize,
-            data.len(),
-            "{name}: dims vs data"
-        );
         self.initializer(
             name,
             dims,
