@@ -3,13 +3,7 @@
 //! each verdict next to the sample's known truth.
 
 use crate::error::{Error, Result};
-use crate::store::{Record, RecordVerdict};
-use board::PngSnapshot;
-use embedded_graphics::mono_font::ascii::{FONT_10X20, FONT_7X13};
-use embedded_graphics::mono_font::MonoTextStyle;
-use embedded_graphics::pixelcolor::Rgb888;
-use embedded_graphics::prelude::*;
-use embedded_graphics::text::Text;
+use crate::store::Record;
 use models::metrics::MaskCounts;
 use serde::Deserialize;
 use std::io::Write;
@@ -54,62 +48,18 @@ fn grey_mask(path: &Path) -> Result<Vec<bool>> {
     Ok(img.to_luma8().pixels().map(|p| p[0] != 0).collect())
 }
 
-/// Draws the radiographer's view of one result and saves it.
 fn draw_screen(record: &Record, truth: &SampleTruth, path: &Path) -> Result<()> {
-    let mut screen = PngSnapshot::new(SCREEN.0, SCREEN.1);
-    let picture = match (&record.overlay, &record.input) {
-        (Some(overlay), _) => image::open(overlay),
-        (None, input) => image::open(input),
-    }
-    .map_err(|e| Error::Demo(format!("{}: {e}", record.input.display())))?
-    .to_rgb8();
-    let side = SCREEN.1 - 16;
-    let fitted =
-        image::imageops::resize(&picture, side, side, image::imageops::FilterType::Triangle);
-    let pixels = fitted.enumerate_pixels().map(|(x, y, p)| {
-        Pixel(
-            Point::new(8 + x as i32, 8 + y as i32),
-            Rgb888::new(p[0], p[1], p[2]),
-        )
-    });
-    let _ = screen.draw_iter(pixels);
-    let (verdict, colour) = match record.verdict {
-        RecordVerdict::Tumour => ("TUMOUR", Rgb888::new(255, 70, 60)),
-        RecordVerdict::Clear => ("CLEAR", Rgb888::new(80, 220, 110)),
-        RecordVerdict::Error => ("ERROR", Rgb888::new(255, 200, 0)),
-    };
-    let x = side as i32 + 20;
-    let big = MonoTextStyle::new(&FONT_10X20, colour);
-    let small = MonoTextStyle::new(&FONT_7X13, Rgb888::WHITE);
-    let _ = Text::new(verdict, Point::new(x, 34), big).draw(&mut screen);
-    let lines = [
-        format!("p(tumour) {:.2}", record.tumour_probability.unwrap_or(0.0)),
-        format!("area {} px", record.area_px.unwrap_or(0)),
-        format!("{:.0} ms", record.latency_ms.total),
-        format!("model {}", record.precision),
-        String::new(),
+    let notes = [
         format!("truth: {}", truth.truth),
         format!("true area {} px", truth.lesion_px),
     ];
-    for (i, l) in lines.iter().enumerate() {
-        let _ = Text::new(l, Point::new(x, 64 + 18 * i as i32), small).draw(&mut screen);
-    }
-    screen.save(path).map_err(|e| Error::Demo(e.to_string()))
+    let screen = crate::screen::draw_result(record, &notes, SCREEN)?;
+    crate::screen::save(&screen, path)
 }
 
 /// Reads the scan's records, scores them against the truth and draws screens.
 pub fn review(out: &Path, samples: &Path, truths: &[SampleTruth]) -> Result<Vec<DemoRow>> {
-    let log = out.join(crate::store::RESULTS_LOG);
-    let text = std::fs::read_to_string(&log).map_err(|e| Error::Io {
-        path: log.clone(),
-        source: e,
-    })?;
-    let records: Vec<Record> = text
-        .lines()
-        .map(|l| {
-            serde_json::from_str(l).map_err(|e| Error::Demo(format!("{}: {e}", log.display())))
-        })
-        .collect::<Result<_>>()?;
+    let records = crate::store::read_log(&out.join(crate::store::RESULTS_LOG))?;
     let mut rows = Vec::new();
     for truth in truths {
         // The newest record of this sample (a rerun appends).

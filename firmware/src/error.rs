@@ -29,6 +29,12 @@ pub enum Error {
         wanted: String,
         available: String,
     },
+    #[error("{path}: {reason}")]
+    Config { path: PathBuf, reason: String },
+    #[error("self-test: {0}")]
+    SelfTest(String),
+    #[error("bench: {0}")]
+    Bench(String),
     #[error("demo: {0}")]
     Demo(String),
     #[error("{path}: cannot write image: {reason}")]

@@ -1,16 +1,22 @@
 //! `neuroscreen`: the scanner-side screening appliance.
 
+mod bench;
+mod check;
+mod config;
 mod demo;
 mod engine;
 mod error;
 mod inputs;
 mod inspect;
 mod scan;
+mod screen;
+mod service;
 mod store;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use engine::{Engine, EngineConfig, PrecisionChoice};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -70,6 +76,76 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         min_component_px: usize,
     },
+    /// The service: screen what arrives in the inbox (and any PATHs given) until SIGTERM or Ctrl-C
+    Run {
+        /// appliance.toml (every key optional; see --print-config)
+        #[arg(long, required_unless_present = "print_config")]
+        config: Option<PathBuf>,
+        /// Files or folders to screen besides the inbox
+        paths: Vec<PathBuf>,
+        /// Screen the PATHs and the inbox backlog, then stop instead of watching
+        #[arg(long)]
+        once: bool,
+        /// Overrides models.precision
+        #[arg(long, value_enum)]
+        precision: Option<PrecisionChoice>,
+        /// Print a commented config with every default and exit
+        #[arg(long)]
+        print_config: bool,
+    },
+    /// Latency per stage with tract at f32 and int8, beside onnxruntime on the same files; start-up; peak RSS
+    Bench {
+        /// Folder holding manifest.json, the models and samples/ [default as for scan]
+        #[arg(long)]
+        models: Option<PathBuf>,
+        /// Timed runs per figure
+        #[arg(long, default_value_t = 30)]
+        runs: usize,
+        /// Threads for tract and onnxruntime alike [default: every core]
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Python that has onnxruntime [default: .venv/bin/python3 if present, else python3]
+        #[arg(long)]
+        python: Option<PathBuf>,
+        /// Skip the onnxruntime peer (a board without Python)
+        #[arg(long)]
+        no_ort: bool,
+        /// Also write every figure as JSON here
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// One precision of `bench`, in its own process (used by bench)
+    #[command(hide = true)]
+    BenchWorker {
+        #[arg(long)]
+        models: PathBuf,
+        #[arg(long, value_enum)]
+        precision: PrecisionChoice,
+        #[arg(long)]
+        threads: usize,
+        #[arg(long)]
+        runs: usize,
+    },
+    /// Boot self-test: verify model hashes and screen the known sample against its recorded result
+    Check {
+        /// Folder holding manifest.json and selftest.json [default as for scan]
+        #[arg(long, conflicts_with = "config")]
+        models: Option<PathBuf>,
+        /// Take models.dir and models.precision from appliance.toml
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long, value_enum)]
+        precision: Option<PrecisionChoice>,
+        /// Check every precision the manifest offers, not only the one that would run
+        #[arg(long)]
+        all: bool,
+        /// Record the current results as the expected ones (when shipping a model set)
+        #[arg(long)]
+        record: bool,
+        /// Sample for --record [default: the first tumour sample in samples/samples.json]
+        #[arg(long, requires = "record")]
+        sample: Option<PathBuf>,
+    },
 }
 
 /// Exit codes: 0 all inputs done, 1 some inputs failed (each has an error
@@ -80,6 +156,7 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     match run(Cli::parse().command) {
         Ok(0) => ExitCode::SUCCESS,
@@ -148,6 +225,182 @@ fn run(command: Command) -> Result<usize> {
             let summary = scan::run(&engine, &store, &files, &mut std::io::stdout().lock())?;
             Ok(summary.errors)
         }
+        Command::Run {
+            config,
+            paths,
+            once,
+            precision,
+            print_config,
+        } => run_service(config, paths, once, precision, print_config),
+        Command::Bench {
+            models,
+            runs,
+            threads,
+            python,
+            no_ort,
+            json,
+        } => {
+            let models = models.unwrap_or_else(default_models_dir);
+            let threads = threads.unwrap_or_else(|| EngineConfig::default().threads);
+            let ort = (!no_ort).then(|| {
+                let python = python.unwrap_or_else(default_python);
+                (python, ort_script(&models))
+            });
+            let report = bench::run(&bench::BenchOptions {
+                models,
+                runs: runs.max(1),
+                threads,
+                ort,
+            })?;
+            bench::print(&report, &mut std::io::stdout().lock())?;
+            if let Some(path) = json {
+                let text = serde_json::to_string_pretty(&report)? + "\n";
+                store::write_file_atomically(&path, text.as_bytes())?;
+            }
+            Ok(0)
+        }
+        Command::BenchWorker {
+            models,
+            precision,
+            threads,
+            runs,
+        } => {
+            let p = match precision {
+                PrecisionChoice::Int8 => models::manifest::Precision::Int8,
+                _ => models::manifest::Precision::F32,
+            };
+            let report = bench::worker(&models, p, threads.max(1), runs.max(1))?;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(0)
+        }
+        Command::Check {
+            models,
+            config,
+            precision,
+            all,
+            record,
+            sample,
+        } => run_check(models, config, precision, all, record, sample),
+    }
+}
+
+fn run_service(
+    config: Option<PathBuf>,
+    paths: Vec<PathBuf>,
+    once: bool,
+    precision: Option<PrecisionChoice>,
+    print_config: bool,
+) -> Result<usize> {
+    if print_config {
+        print!("{}", config::EXAMPLE);
+        return Ok(0);
+    }
+    let path = config.expect("clap requires --config");
+    let mut config = config::ApplianceConfig::load(&path)?;
+    if let Some(p) = precision {
+        config.models.precision = p;
+    }
+    let engine = Engine::load(&config.models.dir.join("manifest.json"), config.engine())
+        .map_err(|e| anyhow::anyhow!(e).context("refusing to start"))?;
+    let report = service::run(&config, engine, service::RunOptions { paths, once })?;
+    let s = &report.summary;
+    tracing::info!(
+        screened = s.inputs,
+        tumour = s.tumour,
+        clear = s.clear,
+        errors = s.errors,
+        already_done = report.skipped_as_done,
+        left_for_next_start = report.left_queued,
+        "stopped"
+    );
+    if let Some(html) = &report.session_html {
+        println!("session summary: {}", html.display());
+    }
+    Ok(s.errors)
+}
+
+fn run_check(
+    models: Option<PathBuf>,
+    config: Option<PathBuf>,
+    precision: Option<PrecisionChoice>,
+    all: bool,
+    record: bool,
+    sample: Option<PathBuf>,
+) -> Result<usize> {
+    let (models, mut engine_config) = match config {
+        Some(path) => {
+            let c = config::ApplianceConfig::load(&path)?;
+            (c.models.dir.clone(), c.engine())
+        }
+        None => (
+            models.unwrap_or_else(default_models_dir),
+            EngineConfig::default(),
+        ),
+    };
+    if let Some(p) = precision {
+        engine_config.precision = p;
+    }
+    if record {
+        let sample = match sample {
+            Some(s) => s,
+            None => check::default_sample(&models)?,
+        };
+        let test = check::record(&models, &sample, &engine_config)?;
+        println!(
+            "recorded {} for {} in {}",
+            test.expected.keys().cloned().collect::<Vec<_>>().join(", "),
+            test.sample.display(),
+            models.join(check::SELFTEST_FILE).display()
+        );
+        return Ok(0);
+    }
+    let precisions = if all {
+        check::available(&models)?
+    } else {
+        // The precision the service would run: what auto (or the choice)
+        // resolves to for the segmenter, the model every slice may reach.
+        let manifest = models::Manifest::load(&models.join("manifest.json"))?;
+        vec![engine::precision::resolve(
+            manifest.segmenter(),
+            engine_config.precision,
+            engine::precision::preferred_on_this_cpu(),
+        )?]
+    };
+    let outcomes = check::run(
+        &models,
+        &precisions,
+        &engine_config,
+        &mut std::io::stdout().lock(),
+    )
+    .map_err(|e| anyhow::anyhow!(e).context("self-test FAILED"))?;
+    let failed = outcomes.iter().filter(|o| !o.problems.is_empty()).count();
+    if failed > 0 {
+        anyhow::bail!(
+            "self-test FAILED at {failed} of {} precisions",
+            outcomes.len()
+        );
+    }
+    println!("self-test passed: model hashes verified, sample result as recorded");
+    Ok(0)
+}
+
+fn default_python() -> PathBuf {
+    let venv = Path::new(".venv/bin/python3");
+    if venv.exists() {
+        venv.to_path_buf()
+    } else {
+        PathBuf::from("python3")
+    }
+}
+
+/// `scripts/ort_bench.py` beside the models folder's repository, else the
+/// one of the repository this binary was built from.
+fn ort_script(models: &Path) -> PathBuf {
+    let beside = models.join("../scripts/ort_bench.py");
+    if beside.exists() {
+        beside
+    } else {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/ort_bench.py")
     }
 }
 

@@ -3,12 +3,13 @@
 
 use crate::engine::{precision, Engine, Screening, Verdict};
 use crate::error::{Error, Result};
-use crate::store::{round_ms, Latency, Record, RecordVerdict, ResultsStore, SliceOutputs};
+use crate::store::{round_ms, summary, Latency, Record, RecordVerdict, ResultsStore, SliceOutputs};
 use models::SliceImage;
+use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Summary {
@@ -22,74 +23,155 @@ pub struct Summary {
     pub mean_total_ms: Option<f64>,
 }
 
-/// Screens and stores each file, writing one line per file and a summary
-/// table to `out`. Only a failure of the results folder itself stops it.
-pub fn run(
-    engine: &Engine,
-    store: &ResultsStore,
-    files: &[PathBuf],
-    out: &mut impl Write,
-) -> Result<Summary> {
-    let by_model: BTreeMap<String, String> = engine
-        .precisions()
-        .into_iter()
-        .map(|(m, p)| (m, precision::name(p).to_string()))
-        .collect();
-    let mut means = [Mean::default(), Mean::default(), Mean::default()];
-    let mut summary = Summary::default();
-    for path in files {
+/// The engine and the store together: one input in, one stored record out.
+pub struct Screener<'a> {
+    pub engine: &'a Engine,
+    pub store: &'a ResultsStore,
+    by_model: BTreeMap<String, String>,
+}
+
+/// An input's bytes as read, with their sha256 when the read worked.
+pub struct Input {
+    pub path: PathBuf,
+    pub bytes: std::io::Result<Vec<u8>>,
+    pub sha256: Option<String>,
+    pub started: Instant,
+}
+
+impl Input {
+    pub fn read(path: &Path) -> Self {
+        let started = Instant::now();
+        let bytes = std::fs::read(path);
+        let sha256 = bytes.as_ref().ok().map(|b| hex::encode(Sha256::digest(b)));
+        Self {
+            path: path.to_path_buf(),
+            bytes,
+            sha256,
+            started,
+        }
+    }
+}
+
+impl<'a> Screener<'a> {
+    pub fn new(engine: &'a Engine, store: &'a ResultsStore) -> Self {
+        let by_model = engine
+            .precisions()
+            .into_iter()
+            .map(|(m, p)| (m, precision::name(p).to_string()))
+            .collect();
+        Self {
+            engine,
+            store,
+            by_model,
+        }
+    }
+
+    /// Decodes, screens and stores `input`. A bad input becomes an `error`
+    /// record; only a failure of the results folder itself is an `Err`.
+    pub fn screen(&self, input: Input) -> Result<Record> {
+        let Input {
+            path,
+            bytes,
+            sha256,
+            started,
+        } = input;
         let mut record = Record::new(
             path.clone(),
-            engine.precision_label().into(),
-            by_model.clone(),
+            self.engine.precision_label().into(),
+            self.by_model.clone(),
         );
-        let started = Instant::now();
-        let outcome = SliceImage::open(path)
-            .map_err(Error::from)
-            .and_then(|slice| engine.screen(&slice).map(|s| (slice, s)));
+        record.input_sha256 = sha256;
+        let outcome = bytes
+            .map_err(|e| Error::io(&path, e))
+            .and_then(|b| SliceImage::decode(&b, &path).map_err(Error::from))
+            .and_then(|slice| self.engine.screen(&slice).map(|s| (slice, s)));
         record.latency_ms.total = round_ms(started.elapsed().as_secs_f64() * 1e3);
         match outcome {
             Ok((slice, screening)) => {
                 fill(&mut record, &slice, &screening);
                 let mask = screening.segmentation.as_ref().map(|s| s.mask.as_slice());
-                store.store(
+                self.store.store(
                     &mut record,
                     Some(SliceOutputs {
                         slice: &slice,
                         mask,
                     }),
                 )?;
-                means[0].add(record.latency_ms.filter);
-                means[1].add(record.latency_ms.segment);
-                means[2].add(Some(record.latency_ms.total));
             }
             Err(e) => {
-                let message = naming_the_file(path, &e);
+                let message = naming_the_file(&path, &e);
                 tracing::warn!(input = %path.display(), "{message}");
                 record.error = Some(message);
-                store.store(&mut record, None)?;
+                self.store.store(&mut record, None)?;
             }
         }
-        summary.inputs += 1;
-        match record.verdict {
-            RecordVerdict::Tumour => summary.tumour += 1,
-            RecordVerdict::Clear => summary.clear += 1,
-            RecordVerdict::Error => summary.errors += 1,
-        }
-        writeln!(out, "{}", line(&record)).map_err(Error::Report)?;
+        Ok(record)
     }
-    [
-        summary.mean_filter_ms,
-        summary.mean_segment_ms,
-        summary.mean_total_ms,
-    ] = means.map(|m| m.get());
+}
+
+/// Screens and stores each file, writing one line per file, a summary
+/// table to `out`, and the session summary (CSV, HTML) into the store.
+pub fn run(
+    engine: &Engine,
+    store: &ResultsStore,
+    files: &[PathBuf],
+    out: &mut impl Write,
+) -> Result<Summary> {
+    let session_started = SystemTime::now();
+    let screener = Screener::new(engine, store);
+    let mut tally = Tally::default();
+    let mut records = Vec::with_capacity(files.len());
+    for path in files {
+        let record = screener.screen(Input::read(path))?;
+        tally.add(&record);
+        writeln!(out, "{}", line(&record)).map_err(Error::Report)?;
+        records.push(record);
+    }
+    let summary = tally.summary();
     tracing::info!(
         filter_runs = engine.filter_runs(),
         segmenter_runs = engine.segmenter_runs(),
         "scan finished"
     );
+    let session = summary::write_session(store.dir(), session_started, &records)?;
     write_summary(&summary, store, out).map_err(Error::Report)?;
+    writeln!(
+        out,
+        "session summary: {} and {}",
+        session.html.display(),
+        session.csv.display()
+    )
+    .map_err(Error::Report)?;
     Ok(summary)
+}
+
+/// Counts and mean latencies over stored records.
+#[derive(Default, Clone)]
+pub struct Tally {
+    summary: Summary,
+    means: [Mean; 3],
+}
+
+impl Tally {
+    pub fn add(&mut self, record: &Record) {
+        self.summary.inputs += 1;
+        match record.verdict {
+            RecordVerdict::Tumour => self.summary.tumour += 1,
+            RecordVerdict::Clear => self.summary.clear += 1,
+            RecordVerdict::Error => self.summary.errors += 1,
+        }
+        if record.verdict != RecordVerdict::Error {
+            self.means[0].add(record.latency_ms.filter);
+            self.means[1].add(record.latency_ms.segment);
+            self.means[2].add(Some(record.latency_ms.total));
+        }
+    }
+
+    pub fn summary(&self) -> Summary {
+        let mut s = self.summary.clone();
+        [s.mean_filter_ms, s.mean_segment_ms, s.mean_total_ms] = self.means.map(|m| m.get());
+        s
+    }
 }
 
 fn fill(record: &mut Record, slice: &SliceImage, s: &Screening) {
@@ -120,7 +202,7 @@ fn naming_the_file(path: &Path, e: &Error) -> String {
     }
 }
 
-fn line(r: &Record) -> String {
+pub fn line(r: &Record) -> String {
     let Latency { total, .. } = r.latency_ms;
     match r.verdict {
         RecordVerdict::Error => format!("error   {}", r.error.as_deref().unwrap_or("")),
@@ -143,7 +225,11 @@ fn line(r: &Record) -> String {
     }
 }
 
-fn write_summary(s: &Summary, store: &ResultsStore, out: &mut impl Write) -> std::io::Result<()> {
+pub fn write_summary(
+    s: &Summary,
+    store: &ResultsStore,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
     let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
     writeln!(out)?;
     writeln!(

@@ -194,9 +194,15 @@ fn stored_files_are_complete_and_no_temporaries_remain() {
             .all(|n| !n.ends_with(".tmp") && !n.starts_with('.')),
         "{names:?}"
     );
-    // blob: record, mask, overlay; dark: record, overlay; and the log.
-    assert_eq!(names.len(), 6, "{names:?}");
-    for f in &files {
+    // blob: record, mask, overlay; dark: record, overlay; the log; and the
+    // session summary's folder.
+    assert_eq!(names.len(), 7, "{names:?}");
+    let session: Vec<String> = files_in(&s.out.join("sessions"))
+        .iter()
+        .map(|p| p.extension().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(session, ["csv", "html"]);
+    for f in files.iter().filter(|f| f.is_file()) {
         match f.extension().and_then(|e| e.to_str()) {
             Some("json") => {
                 let v: Value = serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap();

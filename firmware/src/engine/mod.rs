@@ -204,6 +204,25 @@ impl Engine {
         }
     }
 
+    /// Model-only latencies in ms (no pre- or post-processing), `runs`
+    /// times per model on `slice`: the figure comparable with another
+    /// runtime given the same ONNX file.
+    pub fn time_models(&self, slice: &SliceImage, runs: usize) -> Result<Vec<(String, Vec<f64>)>> {
+        let mut out = Vec::new();
+        for stage in self.filter.iter().chain([&self.segmenter]) {
+            let input = prepare(&stage.entry, slice)?;
+            stage.model.run(&input.data)?; // warm-up: first-run allocations
+            let mut times = Vec::with_capacity(runs);
+            for _ in 0..runs {
+                let started = Instant::now();
+                stage.model.run(&input.data)?;
+                times.push(ms_since(started));
+            }
+            out.push((stage.entry.name.clone(), times));
+        }
+        Ok(out)
+    }
+
     pub fn filter_runs(&self) -> usize {
         self.filter.as_ref().map_or(0, |f| f.model.runs())
     }

@@ -5,7 +5,18 @@ use models::manifest::Precision;
 use models::ModelEntry;
 
 /// The operator's wish; `Auto` leaves it to the hardware.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Deserialize,
+    serde::Serialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum PrecisionChoice {
     #[default]
     Auto,

@@ -3,15 +3,36 @@
 //! line in `results.jsonl`, the log a later reader trusts.
 
 mod atomic;
+mod ledger;
 mod overlay;
 mod record;
+pub mod retention;
 mod stem;
+pub mod summary;
 
+pub use ledger::{read_log, Ledger};
 pub use record::{round_ms, Latency, Record, RecordVerdict};
 
 use crate::error::{Error, Result};
 use models::SliceImage;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// One file written whole or not at all (temp file, fsync, rename, fsync
+/// of the folder).
+pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| Error::io(path, std::io::Error::other("not a file name")))?;
+    let mut batch = atomic::Batch::new(dir);
+    batch.stage(name, bytes)?;
+    batch.commit()
+}
 
 pub const RESULTS_LOG: &str = "results.jsonl";
 
@@ -29,9 +50,21 @@ pub struct SliceOutputs<'a> {
 impl ResultsStore {
     pub fn open(dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        Ok(Self {
+        let store = Self {
             dir: dir.to_path_buf(),
-        })
+        };
+        ledger::end_torn_line(&store.log_path())?;
+        Ok(store)
+    }
+
+    /// Every record in the log, oldest first.
+    pub fn records(&self) -> Result<Vec<Record>> {
+        read_log(&self.log_path())
+    }
+
+    /// Which inputs already have a result.
+    pub fn ledger(&self) -> Result<Ledger> {
+        Ok(ledger::ledger_of(&self.records()?))
     }
 
     pub fn dir(&self) -> &Path {
@@ -61,6 +94,7 @@ impl ResultsStore {
                 .map_err(|reason| self.encode_error(&name, reason))?;
             record.overlay = Some(batch.stage(&name, &png)?);
         }
+        record.finished_at = Some(humantime::format_rfc3339_seconds(SystemTime::now()).to_string());
         let name = format!("{stem}.json");
         record.record = Some(self.dir.join(&name));
         batch.stage(&name, serde_json::to_string_pretty(record)?.as_bytes())?;

@@ -27,6 +27,9 @@ pub struct Latency {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
     pub input: PathBuf,
+    /// sha256 of the input's bytes: with `input` it tells a later run (or a
+    /// restarted service) that this exact file already has a result.
+    pub input_sha256: Option<String>,
     pub verdict: RecordVerdict,
     pub tumour_probability: Option<f32>,
     /// The 0/255 mask PNG at the input's size, when the segmenter ran.
@@ -45,12 +48,15 @@ pub struct Record {
     pub precision: String,
     pub precision_by_model: BTreeMap<String, String>,
     pub error: Option<String>,
+    /// UTC, RFC 3339, when the result was stored.
+    pub finished_at: Option<String>,
 }
 
 impl Record {
     pub fn new(input: PathBuf, precision: String, by_model: BTreeMap<String, String>) -> Self {
         Self {
             input,
+            input_sha256: None,
             verdict: RecordVerdict::Error,
             tumour_probability: None,
             mask: None,
@@ -65,6 +71,7 @@ impl Record {
             precision,
             precision_by_model: by_model,
             error: None,
+            finished_at: None,
         }
     }
 }

@@ -1,0 +1,419 @@
+//! `neuroscreen bench`: what each stage costs, with tract at f32 and int8
+//! and with onnxruntime on the same files and thread count, in one run, so
+//! the figures are ratios between peers rather than absolute times on a
+//! shared machine.
+//!
+//! Each precision runs in its own child process (`bench-worker`), so its
+//! start-up time and peak resident memory are its own.
+
+use crate::engine::{precision, Engine, EngineConfig, PrecisionChoice};
+use crate::error::{Error, Result};
+use models::manifest::Precision;
+use models::SliceImage;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Stats {
+    pub n: usize,
+    pub mean: f64,
+    pub p50: f64,
+    pub p95: f64,
+    pub min: f64,
+}
+
+impl Stats {
+    pub fn of(values: &[f64]) -> Option<Self> {
+        if values.is_empty() {
+            return None;
+        }
+        let mut v = values.to_vec();
+        v.sort_by(f64::total_cmp);
+        let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+        Some(Self {
+            n: v.len(),
+            mean: v.iter().sum::<f64>() / v.len() as f64,
+            p50: at(0.5),
+            p95: at(0.95),
+            min: v[0],
+        })
+    }
+}
+
+/// One runtime's model-only timing of one file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelTiming {
+    pub model: String,
+    pub precision: String,
+    pub ms: Option<Stats>,
+    /// Load and optimise (tract) or session creation (onnxruntime).
+    pub load_ms: Option<f64>,
+    pub error: Option<String>,
+}
+
+/// What one `bench-worker` process measured at one precision.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkerReport {
+    pub precision: String,
+    pub threads: usize,
+    /// Manifest read, hashes verified, every model loaded and optimised.
+    pub engine_load_ms: f64,
+    pub models: Vec<ModelTiming>,
+    /// Per slice, pre- and post-processing included, decoding not.
+    pub filter_ms: Option<Stats>,
+    pub segment_ms: Option<Stats>,
+    pub end_to_end_ms: Option<Stats>,
+    pub slices: usize,
+    pub peak_rss_kib: Option<u64>,
+}
+
+/// Runs in the child: loads the engine at `p` and times it on the samples.
+pub fn worker(models: &Path, p: Precision, threads: usize, runs: usize) -> Result<WorkerReport> {
+    let started = Instant::now();
+    let config = EngineConfig {
+        precision: match p {
+            Precision::F32 => PrecisionChoice::F32,
+            Precision::Int8 => PrecisionChoice::Int8,
+        },
+        threads,
+        ..EngineConfig::default()
+    };
+    let engine = Engine::load(&models.join("manifest.json"), config)?;
+    let engine_load_ms = started.elapsed().as_secs_f64() * 1e3;
+    let slices = samples(models)?;
+    let name = precision::name(p).to_string();
+    let timed = engine.time_models(&slices[0], runs)?;
+    let models_timed = timed
+        .into_iter()
+        .map(|(model, times)| ModelTiming {
+            model,
+            precision: name.clone(),
+            ms: Stats::of(&times),
+            load_ms: None,
+            error: None,
+        })
+        .collect();
+    let (mut filter, mut segment, mut total) = (Vec::new(), Vec::new(), Vec::new());
+    let passes = runs.div_ceil(slices.len()).max(1);
+    for _ in 0..passes {
+        for slice in &slices {
+            let t = Instant::now();
+            let s = engine.screen(slice)?;
+            total.push(t.elapsed().as_secs_f64() * 1e3);
+            filter.extend(s.latency.filter_ms);
+            segment.extend(s.latency.segment_ms);
+        }
+    }
+    Ok(WorkerReport {
+        precision: name,
+        threads,
+        engine_load_ms,
+        models: models_timed,
+        filter_ms: Stats::of(&filter),
+        segment_ms: Stats::of(&segment),
+        end_to_end_ms: Stats::of(&total),
+        slices: total.len(),
+        peak_rss_kib: peak_rss_kib(),
+    })
+}
+
+/// The shipped sample slices: what the appliance sees, at their own sizes.
+fn samples(models: &Path) -> Result<Vec<SliceImage>> {
+    let dir = models.join("samples");
+    let truths = crate::demo::read_truth(&dir)?;
+    let slices: Vec<SliceImage> = truths
+        .iter()
+        .map(|t| SliceImage::open(&dir.join(&t.file)))
+        .collect::<std::result::Result<_, _>>()?;
+    if slices.is_empty() {
+        return Err(Error::Bench(format!(
+            "{}: no samples to time",
+            dir.display()
+        )));
+    }
+    Ok(slices)
+}
+
+/// VmHWM: the most resident memory the process ever held.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// onnxruntime's side, from `scripts/ort_bench.py`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OrtReport {
+    pub runtime: String,
+    pub models: Vec<ModelTiming>,
+    pub peak_rss_kib: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct OrtRow {
+    model: String,
+    precision: String,
+    ms: Option<Vec<f64>>,
+    session_ms: Option<f64>,
+    error: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct OrtRaw {
+    runtime: String,
+    models: Vec<OrtRow>,
+    peak_rss_kib: Option<u64>,
+}
+
+pub struct BenchOptions {
+    pub models: PathBuf,
+    pub runs: usize,
+    pub threads: usize,
+    /// Python with onnxruntime, and the script; `None` skips the peer.
+    pub ort: Option<(PathBuf, PathBuf)>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BenchReport {
+    pub date: String,
+    pub arch: String,
+    pub threads: usize,
+    pub runs: usize,
+    pub tract: Vec<WorkerReport>,
+    pub onnxruntime: Option<OrtReport>,
+    /// Why onnxruntime is missing, when it is.
+    pub onnxruntime_skipped: Option<String>,
+}
+
+pub fn run(opts: &BenchOptions) -> Result<BenchReport> {
+    let exe = std::env::current_exe().map_err(|e| Error::io("current executable", e))?;
+    let mut tract = Vec::new();
+    for p in crate::check::available(&opts.models)? {
+        let name = precision::name(p);
+        tracing::info!(precision = name, "timing tract");
+        let out = Command::new(&exe)
+            .arg("bench-worker")
+            .arg("--models")
+            .arg(&opts.models)
+            .args(["--precision", name])
+            .args(["--threads", &opts.threads.to_string()])
+            .args(["--runs", &opts.runs.to_string()])
+            .output()
+            .map_err(|e| Error::io(&exe, e))?;
+        if !out.status.success() {
+            return Err(Error::Bench(format!(
+                "tract {name} worker failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        tract.push(
+            serde_json::from_slice(&out.stdout)
+                .map_err(|e| Error::Bench(format!("tract {name} worker output: {e}")))?,
+        );
+    }
+    let (onnxruntime, onnxruntime_skipped) = match &opts.ort {
+        None => (None, Some("not asked for (--no-ort)".to_string())),
+        Some((python, script)) => match ort(python, script, opts) {
+            Ok(r) => (Some(r), None),
+            Err(why) => {
+                tracing::warn!("onnxruntime peer skipped: {why}");
+                (None, Some(why))
+            }
+        },
+    };
+    Ok(BenchReport {
+        date: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        arch: std::env::consts::ARCH.into(),
+        threads: opts.threads,
+        runs: opts.runs,
+        tract,
+        onnxruntime,
+        onnxruntime_skipped,
+    })
+}
+
+fn ort(
+    python: &Path,
+    script: &Path,
+    opts: &BenchOptions,
+) -> std::result::Result<OrtReport, String> {
+    if !script.is_file() {
+        return Err(format!("{}: no such script", script.display()));
+    }
+    tracing::info!("timing onnxruntime");
+    let out = Command::new(python)
+        .arg(script)
+        .arg("--models")
+        .arg(&opts.models)
+        .args(["--threads", &opts.threads.to_string()])
+        .args(["--runs", &opts.runs.to_string()])
+        .output()
+        .map_err(|e| format!("{}: {e}", python.display()))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(format!(
+            "{} {}: {}",
+            python.display(),
+            script.display(),
+            err.trim().lines().last().unwrap_or("failed")
+        ));
+    }
+    let raw: OrtRaw = serde_json::from_slice(&out.stdout).map_err(|e| format!("output: {e}"))?;
+    Ok(OrtReport {
+        runtime: raw.runtime,
+        peak_rss_kib: raw.peak_rss_kib,
+        models: raw
+            .models
+            .into_iter()
+            .map(|r| ModelTiming {
+                model: r.model,
+                precision: r.precision,
+                ms: r.ms.as_deref().and_then(Stats::of),
+                load_ms: r.session_ms,
+                error: r.error,
+            })
+            .collect(),
+    })
+}
+
+fn find<'a>(rows: &'a [ModelTiming], model: &str, precision: &str) -> Option<&'a ModelTiming> {
+    rows.iter()
+        .find(|r| r.model == model && r.precision == precision)
+}
+
+/// The tables a person reads.
+pub fn print(r: &BenchReport, out: &mut impl Write) -> std::io::Result<()> {
+    let ms = |s: &Option<Stats>| s.as_ref().map_or("-".into(), |s| format!("{:.2}", s.p50));
+    let ort_rows: &[ModelTiming] = r.onnxruntime.as_ref().map_or(&[], |o| &o.models);
+    writeln!(
+        out,
+        "neuroscreen bench: {} on {}, {} thread(s), {} runs per figure; medians in ms",
+        r.date, r.arch, r.threads, r.runs
+    )?;
+    writeln!(out, "\nmodel only (same ONNX file, same threads):")?;
+    writeln!(
+        out,
+        "{:<12} {:<5} {:>10} {:>14} {:>10}",
+        "model", "prec", "tract", "onnxruntime", "tract/ort"
+    )?;
+    for w in &r.tract {
+        for m in &w.models {
+            let peer = find(ort_rows, &m.model, &m.precision);
+            let peer_ms = match peer {
+                Some(p) if p.error.is_some() => "failed".to_string(),
+                Some(p) => ms(&p.ms),
+                None => "-".into(),
+            };
+            let ratio = match (&m.ms, peer.and_then(|p| p.ms.as_ref())) {
+                (Some(a), Some(b)) if b.p50 > 0.0 => format!("{:.2}x", a.p50 / b.p50),
+                _ => "-".into(),
+            };
+            writeln!(
+                out,
+                "{:<12} {:<5} {:>10} {:>14} {:>10}",
+                m.model,
+                m.precision,
+                ms(&m.ms),
+                peer_ms,
+                ratio
+            )?;
+        }
+    }
+    for row in ort_rows.iter().filter(|p| p.error.is_some()) {
+        writeln!(
+            out,
+            "onnxruntime could not run {} {}: {}",
+            row.model,
+            row.precision,
+            row.error.as_deref().unwrap_or("")
+        )?;
+    }
+    if let Some(why) = &r.onnxruntime_skipped {
+        writeln!(out, "onnxruntime: skipped ({why})")?;
+    }
+    writeln!(
+        out,
+        "\nthe appliance's stages with tract (pre- and post-processing included), p50 / p95 ms:"
+    )?;
+    writeln!(
+        out,
+        "{:<5} {:>15} {:>15} {:>15} {:>10} {:>13}",
+        "prec", "filter", "segmenter", "end to end", "load ms", "peak RSS MiB"
+    )?;
+    let pair = |s: &Option<Stats>| {
+        s.as_ref()
+            .map_or("-".into(), |s| format!("{:.1} / {:.1}", s.p50, s.p95))
+    };
+    for w in &r.tract {
+        writeln!(
+            out,
+            "{:<5} {:>15} {:>15} {:>15} {:>10.0} {:>13}",
+            w.precision,
+            pair(&w.filter_ms),
+            pair(&w.segment_ms),
+            pair(&w.end_to_end_ms),
+            w.engine_load_ms,
+            w.peak_rss_kib
+                .map_or("-".into(), |k| format!("{:.1}", k as f64 / 1024.0))
+        )?;
+    }
+    if let Some(o) = &r.onnxruntime {
+        writeln!(
+            out,
+            "{} peak RSS {} MiB (Python interpreter included)",
+            o.runtime,
+            o.peak_rss_kib
+                .map_or("-".into(), |k| format!("{:.1}", k as f64 / 1024.0))
+        )?;
+    }
+    let f32_ = r.tract.iter().find(|w| w.precision == "f32");
+    let int8 = r.tract.iter().find(|w| w.precision == "int8");
+    if let (Some(a), Some(b)) = (f32_, int8) {
+        for m in &a.models {
+            if let (Some(x), Some(y)) = (
+                m.ms.as_ref(),
+                find(&b.models, &m.model, "int8").and_then(|t| t.ms.as_ref()),
+            ) {
+                writeln!(
+                    out,
+                    "tract int8 / f32, {}: {:.2}x the time on {} ({})",
+                    m.model,
+                    y.p50 / x.p50,
+                    r.arch,
+                    if y.p50 < x.p50 {
+                        "int8 is faster here"
+                    } else {
+                        "f32 is faster here"
+                    }
+                )?;
+            }
+        }
+    }
+    let auto = precision::name(precision::preferred_on_this_cpu());
+    writeln!(out, "precision auto picks on this CPU: {auto}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_are_order_statistics() {
+        let s = Stats::of(&[5.0, 1.0, 3.0, 2.0, 4.0]).unwrap();
+        assert_eq!((s.n, s.min, s.p50, s.p95), (5, 1.0, 3.0, 5.0));
+        assert!((s.mean - 3.0).abs() < 1e-12);
+        assert!(Stats::of(&[]).is_none());
+    }
+
+    #[test]
+    fn peak_rss_is_read_on_linux() {
+        if cfg!(target_os = "linux") {
+            assert!(peak_rss_kib().is_some_and(|k| k > 0));
+        }
+    }
+}

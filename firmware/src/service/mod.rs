@@ -1,0 +1,265 @@
+//! `neuroscreen run`: the long-running service.
+//!
+//! Sources (paths from the command line, the inbox backlog, then inbox
+//! events) feed a bounded queue; one blocking thread runs inference (tract
+//! is synchronous) and stores each result; the display shows the newest.
+//! A full queue holds the sources back, so no file is ever dropped.
+
+mod display;
+mod inbox;
+mod shutdown;
+
+use crate::config::ApplianceConfig;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::inputs;
+use crate::scan::{Input, Screener, Summary, Tally};
+use crate::store::{retention, summary, Record, RecordVerdict, ResultsStore};
+use display::Counters;
+use notify::{RecursiveMode, Watcher};
+use std::path::PathBuf;
+use std::time::SystemTime;
+use tokio::sync::{mpsc, watch};
+
+/// Results between two retention passes.
+const RETENTION_EVERY: usize = 200;
+
+pub struct RunOptions {
+    /// Files and folders to screen before (and besides) the inbox.
+    pub paths: Vec<PathBuf>,
+    /// Screen the given paths and the inbox backlog, then stop instead of
+    /// watching.
+    pub once: bool,
+}
+
+/// What a finished session did.
+pub struct SessionReport {
+    pub summary: Summary,
+    pub skipped_as_done: usize,
+    pub left_queued: usize,
+    pub session_html: Option<PathBuf>,
+}
+
+pub fn run(config: &ApplianceConfig, engine: Engine, options: RunOptions) -> Result<SessionReport> {
+    let store = ResultsStore::open(&config.store.dir)?;
+    std::fs::create_dir_all(&config.inbox.dir).map_err(|e| Error::io(&config.inbox.dir, e))?;
+    retention::apply(store.dir(), &config.store.retention, SystemTime::now())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("tokio runtime", e))?;
+    runtime.block_on(serve(config, engine, store, options))
+}
+
+async fn serve(
+    config: &ApplianceConfig,
+    engine: Engine,
+    store: ResultsStore,
+    options: RunOptions,
+) -> Result<SessionReport> {
+    let started = SystemTime::now();
+    let stop = shutdown::on_signal().map_err(|e| Error::io("signal handler", e))?;
+    let ledger = store.ledger()?;
+    tracing::info!(
+        inbox = %config.inbox.dir.display(),
+        store = %store.dir().display(),
+        already_done = ledger.len(),
+        "neuroscreen running"
+    );
+    let source = format!("inbox {}", config.inbox.dir.display());
+    let (shown, display_task) = display::start(config, source);
+
+    // The watcher starts before the backlog is listed, so a file arriving in
+    // between is seen at least once; the ledger makes "once" exact.
+    let (event_tx, event_rx) = mpsc::unbounded_channel();
+    let mut watcher = if options.once {
+        None
+    } else {
+        let mut w = notify::recommended_watcher(move |event| {
+            let _ = event_tx.send(event);
+        })
+        .map_err(|e| watch_error(config, e))?;
+        w.watch(&config.inbox.dir, RecursiveMode::Recursive)
+            .map_err(|e| watch_error(config, e))?;
+        Some(w)
+    };
+
+    let (job_tx, job_rx) = mpsc::channel::<PathBuf>(config.pipeline.queue);
+    let mut backlog = inputs::expand(&options.paths)?;
+    backlog.extend(inputs::expand(std::slice::from_ref(&config.inbox.dir))?);
+    let producer = tokio::spawn(produce(
+        backlog,
+        event_rx,
+        job_tx,
+        stop.clone(),
+        options.once,
+    ));
+
+    let store_dir = store.dir().to_path_buf();
+    let worker_stop = stop.clone();
+    let retention_policy = config.store.retention;
+    let worker = tokio::task::spawn_blocking(move || {
+        work(
+            engine,
+            store,
+            ledger,
+            job_rx,
+            worker_stop,
+            shown,
+            retention_policy,
+        )
+    });
+    let outcome = worker
+        .await
+        .map_err(|e| Error::io("inference thread", std::io::Error::other(e.to_string())))?;
+    producer.abort();
+    drop(watcher.take());
+    if let Some(task) = display_task {
+        // The worker dropped its sender: the sink draws the last result, then ends.
+        let _ = task.await;
+    }
+    let (records, skipped_as_done, left_queued) = outcome?;
+
+    let mut tally = Tally::default();
+    records.iter().for_each(|r| tally.add(r));
+    let session_html = if records.is_empty() {
+        None
+    } else {
+        Some(summary::write_session(&store_dir, started, &records)?.html)
+    };
+    retention::apply(&store_dir, &config.store.retention, SystemTime::now())?;
+    Ok(SessionReport {
+        summary: tally.summary(),
+        skipped_as_done,
+        left_queued,
+        session_html,
+    })
+}
+
+fn watch_error(config: &ApplianceConfig, e: notify::Error) -> Error {
+    Error::io(
+        &config.inbox.dir,
+        std::io::Error::other(format!("cannot watch the inbox: {e}")),
+    )
+}
+
+/// Sends the backlog, then (unless `once`) every slice the inbox receives,
+/// until told to stop. Waiting on a full queue is how back-pressure works.
+async fn produce(
+    backlog: Vec<PathBuf>,
+    mut events: mpsc::UnboundedReceiver<notify::Result<notify::Event>>,
+    jobs: mpsc::Sender<PathBuf>,
+    mut stop: watch::Receiver<bool>,
+    once: bool,
+) {
+    for path in backlog {
+        if !send(&jobs, path, &mut stop).await {
+            return;
+        }
+    }
+    if once {
+        return;
+    }
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            event = events.recv() => match event {
+                None => return,
+                Some(Err(e)) => tracing::warn!("inbox watcher: {e}"),
+                Some(Ok(event)) => {
+                    for path in inbox::arrived(&event) {
+                        if !send(&jobs, path, &mut stop).await {
+                            return;
+                        }
+                    }
+                }
+            },
+        }
+    }
+}
+
+async fn send(
+    jobs: &mpsc::Sender<PathBuf>,
+    path: PathBuf,
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
+    if *stop.borrow() {
+        return false;
+    }
+    tokio::select! {
+        sent = jobs.send(path) => sent.is_ok(),
+        _ = stop.changed() => false,
+    }
+}
+
+/// The session's records, inputs skipped as already done, inputs left queued.
+type WorkOutcome = (Vec<Record>, usize, usize);
+
+/// The inference thread: one slice at a time, each stored before the next
+/// starts, so a stop between slices leaves nothing half done.
+fn work(
+    engine: Engine,
+    store: ResultsStore,
+    mut ledger: crate::store::Ledger,
+    mut jobs: mpsc::Receiver<PathBuf>,
+    stop: watch::Receiver<bool>,
+    shown: watch::Sender<display::Shown>,
+    retention_policy: retention::Retention,
+) -> Result<WorkOutcome> {
+    let screener = Screener::new(&engine, &store);
+    let mut records = Vec::new();
+    let mut counters = Counters::default();
+    let mut skipped = 0;
+    let mut since_retention = 0;
+    while let Some(path) = jobs.blocking_recv() {
+        if *stop.borrow() {
+            // Not screened now; an inbox file is screened at the next start.
+            return Ok((records, skipped, 1 + drain(&mut jobs)));
+        }
+        let input = Input::read(&path);
+        if let Some(sha) = &input.sha256 {
+            if ledger.contains(&path, sha) {
+                skipped += 1;
+                tracing::debug!(input = %path.display(), "already has a result");
+                continue;
+            }
+        }
+        let record = match screener.screen(input) {
+            Ok(r) => r,
+            Err(e) => {
+                // The store itself failed (disk full, folder gone): the input
+                // keeps no result, so it is screened again at the next start.
+                tracing::error!(input = %path.display(), "cannot store the result: {e}");
+                counters.errors += 1;
+                continue;
+            }
+        };
+        ledger.insert(&record);
+        counters.seen += 1;
+        match record.verdict {
+            RecordVerdict::Tumour => counters.flagged += 1,
+            RecordVerdict::Error => counters.errors += 1,
+            RecordVerdict::Clear => {}
+        }
+        tracing::info!("{}", crate::scan::line(&record));
+        let _ = shown.send(Some((record.clone(), counters.clone())));
+        records.push(record);
+        since_retention += 1;
+        if since_retention >= RETENTION_EVERY {
+            since_retention = 0;
+            if let Err(e) = retention::apply(store.dir(), &retention_policy, SystemTime::now()) {
+                tracing::warn!("retention: {e}");
+            }
+        }
+    }
+    Ok((records, skipped, 0))
+}
+
+fn drain(jobs: &mut mpsc::Receiver<PathBuf>) -> usize {
+    jobs.close();
+    let mut n = 0;
+    while jobs.try_recv().is_ok() {
+        n += 1;
+    }
+    n
+}

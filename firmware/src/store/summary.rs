@@ -1,0 +1,222 @@
+//! The session summary a clinician opens at the end of a list: a CSV for
+//! the spreadsheet and a small HTML page with a thumbnail per slice.
+
+use super::atomic::Batch;
+use super::record::{Record, RecordVerdict};
+use crate::error::{Error, Result};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+pub const SESSIONS_DIR: &str = "sessions";
+
+/// Where one session's summary went.
+#[derive(Debug, Clone)]
+pub struct SessionFiles {
+    pub csv: PathBuf,
+    pub html: PathBuf,
+}
+
+/// Writes `<store>/sessions/<start>.csv` and `.html` for `records` (the
+/// session's own results, in the order they finished).
+pub fn write_session(
+    store: &Path,
+    started: SystemTime,
+    records: &[Record],
+) -> Result<SessionFiles> {
+    let dir = store.join(SESSIONS_DIR);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    // File names cannot hold ':' on every file system a user copies to.
+    let stamp = humantime::format_rfc3339_seconds(started)
+        .to_string()
+        .replace(':', "-");
+    let csv = csv_text(records).map_err(|reason| Error::Encode {
+        path: dir.join(format!("{stamp}.csv")),
+        reason,
+    })?;
+    let html = html_text(&stamp, records);
+    let mut batch = Batch::new(&dir);
+    let files = SessionFiles {
+        csv: batch.stage(&format!("{stamp}.csv"), &csv)?,
+        html: batch.stage(&format!("{stamp}.html"), html.as_bytes())?,
+    };
+    batch.commit()?;
+    Ok(files)
+}
+
+fn verdict_word(v: RecordVerdict) -> &'static str {
+    match v {
+        RecordVerdict::Tumour => "tumour",
+        RecordVerdict::Clear => "clear",
+        RecordVerdict::Error => "error",
+    }
+}
+
+fn opt<T: ToString>(v: Option<T>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_default()
+}
+
+fn csv_text(records: &[Record]) -> std::result::Result<Vec<u8>, String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let header = [
+        "finished_at",
+        "input",
+        "verdict",
+        "tumour_probability",
+        "area_px",
+        "bbox_x",
+        "bbox_y",
+        "bbox_w",
+        "bbox_h",
+        "confidence",
+        "filter_ms",
+        "segment_ms",
+        "total_ms",
+        "precision",
+        "mask",
+        "overlay",
+        "error",
+    ];
+    w.write_record(header).map_err(|e| e.to_string())?;
+    for r in records {
+        let b = |i: usize| opt(r.bbox.map(|b| b[i]));
+        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+        w.write_record([
+            opt(r.finished_at.clone()),
+            r.input.display().to_string(),
+            verdict_word(r.verdict).into(),
+            opt(r.tumour_probability),
+            opt(r.area_px),
+            b(0),
+            b(1),
+            b(2),
+            b(3),
+            opt(r.confidence),
+            opt(r.latency_ms.filter),
+            opt(r.latency_ms.segment),
+            r.latency_ms.total.to_string(),
+            r.precision.clone(),
+            opt(path(&r.mask)),
+            opt(path(&r.overlay)),
+            opt(r.error.clone()),
+        ])
+        .map_err(|e| e.to_string())?;
+    }
+    w.into_inner().map_err(|e| e.to_string())
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn html_text(stamp: &str, records: &[Record]) -> String {
+    let count = |v| records.iter().filter(|r| r.verdict == v).count();
+    let mut page = String::new();
+    let _ = write!(
+        page,
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>neuroscreen session {stamp}</title>\
+         <style>body{{font-family:sans-serif;background:#111;color:#eee}}\
+         table{{border-collapse:collapse}}td,th{{padding:4px 8px;border-bottom:1px solid #333;text-align:left}}\
+         .tumour{{color:#ff5a4a;font-weight:bold}}.clear{{color:#5fdc7a}}.error{{color:#ffc800}}\
+         img{{width:96px;height:auto}}</style></head><body>\
+         <h1>neuroscreen session {stamp}</h1>\
+         <p>{} slices: <span class=\"tumour\">{} tumour</span>, <span class=\"clear\">{} clear</span>, \
+         <span class=\"error\">{} errors</span>. A screening aid, not a diagnosis.</p>\
+         <table><tr><th>slice</th><th>input</th><th>verdict</th><th>p(tumour)</th><th>area px</th>\
+         <th>ms</th><th>finished</th></tr>",
+        records.len(),
+        count(RecordVerdict::Tumour),
+        count(RecordVerdict::Clear),
+        count(RecordVerdict::Error),
+    );
+    for r in records {
+        // Overlays sit in the results folder, one level above the page.
+        let thumb = r
+            .overlay
+            .as_ref()
+            .and_then(|p| p.file_name())
+            .map(|n| {
+                let n = escape(&n.to_string_lossy());
+                format!("<a href=\"../{n}\"><img src=\"../{n}\" alt=\"overlay\"></a>")
+            })
+            .unwrap_or_default();
+        let word = verdict_word(r.verdict);
+        let detail = match (&r.error, r.tumour_probability) {
+            (Some(e), _) => format!("<td colspan=\"2\">{}</td>", escape(e)),
+            (None, p) => format!(
+                "<td>{}</td><td>{}</td>",
+                p.map_or(String::new(), |p| format!("{p:.3}")),
+                opt(r.area_px)
+            ),
+        };
+        let _ = write!(
+            page,
+            "<tr><td>{thumb}</td><td>{}</td><td class=\"{word}\">{word}</td>{detail}<td>{:.1}</td><td>{}</td></tr>",
+            escape(&r.input.display().to_string()),
+            r.latency_ms.total,
+            escape(r.finished_at.as_deref().unwrap_or("")),
+        );
+    }
+    page.push_str("</table></body></html>\n");
+    page
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records() -> Vec<Record> {
+        let mut a = Record::new(
+            "/in/a, \"odd\".png".into(),
+            "f32".into(),
+            Default::default(),
+        );
+        a.verdict = RecordVerdict::Tumour;
+        a.tumour_probability = Some(0.9);
+        a.area_px = Some(120);
+        a.bbox = Some([1, 2, 3, 4]);
+        a.overlay = Some("/out/a-123_overlay.png".into());
+        let mut b = Record::new("/in/<b>.png".into(), "f32".into(), Default::default());
+        b.error = Some("/in/<b>.png: cannot decode".into());
+        vec![a, b]
+    }
+
+    #[test]
+    fn csv_has_a_row_per_slice_and_survives_commas_and_quotes() {
+        let text = csv_text(&records()).unwrap();
+        let mut reader = csv::Reader::from_reader(text.as_slice());
+        let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(&rows[0][1], "/in/a, \"odd\".png");
+        assert_eq!(&rows[0][2], "tumour");
+        let bbox: Vec<&str> = rows[0].iter().skip(5).take(4).collect();
+        assert_eq!(bbox, ["1", "2", "3", "4"]);
+        assert_eq!(&rows[1][2], "error");
+        assert_eq!(&rows[1][16], "/in/<b>.png: cannot decode");
+    }
+
+    #[test]
+    fn html_counts_escapes_and_links_thumbnails() {
+        let page = html_text("2026-11-27T03-00-00Z", &records());
+        assert!(page.contains("2 slices"), "{page}");
+        assert!(page.contains("1 tumour") && page.contains("1 errors"));
+        assert!(page.contains("src=\"../a-123_overlay.png\""));
+        assert!(page.contains("/in/&lt;b&gt;.png") && !page.contains("<b>.png"));
+    }
+
+    #[test]
+    fn session_files_land_in_the_sessions_folder() {
+        let d = tempfile::tempdir().unwrap();
+        let files = write_session(d.path(), SystemTime::UNIX_EPOCH, &records()).unwrap();
+        assert_eq!(
+            files.csv,
+            d.path().join("sessions/1970-01-01T00-00-00Z.csv")
+        );
+        assert!(std::fs::read_to_string(&files.html)
+            .unwrap()
+            .contains("<table>"));
+    }
+}

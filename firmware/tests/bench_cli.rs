@@ -1,0 +1,103 @@
+//! `neuroscreen bench` on a tiny filter + segmenter set with f32 and int8
+//! files: both precisions in their own processes, both models, the
+//! onnxruntime peer when the Python environment has it.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::process::Command;
+
+#[test]
+fn bench_times_both_precisions_both_models_and_the_peer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let models = tmp.path().join("models");
+    write_model_set(
+        &models,
+        &ModelSet {
+            int8_files: true,
+            ..ModelSet::default()
+        },
+    );
+    let samples = models.join("samples");
+    std::fs::create_dir_all(&samples).unwrap();
+    blob_slice(100, 80, &[(50.0, 40.0, 20.0)])
+        .save(samples.join("blob.png"))
+        .unwrap();
+    blob_slice(100, 80, &[])
+        .save(samples.join("dark.png"))
+        .unwrap();
+    std::fs::write(
+        samples.join("samples.json"),
+        r#"[{"file":"blob.png","mask":null,"truth":"tumour","lesion_px":1256},
+            {"file":"dark.png","mask":null,"truth":"clear","lesion_px":0}]"#,
+    )
+    .unwrap();
+    let json = tmp.path().join("bench.json");
+    // The repository's Python environment has onnxruntime (scripts/setup.sh).
+    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python3");
+    let out = Command::new(env!("CARGO_BIN_EXE_neuroscreen"))
+        .args(["bench", "--runs", "3", "--threads", "1", "--models"])
+        .arg(&models)
+        .arg("--python")
+        .arg(&python)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let tract = report["tract"].as_array().unwrap();
+    let precisions: Vec<&str> = tract
+        .iter()
+        .map(|w| w["precision"].as_str().unwrap())
+        .collect();
+    assert_eq!(precisions, ["f32", "int8"]);
+    for w in tract {
+        assert!(w["engine_load_ms"].as_f64().unwrap() > 0.0);
+        assert!(w["peak_rss_kib"].as_u64().unwrap() > 1000);
+        let names: Vec<&str> = w["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["model"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["filter", "seg"]);
+        for m in w["models"].as_array().unwrap() {
+            assert_eq!(m["ms"]["n"], 3);
+            assert!(m["ms"]["p50"].as_f64().unwrap() > 0.0);
+        }
+        // Two slices, runs rounded up to whole passes over them.
+        assert_eq!(w["slices"], 4);
+        assert_eq!(w["end_to_end_ms"]["n"], 4);
+        // The filter passes the blob slice (twice) to the segmenter and
+        // clears the dark one.
+        assert_eq!(w["filter_ms"]["n"], 4);
+        assert_eq!(w["segment_ms"]["n"], 2, "{w}");
+    }
+    println!("{stdout}");
+    if python.exists() {
+        let ort = &report["onnxruntime"];
+        assert!(
+            ort["runtime"].as_str().unwrap().starts_with("onnxruntime"),
+            "{report}"
+        );
+        let timed = ort["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["ms"]["p50"].as_f64().is_some())
+            .count();
+        assert!(
+            timed >= 2,
+            "onnxruntime timed the f32 files at least: {report}"
+        );
+        assert!(stdout.contains("tract/ort"), "{stdout}");
+    }
+    assert!(stdout.contains("tract int8 / f32, seg:"), "{stdout}");
+}
