@@ -4,28 +4,13 @@
 //! `cargo test --workspace` builds the binary (firmware's own tests need
 //! it); it is looked up beside this test's executable.
 
+use neuroscreen_e2e::{neuroscreen, repo};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn neuroscreen() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(Path::parent).unwrap();
-    let bin = dir.join(format!("neuroscreen{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} is missing: run the suite with `cargo test --workspace`, which builds it",
-        bin.display()
-    );
-    bin
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 fn shipped_models() -> PathBuf {
     repo().join("models")
@@ -353,4 +338,53 @@ fn a_config_with_a_misspelt_key_stops_the_service_naming_the_key() {
         stderr.contains("max_age_dayz") && stderr.contains("appliance.toml"),
         "{stderr}"
     );
+}
+
+#[test]
+fn scan_reports_each_bad_file_by_name_and_finishes_the_rest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let folder = tmp.path().join("slices");
+    std::fs::create_dir_all(&folder).unwrap();
+    let good = samples();
+    for s in &good {
+        std::fs::copy(s, folder.join(s.file_name().unwrap())).unwrap();
+    }
+    let bytes = std::fs::read(&good[0]).unwrap();
+    std::fs::write(folder.join("truncated.png"), &bytes[..bytes.len() / 3]).unwrap();
+    std::fs::write(folder.join("empty.png"), b"").unwrap();
+    std::fs::write(folder.join("text.jpg"), b"not a jpeg at all").unwrap();
+    let out_dir = tmp.path().join("out");
+    let out = Command::new(neuroscreen())
+        .arg("scan")
+        .arg(&folder)
+        .arg("--out")
+        .arg(&out_dir)
+        .args(["--pixel-spacing-mm", "0.5"])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    let text = std::fs::read_to_string(out_dir.join("results.jsonl")).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), good.len() + 3);
+    for bad in ["truncated.png", "empty.png", "text.jpg"] {
+        let l = lines
+            .iter()
+            .find(|l| l["input"].as_str().unwrap().ends_with(bad))
+            .unwrap();
+        assert_eq!(l["verdict"], "error");
+        assert!(l["error"].as_str().unwrap().contains(bad), "{l}");
+    }
+    let screened: Vec<&Value> = lines.iter().filter(|l| l["verdict"] != "error").collect();
+    assert_eq!(screened.len(), good.len());
+    for l in screened {
+        // 0.5 mm x 0.5 mm pixels: a quarter of a mm² each.
+        let px = l["area_px"].as_f64().unwrap();
+        assert_eq!(l["area_mm2"].as_f64().unwrap(), px * 0.25, "{l}");
+        assert_eq!(l["pixel_spacing_mm"], serde_json::json!([0.5, 0.5]));
+    }
+    assert_results_whole(&out_dir, &lines);
 }

@@ -46,13 +46,32 @@ pub struct InboxConfig {
     /// Slices dropped here are screened once closed after writing or
     /// renamed in; created if missing.
     pub dir: PathBuf,
+    /// [between rows, between columns] in mm for slices that do not state
+    /// their own spacing; with it records carry the area in mm².
+    pub pixel_spacing_mm: Option<[f64; 2]>,
 }
 
 impl Default for InboxConfig {
     fn default() -> Self {
         Self {
             dir: "inbox".into(),
+            pixel_spacing_mm: None,
         }
+    }
+}
+
+/// A spacing the appliance can believe: positive and below 10 mm (MR
+/// in-plane spacing is well under that).
+pub fn check_spacing([r, c]: [f64; 2]) -> std::result::Result<(), String> {
+    if [r, c]
+        .iter()
+        .all(|v| v.is_finite() && *v > 0.0 && *v < 10.0)
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "[{r}, {c}] mm is not a pixel spacing (each value in (0, 10))"
+        ))
     }
 }
 
@@ -159,6 +178,9 @@ impl ApplianceConfig {
                 "models.threads: {} is more than 256; 0 takes every core",
                 self.models.threads
             ));
+        }
+        if let Some(spacing) = self.inbox.pixel_spacing_mm {
+            check_spacing(spacing).map_err(|e| format!("inbox.pixel_spacing_mm: {e}"))?;
         }
         if self.pipeline.queue == 0 || self.pipeline.queue > 10_000 {
             return Err(format!(
@@ -286,6 +308,10 @@ mod tests {
                 "store.dir",
             ),
             ("[models]\ndir = \"nowhere\"\n", "models.dir"),
+            (
+                "[inbox]\npixel_spacing_mm = [0.5, 0.0]\n",
+                "inbox.pixel_spacing_mm",
+            ),
         ] {
             let e = ApplianceConfig::load(&write(d.path(), text))
                 .unwrap_err()

@@ -75,6 +75,10 @@ enum Command {
         /// Drop mask components smaller than this many pixels (0 keeps all)
         #[arg(long, default_value_t = 0)]
         min_component_px: usize,
+        /// Pixel spacing in mm for slices that do not state it: one value, or rows,columns;
+        /// records then carry the area in mm²
+        #[arg(long, value_delimiter = ',', num_args = 1..=2)]
+        pixel_spacing_mm: Vec<f64>,
     },
     /// The service: screen what arrives in the inbox (and any PATHs given) until SIGTERM or Ctrl-C
     Run {
@@ -196,7 +200,8 @@ fn run(command: Command) -> Result<usize> {
             let engine = Engine::load(&models.join("manifest.json"), config)
                 .map_err(|e| anyhow::anyhow!(e).context("refusing to start"))?;
             let store = store::ResultsStore::open(&out)?;
-            let summary = scan::run(&engine, &store, &files, &mut std::io::stdout().lock())?;
+            let screener = scan::Screener::new(&engine, &store);
+            let summary = scan::run(&screener, &files, &mut std::io::stdout().lock())?;
             let rows = demo::review(store.dir(), &samples, &truths)?;
             demo::print_table(&rows, &mut std::io::stdout().lock())?;
             println!("screens, masks and overlays: {}", store.dir().display());
@@ -208,6 +213,7 @@ fn run(command: Command) -> Result<usize> {
             models,
             precision,
             min_component_px,
+            pixel_spacing_mm,
         } => {
             let files = inputs::expand(&paths)?;
             let manifest = models
@@ -222,7 +228,9 @@ fn run(command: Command) -> Result<usize> {
                 .map_err(|e| anyhow::anyhow!(e).context("refusing to start"))?;
             let store = store::ResultsStore::open(&out)?;
             tracing::info!(inputs = files.len(), out = %store.dir().display(), "scanning");
-            let summary = scan::run(&engine, &store, &files, &mut std::io::stdout().lock())?;
+            let screener = scan::Screener::new(&engine, &store)
+                .with_spacing(pixel_spacing(&pixel_spacing_mm)?);
+            let summary = scan::run(&screener, &files, &mut std::io::stdout().lock())?;
             Ok(summary.errors)
         }
         Command::Run {
@@ -382,6 +390,17 @@ fn run_check(
     }
     println!("self-test passed: model hashes verified, sample result as recorded");
     Ok(0)
+}
+
+fn pixel_spacing(values: &[f64]) -> Result<Option<[f64; 2]>> {
+    let spacing = match *values {
+        [] => return Ok(None),
+        [s] => [s, s],
+        [r, c] => [r, c],
+        _ => anyhow::bail!("--pixel-spacing-mm takes one or two values"),
+    };
+    config::check_spacing(spacing).map_err(|e| anyhow::anyhow!("--pixel-spacing-mm: {e}"))?;
+    Ok(Some(spacing))
 }
 
 fn default_python() -> PathBuf {

@@ -28,6 +28,8 @@ pub struct Screener<'a> {
     pub engine: &'a Engine,
     pub store: &'a ResultsStore,
     by_model: BTreeMap<String, String>,
+    /// Spacing for slices that do not state their own.
+    default_spacing: Option<[f64; 2]>,
 }
 
 /// An input's bytes as read, with their sha256 when the read worked.
@@ -63,7 +65,14 @@ impl<'a> Screener<'a> {
             engine,
             store,
             by_model,
+            default_spacing: None,
         }
+    }
+
+    /// Pixel spacing in mm ([rows, columns]) for slices that carry none.
+    pub fn with_spacing(mut self, spacing: Option<[f64; 2]>) -> Self {
+        self.default_spacing = spacing;
+        self
     }
 
     /// Decodes, screens and stores `input`. A bad input becomes an `error`
@@ -89,6 +98,11 @@ impl<'a> Screener<'a> {
         match outcome {
             Ok((slice, screening)) => {
                 fill(&mut record, &slice, &screening);
+                record.pixel_spacing_mm = slice.pixel_spacing_mm.or(self.default_spacing);
+                record.area_mm2 = match (record.area_px, record.pixel_spacing_mm) {
+                    (Some(px), Some([dy, dx])) => Some((px as f64 * dy * dx * 1e3).round() / 1e3),
+                    _ => None,
+                };
                 let mask = screening.segmentation.as_ref().map(|s| s.mask.as_slice());
                 self.store.store(
                     &mut record,
@@ -111,14 +125,9 @@ impl<'a> Screener<'a> {
 
 /// Screens and stores each file, writing one line per file, a summary
 /// table to `out`, and the session summary (CSV, HTML) into the store.
-pub fn run(
-    engine: &Engine,
-    store: &ResultsStore,
-    files: &[PathBuf],
-    out: &mut impl Write,
-) -> Result<Summary> {
+pub fn run(screener: &Screener<'_>, files: &[PathBuf], out: &mut impl Write) -> Result<Summary> {
+    let (engine, store) = (screener.engine, screener.store);
     let session_started = SystemTime::now();
-    let screener = Screener::new(engine, store);
     let mut tally = Tally::default();
     let mut records = Vec::with_capacity(files.len());
     for path in files {
@@ -208,7 +217,10 @@ pub fn line(r: &Record) -> String {
         RecordVerdict::Error => format!("error   {}", r.error.as_deref().unwrap_or("")),
         verdict => {
             let found = match (r.area_px, r.bbox) {
-                (Some(a), Some([x, y, w, h])) if a > 0 => format!("{a} px at [{x},{y} {w}x{h}]"),
+                (Some(a), Some([x, y, w, h])) if a > 0 => match r.area_mm2 {
+                    Some(mm2) => format!("{a} px ({mm2:.1} mm²) at [{x},{y} {w}x{h}]"),
+                    None => format!("{a} px at [{x},{y} {w}x{h}]"),
+                },
                 _ => "-".into(),
             };
             format!(

@@ -21,6 +21,11 @@ pub struct SliceImage {
     /// Bits per sample in the source file: 8, 16 or 32 (float).
     pub bit_depth: u8,
     pub data: Vec<f32>,
+    /// Millimetres between pixel centres, [between rows, between columns]
+    /// (DICOM's PixelSpacing order), when the source states it reliably.
+    /// PNG/TIFF resolution tags are not read: desktop tools stamp 72 or 96
+    /// dpi by default, which would turn into a plausible but false area.
+    pub pixel_spacing_mm: Option<[f64; 2]>,
 }
 
 impl SliceImage {
@@ -36,6 +41,7 @@ impl SliceImage {
             channels,
             bit_depth,
             data,
+            pixel_spacing_mm: None,
         }
     }
 

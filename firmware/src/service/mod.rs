@@ -98,10 +98,11 @@ async fn serve(
     let store_dir = store.dir().to_path_buf();
     let worker_stop = stop.clone();
     let retention_policy = config.store.retention;
+    let spacing = config.inbox.pixel_spacing_mm;
     let worker = tokio::task::spawn_blocking(move || {
+        let screener = Screener::new(&engine, &store).with_spacing(spacing);
         work(
-            engine,
-            store,
+            &screener,
             ledger,
             job_rx,
             worker_stop,
@@ -198,15 +199,14 @@ type WorkOutcome = (Vec<Record>, usize, usize);
 /// The inference thread: one slice at a time, each stored before the next
 /// starts, so a stop between slices leaves nothing half done.
 fn work(
-    engine: Engine,
-    store: ResultsStore,
+    screener: &Screener<'_>,
     mut ledger: crate::store::Ledger,
     mut jobs: mpsc::Receiver<PathBuf>,
     stop: watch::Receiver<bool>,
     shown: watch::Sender<display::Shown>,
     retention_policy: retention::Retention,
 ) -> Result<WorkOutcome> {
-    let screener = Screener::new(&engine, &store);
+    let store = screener.store;
     let mut records = Vec::new();
     let mut counters = Counters::default();
     let mut skipped = 0;

@@ -39,6 +39,11 @@ pub struct Record {
     pub width: Option<u32>,
     pub height: Option<u32>,
     pub area_px: Option<u64>,
+    /// The tumour area in mm², when the pixel spacing is known.
+    pub area_mm2: Option<f64>,
+    /// [between rows, between columns] in mm: from the slice (DICOM) or
+    /// stated in the configuration.
+    pub pixel_spacing_mm: Option<[f64; 2]>,
     /// [x, y, width, height] in input pixels.
     pub bbox: Option<[u32; 4]>,
     /// Mean tumour probability inside the mask.
@@ -65,6 +70,8 @@ impl Record {
             width: None,
             height: None,
             area_px: None,
+            area_mm2: None,
+            pixel_spacing_mm: None,
             bbox: None,
             confidence: None,
             latency_ms: Latency::default(),

@@ -1,14 +1,14 @@
 //! `neuroscreen demo` on the shipped models and samples: the README's main
 //! command.
 
-use std::path::Path;
+use neuroscreen_e2e::{neuroscreen, repo};
 use std::process::Command;
 
 #[test]
 fn demo_scans_the_samples_draws_screens_and_meets_the_shipped_expectation() {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let repo = repo();
     let out = tempfile::tempdir().unwrap();
-    let run = Command::new(env!("CARGO_BIN_EXE_neuroscreen"))
+    let run = Command::new(neuroscreen())
         .current_dir(&repo)
         .args(["demo", "--out"])
         .arg(out.path())
