@@ -6,7 +6,10 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 
-apt_packages=(libclang-dev pkg-config binutils python3-venv)
+# The cross gcc, its sysroot and qemu-user build and run the board's
+# (aarch64) binary here.
+apt_packages=(libclang-dev pkg-config binutils python3-venv
+    gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
 missing=()
 for p in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -20,6 +23,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust with rustup first" >&2; exit 1; }
+board_target=aarch64-unknown-linux-gnu
+if ! rustup target list --installed 2>/dev/null | grep -qx "$board_target"; then
+    echo "setup: adding the Rust target $board_target"
+    rustup target add "$board_target"
+fi
 
 venv="$root/.venv"
 stamp="$venv/.neuroscreen-requirements"

@@ -8,4 +8,8 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$here/env.sh"
 cd "$NEUROSCREEN_ROOT"
 cargo fmt --all --check
+# The board's binary, cross-built in the test profile; tests/board_emulation.rs
+# runs it under qemu and, with this set, fails rather than skips without it.
+cargo build -p firmware --target aarch64-unknown-linux-gnu
+export NEUROSCREEN_REQUIRE_AARCH64=1
 cargo test --workspace --all-targets "$@"
