@@ -388,3 +388,52 @@ fn scan_reports_each_bad_file_by_name_and_finishes_the_rest() {
     }
     assert_results_whole(&out_dir, &lines);
 }
+
+#[test]
+fn the_framebuffer_panel_gets_frames_and_a_missing_one_is_said_once() {
+    let b = Box_::new(&shipped_models());
+    b.fill_inbox(3);
+    let sysfs = b.tmp.path().join("sysfs");
+    std::fs::create_dir_all(&sysfs).unwrap();
+    std::fs::write(sysfs.join("virtual_size"), "800,480\n").unwrap();
+    std::fs::write(sysfs.join("bits_per_pixel"), "16\n").unwrap();
+    std::fs::write(sysfs.join("stride"), "1600\n").unwrap();
+    let fb = b.tmp.path().join("fb0");
+    std::fs::write(&fb, vec![0u8; 1600 * 480]).unwrap();
+    let base = std::fs::read_to_string(&b.config).unwrap();
+    std::fs::write(
+        &b.config,
+        format!(
+            "{base}[display]\nkind = \"framebuffer\"\ndevice = {:?}\nsysfs = {:?}\n",
+            fb.to_str().unwrap(),
+            sysfs.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let out = b.run(&["--once"]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let frame = std::fs::read(&fb).unwrap();
+    assert_eq!(frame.len(), 1600 * 480);
+    // The last slice's verdict colour is on the panel, in RGB565.
+    let lit = frame.chunks_exact(2).filter(|p| p != &[0, 0]).count();
+    assert!(lit > 10_000, "only {lit} pixels drawn");
+
+    // No panel attached: every slice is still screened; said once.
+    std::fs::remove_file(&fb).unwrap();
+    let b2 = Box_::new(&shipped_models());
+    b2.fill_inbox(3);
+    std::fs::write(
+        &b2.config,
+        format!(
+            "{base}[display]\nkind = \"framebuffer\"\ndevice = {:?}\nsysfs = {:?}\n",
+            fb.to_str().unwrap(),
+            sysfs.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let out = b2.run(&["--once"]);
+    let stderr = stderr_of(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(b2.lines().len(), 3);
+    assert_eq!(stderr.matches("no display").count(), 1, "{stderr}");
+}

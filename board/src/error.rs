@@ -8,6 +8,8 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("{path}: {reason}")]
+    Display { path: PathBuf, reason: String },
     #[error("{path}: cannot encode PNG: {reason}")]
     Encode { path: PathBuf, reason: String },
 }

@@ -2,7 +2,9 @@
 //! come) camera capture and board profiles. Knows nothing about models.
 
 mod error;
+pub mod framebuffer;
 pub mod snapshot;
 
 pub use error::Error;
+pub use framebuffer::Framebuffer;
 pub use snapshot::PngSnapshot;

@@ -26,6 +26,11 @@ impl PngSnapshot {
             .then(|| self.pixels[(y * self.size.width + x) as usize])
     }
 
+    /// Row-major pixels, for display targets that take a whole frame.
+    pub fn pixels(&self) -> &[Rgb888] {
+        &self.pixels
+    }
+
     pub fn to_image(&self) -> image::RgbImage {
         image::RgbImage::from_fn(self.size.width, self.size.height, |x, y| {
             let p = self.pixels[(y * self.size.width + x) as usize];

@@ -100,6 +100,8 @@ pub enum DisplayKind {
     /// The screen is written as a PNG after every result (headless runs,
     /// tests, a kiosk browser showing the file).
     Snapshot,
+    /// A Linux framebuffer (`display.device`), sized by the kernel.
+    Framebuffer,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -108,6 +110,12 @@ pub struct DisplayConfig {
     pub kind: DisplayKind,
     /// For `snapshot`: the PNG to rewrite; default `<store.dir>/screen.png`.
     pub snapshot: Option<PathBuf>,
+    /// For `framebuffer`: the device.
+    pub device: PathBuf,
+    /// For `framebuffer`: where its geometry is read; default
+    /// `/sys/class/graphics/<device name>`.
+    pub sysfs: Option<PathBuf>,
+    /// For `snapshot`; a framebuffer has the kernel's size.
     pub width: u32,
     pub height: u32,
 }
@@ -117,6 +125,8 @@ impl Default for DisplayConfig {
         Self {
             kind: DisplayKind::Snapshot,
             snapshot: None,
+            device: "/dev/fb0".into(),
+            sysfs: None,
             width: 480,
             height: 320,
         }
@@ -226,7 +236,7 @@ impl ApplianceConfig {
 
     pub fn snapshot_path(&self) -> Option<PathBuf> {
         match self.display.kind {
-            DisplayKind::None => None,
+            DisplayKind::None | DisplayKind::Framebuffer => None,
             DisplayKind::Snapshot => Some(
                 self.display
                     .snapshot

@@ -35,6 +35,8 @@ pub enum Error {
     SelfTest(String),
     #[error("bench: {0}")]
     Bench(String),
+    #[error("display: {0}")]
+    Display(String),
     #[error("demo: {0}")]
     Demo(String),
     #[error("{path}: cannot write image: {reason}")]
