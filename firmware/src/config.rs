@@ -183,6 +183,13 @@ impl ApplianceConfig {
 
     /// Checks what serde cannot; the message starts with the offending key.
     pub fn validate(&self) -> std::result::Result<(), String> {
+        self.validate_values()?;
+        self.check_models_dir()
+    }
+
+    /// Everything but the disk (board profiles are checked with this: their
+    /// paths exist only on the board).
+    pub fn validate_values(&self) -> std::result::Result<(), String> {
         if self.models.threads > 256 {
             return Err(format!(
                 "models.threads: {} is more than 256; 0 takes every core",
@@ -213,6 +220,11 @@ impl ApplianceConfig {
                 inbox.display()
             ));
         }
+        Ok(())
+    }
+
+    /// The one check that looks at the disk.
+    pub fn check_models_dir(&self) -> std::result::Result<(), String> {
         if !self.models.dir.join("manifest.json").is_file() {
             return Err(format!(
                 "models.dir: {} holds no manifest.json",
@@ -273,6 +285,25 @@ mod tests {
         assert_eq!(config.store.retention, defaults.store.retention);
         assert_eq!(config.models.precision, defaults.models.precision);
         assert_eq!(config.inbox.dir, d.path().join("inbox"));
+    }
+
+    #[test]
+    fn the_board_profiles_are_valid_configs() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../board/profiles");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let config: ApplianceConfig =
+                toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            config
+                .validate_values()
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert_eq!(config.display.kind, DisplayKind::Framebuffer);
+            assert!(config.models.threads >= 4, "{}", path.display());
+            n += 1;
+        }
+        assert_eq!(n, 3);
     }
 
     #[test]
