@@ -4,7 +4,7 @@ use crate::error::{Error, Result};
 use crate::store::RESULTS_LOG;
 use std::path::{Path, PathBuf};
 
-const SLICE_EXTENSIONS: [&str; 5] = ["png", "tif", "tiff", "jpg", "jpeg"];
+const SLICE_EXTENSIONS: [&str; 7] = ["png", "tif", "tiff", "jpg", "jpeg", "dcm", "dicom"];
 
 /// Files are taken as given (a bad one becomes an error line later, not a
 /// refusal now); folders are walked for slice files, masks (`*_mask.*`)
@@ -42,12 +42,23 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 }
 
 pub fn is_slice_file(p: &Path) -> bool {
-    let ext_ok = p
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| SLICE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
     let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or("");
-    ext_ok && !stem.ends_with("_mask")
+    if stem.ends_with("_mask") {
+        return false;
+    }
+    match p.extension().and_then(|e| e.to_str()) {
+        Some(e) => SLICE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()),
+        // Scanners and DICOM exports often name files by number alone.
+        None => starts_like_dicom(p),
+    }
+}
+
+fn starts_like_dicom(p: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 132];
+    std::fs::File::open(p)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|_| crate::dicom::is_dicom(&head))
 }
 
 #[cfg(test)]

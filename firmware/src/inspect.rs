@@ -2,7 +2,7 @@
 //! through the shared preprocessing, reporting what the models would see.
 
 use crate::error::{Error, Result};
-use models::{preprocess, Preprocessing, SliceImage};
+use models::{preprocess, Preprocessing};
 use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -20,6 +20,16 @@ pub struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bit_depth: Option<u8>,
     /// Share of the model input that is image content (not letterbox padding).
+    /// Raw intensity range and mean after decoding (DICOM: after the
+    /// modality LUT), before normalisation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mean: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pixel_spacing_mm: Option<[f64; 2]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content_share: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -34,15 +44,28 @@ pub fn inspect_one(path: &Path, size: u32) -> Report {
         height: None,
         channels: None,
         bit_depth: None,
+        min: None,
+        max: None,
+        mean: None,
+        pixel_spacing_mm: None,
         content_share: None,
         error: None,
     };
-    let prepared = SliceImage::open(path).and_then(|s| {
+    let prepared = crate::scan::open_slice(path).and_then(|s| {
         r.width = Some(s.width);
         r.height = Some(s.height);
         r.channels = Some(s.channels);
         r.bit_depth = Some(s.bit_depth);
-        preprocess::prepare(&s, &Preprocessing::default(), size, size)
+        r.pixel_spacing_mm = s.pixel_spacing_mm;
+        r.min = s.data.iter().copied().reduce(f32::min);
+        r.max = s.data.iter().copied().reduce(f32::max);
+        r.mean = Some(s.data.iter().map(|v| f64::from(*v)).sum::<f64>() / s.data.len() as f64);
+        Ok(preprocess::prepare(
+            &s,
+            &Preprocessing::default(),
+            size,
+            size,
+        )?)
     });
     match prepared {
         Ok(input) => {

@@ -4,6 +4,7 @@ mod bench;
 mod check;
 mod config;
 mod demo;
+mod dicom;
 mod engine;
 mod error;
 mod inputs;

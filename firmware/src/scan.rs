@@ -92,7 +92,7 @@ impl<'a> Screener<'a> {
         record.input_sha256 = sha256;
         let outcome = bytes
             .map_err(|e| Error::io(&path, e))
-            .and_then(|b| SliceImage::decode(&b, &path).map_err(Error::from))
+            .and_then(|b| decode(&b, &path))
             .and_then(|slice| self.engine.screen(&slice).map(|s| (slice, s)));
         record.latency_ms.total = round_ms(started.elapsed().as_secs_f64() * 1e3);
         match outcome {
@@ -180,6 +180,21 @@ impl Tally {
         let mut s = self.summary.clone();
         [s.mean_filter_ms, s.mean_segment_ms, s.mean_total_ms] = self.means.map(|m| m.get());
         s
+    }
+}
+
+/// Reads and decodes one slice file of any supported kind.
+pub fn open_slice(path: &Path) -> Result<SliceImage> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    decode(&bytes, path)
+}
+
+/// PNG, TIFF, JPEG through the shared decoder; DICOM by its magic.
+fn decode(bytes: &[u8], path: &Path) -> Result<SliceImage> {
+    if crate::dicom::is_dicom(bytes) {
+        crate::dicom::decode(bytes, path)
+    } else {
+        Ok(SliceImage::decode(bytes, path)?)
     }
 }
 
