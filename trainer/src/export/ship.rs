@@ -57,6 +57,11 @@ pub struct ExportReport {
     /// tract int8 vs tract f32 output over the held-out slices scored.
     pub int8_vs_f32: LogitDiff,
     pub eval_slices: usize,
+    /// How the int8 file was made: settings, calibration slices used and
+    /// how many of them were clear.
+    pub quant: QuantSettings,
+    pub calibration_slices: usize,
+    pub calibration_clear_slices: usize,
 }
 
 /// How far one model's output is from another's, over all pixels of all
@@ -395,6 +400,9 @@ pub fn export_run(run: &Path, name: &str, opts: &ExportOptions) -> Result<Export
         max_abs_f32_vs_tch: max_abs,
         int8_vs_f32,
         eval_slices: eval.len(),
+        quant: opts.quant,
+        calibration_slices: calib_set.len(),
+        calibration_clear_slices: calib_set.labels.iter().filter(|&&l| !l).count(),
     })
 }
 
