@@ -247,6 +247,8 @@ def main():
         clipped = [n for n in stage if mm[n][1] > 0 and pc[n][1] / mm[n][1] < 0.7]
         print(f"percentile only in ops {lo:2}..{hi:2} ({len(clipped)} values clipped below 70 % of max): "
               + score(ranges))
+        for n in sorted(clipped, key=names.index):
+            print(f"    {n}: max {mm[n][1]:.2f}, percentile high {pc[n][1]:.2f}")
 
 
 if __name__ == "__main__":
