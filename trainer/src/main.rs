@@ -6,8 +6,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use trainer::data::phantom::render::{CohortSettings, Contrast};
 use trainer::data::phantom::{self, FormChoice};
+use trainer::export::bench;
 use trainer::export::calibrate::RangeMethod;
 use trainer::export::model_card;
+use trainer::export::npy;
 use trainer::export::quantize::QuantSettings;
 use trainer::export::ship::{self, ExportOptions};
 use trainer::losses::SegLoss;
@@ -191,6 +193,8 @@ impl FitArgs {
 enum CalibrationArg {
     MinMax,
     Percentile,
+    /// Per tensor, the shrunk min-max range with the least uint8 error
+    Mse,
 }
 
 #[derive(Subcommand)]
@@ -254,11 +258,18 @@ enum Command {
         /// Calibration slices for int8 activation ranges
         #[arg(long, default_value_t = 32)]
         calibration_slices: usize,
+        /// Share of calibration slices drawn from clear (tumour-free) training
+        /// slices, the rest carry tumour (segmenters; the appliance meets both)
+        #[arg(long, default_value_t = 0.5)]
+        calibration_clear_share: f64,
         /// Held-out slices scored in f32 and int8 (tract int8 is slow on x86)
         #[arg(long, default_value_t = 40)]
         eval_slices: usize,
-        /// Activation ranges: min-max or percentile (0.01..99.99)
-        #[arg(long, value_enum, default_value = "percentile")]
+        /// Data root, when not where the run's config says
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Activation ranges: min-max, percentile (0.01..99.99) or mse
+        #[arg(long, value_enum, default_value = "min-max")]
         calibration: CalibrationArg,
         /// Keep the first convolution in float
         #[arg(long)]
@@ -269,6 +280,65 @@ enum Command {
         /// Where the models were trained, for the provenance
         #[arg(long, default_value = "CPU")]
         trained_on: String,
+    },
+    /// Write the calibration and held-out slices `export` uses as .npy files
+    /// (for onnxruntime's quantiser in scripts/ort_quantize.py)
+    DumpSlices {
+        /// Run folder (from `fit`)
+        #[arg(long)]
+        run: PathBuf,
+        /// Output folder: calibration.npy, eval_images.npy, eval_masks.npy
+        #[arg(long)]
+        out: PathBuf,
+        /// Data root, when not where the run's config says
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Calibration slices (as `export`)
+        #[arg(long, default_value_t = 32)]
+        calibration_slices: usize,
+        /// Share of clear calibration slices (as `export`)
+        #[arg(long, default_value_t = 0.5)]
+        calibration_clear_share: f64,
+        /// Held-out tumour slices (as `export`)
+        #[arg(long, default_value_t = 40)]
+        eval_slices: usize,
+    },
+    /// Size, tract latency (f32 vs int8) and int8 Dice of a shipped set, with
+    /// onnxruntime's static quantiser as a peer (scripts/ort_quantize.py)
+    QuantBench {
+        /// Folder with manifest.json and the model files
+        #[arg(long, default_value = "models")]
+        models: PathBuf,
+        /// The segmenter's run folder (from `fit`)
+        #[arg(long)]
+        run: PathBuf,
+        /// Data root, when not where the run's config says
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Timed tract runs per file (median reported), after one warm-up
+        #[arg(long, default_value_t = 15)]
+        runs: usize,
+        /// Python with onnxruntime
+        #[arg(long, default_value = ".venv/bin/python3")]
+        python: PathBuf,
+        /// The onnxruntime peer script
+        #[arg(long, default_value = "scripts/ort_quantize.py")]
+        script: PathBuf,
+        /// Skip the onnxruntime peer (sizes and latency only)
+        #[arg(long)]
+        no_peer: bool,
+        /// Scratch folder (dumped slices, onnxruntime's int8 file)
+        #[arg(long, default_value = "out/quant-bench")]
+        work: PathBuf,
+        /// Calibration slices (default: as the manifest records the export)
+        #[arg(long)]
+        calibration_slices: Option<usize>,
+        /// Share of clear calibration slices (default: as the manifest records)
+        #[arg(long)]
+        calibration_clear_share: Option<f64>,
+        /// Held-out slices scored (default: as the manifest records)
+        #[arg(long)]
+        eval_slices: Option<usize>,
     },
     /// Report what this build can use: libtorch version, CUDA devices
     Info,
@@ -395,12 +465,18 @@ fn main() -> Result<()> {
             filter,
             out,
             calibration_slices,
+            calibration_clear_share,
             eval_slices,
+            data,
             calibration,
             float_first,
             int8_last,
             trained_on,
         } => {
+            anyhow::ensure!(
+                (0.0..=1.0).contains(&calibration_clear_share),
+                "--calibration-clear-share is a share between 0 and 1"
+            );
             let opts = ExportOptions {
                 out: out.clone(),
                 quant: QuantSettings {
@@ -410,11 +486,14 @@ fn main() -> Result<()> {
                             low: 0.01,
                             high: 99.99,
                         },
+                        CalibrationArg::Mse => RangeMethod::Mse,
                     },
                     float_first,
                     float_last: !int8_last,
                 },
                 calibration_slices,
+                calibration_clear_share,
+                data,
                 eval_slices,
                 trained_on,
             };
@@ -430,14 +509,17 @@ fn main() -> Result<()> {
                 let r = ship::export_run(run, name, &opts)
                     .with_context(|| format!("exporting {}", run.display()))?;
                 println!(
-                    "{:<10} {:<16} f32 {:.4}  int8 {:.4}  on {} held-out slices  int8 {}  tract-vs-tch max |diff| {:.2e}",
+                    "{:<10} {:<16} f32 {:.4}  int8 {:.4}  on {} held-out slices  int8 {}  tract-vs-tch max |diff| {:.2e}  int8-vs-f32 |logit diff| max {:.3} mean {:.4}, sign flips {:.4} %",
                     name,
                     r.entry.architecture,
                     r.f32_score,
                     r.int8_score,
                     r.eval_slices,
                     if r.int8_shipped { "shipped" } else { "NOT shipped (accuracy gate)" },
-                    r.max_abs_f32_vs_tch
+                    r.max_abs_f32_vs_tch,
+                    r.int8_vs_f32.max_abs,
+                    r.int8_vs_f32.mean_abs,
+                    100.0 * r.int8_vs_f32.sign_flips
                 );
                 reports.push(r);
             }
@@ -458,6 +540,82 @@ fn main() -> Result<()> {
                 .with_context(|| format!("evaluating {}", run.display()))?;
             print!("{}", std::fs::read_to_string(&report)?);
             println!("\nreport: {}", report.display());
+        }
+        Command::DumpSlices {
+            run,
+            out,
+            data,
+            calibration_slices,
+            calibration_clear_share,
+            eval_slices,
+        } => {
+            let state = trainer::train::checkpoint::RunState::load(&run)?;
+            let cfg = &state.config;
+            let segmenter = cfg.model.is_segmenter();
+            let split = ship::run_data(cfg, data.as_deref())?;
+            let calib = ship::calibration_set(
+                &split.train,
+                calibration_slices,
+                segmenter,
+                calibration_clear_share,
+            );
+            let eval = ship::eval_set(&split.test, eval_slices, segmenter);
+            std::fs::create_dir_all(&out)?;
+            let s = cfg.input_size as usize;
+            npy::write(
+                &out.join("calibration.npy"),
+                &[calib.len(), 3, s, s],
+                &calib.images,
+            )?;
+            npy::write(
+                &out.join("eval_images.npy"),
+                &[eval.len(), 3, s, s],
+                &eval.images,
+            )?;
+            npy::write(
+                &out.join("eval_masks.npy"),
+                &[eval.len(), s, s],
+                &eval.masks,
+            )?;
+            println!(
+                "{} calibration slices ({} with tumour), {} held-out slices -> {}",
+                calib.len(),
+                calib.labels.iter().filter(|&&l| l).count(),
+                eval.len(),
+                out.display()
+            );
+        }
+        Command::QuantBench {
+            models,
+            run,
+            data,
+            runs,
+            python,
+            script,
+            no_peer,
+            work,
+            calibration_slices,
+            calibration_clear_share,
+            eval_slices,
+        } => {
+            let opts = bench::BenchOptions {
+                models,
+                run,
+                data,
+                runs,
+                python: (!no_peer).then_some(python),
+                script,
+                work,
+                calibration_slices,
+                calibration_clear_share,
+                eval_slices,
+            };
+            eprintln!(
+                "quant-bench: tract single-threaded (its default executor) for f32 and int8, {} timed runs each after a warm-up",
+                opts.runs.max(1)
+            );
+            let rows = bench::bench(&opts)?;
+            print!("{}", bench::render(&rows));
         }
         Command::Info => {
             println!(

@@ -1,9 +1,11 @@
 //! Export: trained weights to ONNX (f32 and int8), checked with tract.
 
+pub mod bench;
 pub mod calibrate;
 pub mod graph;
 pub mod lower;
 pub mod model_card;
+pub mod npy;
 pub mod onnx_f32;
 pub mod quantize;
 pub mod ship;

@@ -1,6 +1,7 @@
 //! MODEL_CARD.md for the shipped set: what the models are for, what they
 //! were trained on, what was measured and how, and their limits.
 
+use super::calibrate::RangeMethod;
 use super::ship::{ExportReport, MAX_ACCURACY_DROP_POINTS, MAX_DICE_DROP};
 use models::manifest::Precision;
 use models::Manifest;
@@ -86,6 +87,27 @@ pub fn render(manifest: &Manifest, seg: &ExportReport, filter: Option<&ExportRep
             r.int8_score,
             if r.int8_shipped { "yes" } else { "no" },
             r.max_abs_f32_vs_tch
+        );
+    }
+    for (name, r) in std::iter::once(("segmenter", seg)).chain(filter.map(|f| ("filter", f))) {
+        let q = &r.quant;
+        let _ = writeln!(
+            s,
+            "\n{name} int8: {} activation ranges over {} training slices ({} of them clear), \
+             first convolution {}, last convolution {}; tract int8 vs f32 logits on the held-out slices: \
+             max |diff| {:.3}, mean |diff| {:.4}, sign (mask) disagreement on {:.3} % of pixels.",
+            match q.method {
+                RangeMethod::MinMax => "min-max".to_string(),
+                RangeMethod::Percentile { low, high } => format!("{low}..{high} percentile"),
+                RangeMethod::Mse => "least-squared-error".to_string(),
+            },
+            r.calibration_slices,
+            r.calibration_clear_slices,
+            if q.float_first { "float" } else { "int8" },
+            if q.float_last { "float" } else { "int8" },
+            r.int8_vs_f32.max_abs,
+            r.int8_vs_f32.mean_abs,
+            100.0 * r.int8_vs_f32.sign_flips
         );
     }
     let _ = writeln!(

@@ -3,12 +3,13 @@
 //! and measured metrics, and the model card.
 
 use super::calibrate::calibrate;
-use super::lower::{lower, Lowered};
+use super::lower::lower;
 use super::onnx_f32::to_onnx_f32;
 use super::quantize::{to_onnx_int8, QuantSettings};
 use super::tract_check;
 use crate::train::checkpoint::{load_best, load_run_data, write_atomic, TrainedRun};
-use crate::train::dataset::Prepared;
+use crate::train::config::FitConfig;
+use crate::train::dataset::{DataSplit, Prepared};
 use crate::{Error, Result};
 use models::integrity::sha256_file;
 use models::manifest::{
@@ -33,6 +34,12 @@ pub struct ExportOptions {
     pub quant: QuantSettings,
     /// Calibration slices drawn (evenly) from the run's training part.
     pub calibration_slices: usize,
+    /// Share of the calibration slices (segmenters) drawn from clear slices
+    /// of the training part; the rest carry tumour. 0 = tumour slices only.
+    pub calibration_clear_share: f64,
+    /// The data root, when it is not where the run's config says (the
+    /// config holds the path `fit` was given, often relative).
+    pub data: Option<PathBuf>,
     /// Held-out test slices evaluated in f32 and int8 (tract's int8 is slow
     /// on x86, so this is capped).
     pub eval_slices: usize,
@@ -47,7 +54,46 @@ pub struct ExportReport {
     pub int8_score: f64,
     pub int8_shipped: bool,
     pub max_abs_f32_vs_tch: f32,
+    /// tract int8 vs tract f32 output over the held-out slices scored.
+    pub int8_vs_f32: LogitDiff,
     pub eval_slices: usize,
+    /// How the int8 file was made: settings, calibration slices used and
+    /// how many of them were clear.
+    pub quant: QuantSettings,
+    pub calibration_slices: usize,
+    pub calibration_clear_slices: usize,
+}
+
+/// How far one model's output is from another's, over all pixels of all
+/// scored slices.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LogitDiff {
+    pub max_abs: f32,
+    pub mean_abs: f64,
+    /// Share of pixels where the two disagree on the sign (the mask).
+    pub sign_flips: f64,
+}
+
+impl LogitDiff {
+    pub fn between(a: &[Vec<f32>], b: &[Vec<f32>]) -> Self {
+        let (mut max_abs, mut sum, mut flips, mut n) = (0.0f32, 0.0f64, 0usize, 0usize);
+        for (x, y) in a.iter().zip(b) {
+            assert_eq!(x.len(), y.len(), "outputs of one shape");
+            for (&u, &v) in x.iter().zip(y) {
+                let d = (u - v).abs();
+                max_abs = max_abs.max(d);
+                sum += f64::from(d);
+                flips += usize::from((u > 0.0) != (v > 0.0));
+                n += 1;
+            }
+        }
+        let n = n.max(1) as f64;
+        Self {
+            max_abs,
+            mean_abs: sum / n,
+            sign_flips: flips as f64 / n,
+        }
+    }
 }
 
 fn evenly(len: usize, k: usize) -> Vec<usize> {
@@ -62,20 +108,67 @@ fn write_model(model: &tract_onnx::pb::ModelProto, path: &Path) -> Result<()> {
     write_atomic(path, &prost::Message::encode_to_vec(model))
 }
 
-/// Segmenter score: mean per-slice Dice over tumour slices, model resolution.
-/// Filter score: accuracy in percent.
-fn score(
+/// The slices that calibrate the int8 activation ranges, drawn evenly from
+/// the run's training part. Segmenters: `n` slices of which a share
+/// `clear_share` (rounded) come from clear slices and the rest from tumour
+/// slices, so the ranges see both what the gate scores and what the
+/// appliance mostly meets. Filters: `n` slices over the whole part.
+pub fn calibration_set(train: &Prepared, n: usize, segmenter: bool, clear_share: f64) -> Prepared {
+    if !segmenter {
+        return train.subset(&evenly(train.len(), n));
+    }
+    let (tumour, clear): (Vec<usize>, Vec<usize>) =
+        (0..train.len()).partition(|&i| train.labels[i]);
+    let want_clear = ((n as f64 * clear_share.clamp(0.0, 1.0)).round() as usize).min(clear.len());
+    let want_tumour = (n - want_clear).min(tumour.len());
+    let pick = |from: &[usize], k: usize| -> Vec<usize> {
+        evenly(from.len(), k).into_iter().map(|i| from[i]).collect()
+    };
+    let mut idx = pick(&tumour, want_tumour);
+    idx.extend(pick(&clear, want_clear));
+    train.subset(&idx)
+}
+
+/// The held-out slices scored in f32 and int8: segmenters on tumour slices
+/// (Dice is what the gate limits), filters on every slice; `n` evenly spread.
+pub fn eval_set(test: &Prepared, n: usize, segmenter: bool) -> Prepared {
+    let set = if segmenter {
+        test.tumour_only()
+    } else {
+        test.clone()
+    };
+    set.subset(&evenly(set.len(), n))
+}
+
+/// The run's data split; `data` replaces the config's data root when given.
+pub fn run_data(cfg: &FitConfig, data: Option<&Path>) -> Result<DataSplit> {
+    match data {
+        Some(root) => {
+            let mut cfg = cfg.clone();
+            cfg.data = root.to_path_buf();
+            load_run_data(&cfg)
+        }
+        None => load_run_data(cfg),
+    }
+}
+
+/// Every slice of `data` through `plan`.
+pub fn outputs(
     plan: &tract_check::TractPlan,
-    l: &Lowered,
+    shape: &[usize],
     data: &Prepared,
-    idx: &[usize],
-    segmenter: bool,
-) -> Result<f64> {
-    let shape: Vec<usize> = l.input_shape.iter().map(|&d| d as usize).collect();
+) -> Result<Vec<Vec<f32>>> {
+    (0..data.len())
+        .map(|i| tract_check::run(plan, shape, data.image(i)))
+        .collect()
+}
+
+/// Segmenter score: mean per-slice Dice over tumour slices, model resolution,
+/// logit > 0 (sigmoid > 0.5). Filter score: accuracy in percent.
+pub fn score(outputs: &[Vec<f32>], data: &Prepared, segmenter: bool) -> f64 {
     let mut counts = Vec::new();
     let mut correct = 0;
-    for &i in idx {
-        let out = tract_check::run(plan, &shape, data.image(i))?;
+    for (i, out) in outputs.iter().enumerate() {
         if segmenter {
             let pred: Vec<bool> = out.iter().map(|&v| v > 0.0).collect();
             let truth: Vec<bool> = data.mask(i).iter().map(|&m| m != 0).collect();
@@ -84,11 +177,11 @@ fn score(
             correct += usize::from((out[1] > out[0]) == data.labels[i]);
         }
     }
-    Ok(if segmenter {
+    if segmenter {
         SliceSummary::from_slices(&counts).mean_dice_tumour
     } else {
-        100.0 * correct as f64 / idx.len().max(1) as f64
-    })
+        100.0 * correct as f64 / outputs.len().max(1) as f64
+    }
 }
 
 fn code_revision() -> String {
@@ -162,14 +255,14 @@ pub fn export_run(run: &Path, name: &str, opts: &ExportOptions) -> Result<Export
         &f32_path,
     )?;
 
-    let data = load_run_data(cfg)?;
-    let calib_set = if segmenter {
-        data.train.tumour_only()
-    } else {
-        data.train.clone()
-    };
-    let calib: Vec<Vec<f32>> = evenly(calib_set.len(), opts.calibration_slices)
-        .into_iter()
+    let data = run_data(cfg, opts.data.as_deref())?;
+    let calib_set = calibration_set(
+        &data.train,
+        opts.calibration_slices,
+        segmenter,
+        opts.calibration_clear_share,
+    );
+    let calib: Vec<Vec<f32>> = (0..calib_set.len())
         .map(|i| calib_set.image(i).to_vec())
         .collect();
     let ranges = calibrate(&lowered, &calib, opts.quant.method);
@@ -191,26 +284,21 @@ pub fn export_run(run: &Path, name: &str, opts: &ExportOptions) -> Result<Export
     let shape: Vec<usize> = lowered.input_shape.iter().map(|&d| d as usize).collect();
     let f32_plan = tract_check::load(&f32_path, &shape)?;
     let int8_plan = tract_check::load(&int8_path, &shape)?;
-    // Segmenters are scored on held-out tumour slices (Dice is what the gate
-    // limits); filters on every held-out slice.
-    let eval_set = if segmenter {
-        data.test.tumour_only()
-    } else {
-        data.test.clone()
-    };
-    let idx = evenly(eval_set.len(), opts.eval_slices);
-    let f32_score = score(&f32_plan, &lowered, &eval_set, &idx, segmenter)?;
-    let int8_score = score(&int8_plan, &lowered, &eval_set, &idx, segmenter)?;
+    let eval = eval_set(&data.test, opts.eval_slices, segmenter);
+    let f32_out = outputs(&f32_plan, &shape, &eval)?;
+    let int8_out = outputs(&int8_plan, &shape, &eval)?;
+    let f32_score = score(&f32_out, &eval, segmenter);
+    let int8_score = score(&int8_out, &eval, segmenter);
+    let int8_vs_f32 = LogitDiff::between(&f32_out, &int8_out);
     let mut max_abs = 0.0f32;
-    for &i in idx.iter().take(4) {
-        let x = Tensor::from_slice(eval_set.image(i)).view(lowered.input_shape);
+    for (i, got) in f32_out.iter().enumerate().take(4) {
+        let x = Tensor::from_slice(eval.image(i)).view(lowered.input_shape);
         let reference =
             Vec::<f32>::try_from(tch::no_grad(|| net.forward_t(&x, false)).flatten(0, -1))
                 .map_err(|e| Error::Invalid(e.to_string()))?;
-        let got = tract_check::run(&f32_plan, &shape, eval_set.image(i))?;
         max_abs = reference
             .iter()
-            .zip(&got)
+            .zip(got)
             .map(|(a, b)| (a - b).abs())
             .fold(max_abs, f32::max);
     }
@@ -241,7 +329,22 @@ pub fn export_run(run: &Path, name: &str, opts: &ExportOptions) -> Result<Export
     let mut metrics = BTreeMap::new();
     metrics.insert(format!("{key}_f32_tract"), f32_score);
     metrics.insert(format!("{key}_int8_tract"), int8_score);
-    metrics.insert("eval_slices_held_out".into(), idx.len() as f64);
+    metrics.insert("eval_slices_held_out".into(), eval.len() as f64);
+    metrics.insert("calibration_slices".into(), calib_set.len() as f64);
+    if segmenter {
+        metrics.insert(
+            "calibration_clear_share".into(),
+            opts.calibration_clear_share,
+        );
+    }
+    metrics.insert(
+        "max_abs_logit_diff_tract_int8_vs_f32".into(),
+        f64::from(int8_vs_f32.max_abs),
+    );
+    metrics.insert(
+        "mean_abs_logit_diff_tract_int8_vs_f32".into(),
+        int8_vs_f32.mean_abs,
+    );
     metrics.insert(
         "max_abs_logit_diff_tract_f32_vs_tch".into(),
         f64::from(max_abs),
@@ -295,7 +398,11 @@ pub fn export_run(run: &Path, name: &str, opts: &ExportOptions) -> Result<Export
         int8_score,
         int8_shipped: drop_ok,
         max_abs_f32_vs_tch: max_abs,
-        eval_slices: idx.len(),
+        int8_vs_f32,
+        eval_slices: eval.len(),
+        quant: opts.quant,
+        calibration_slices: calib_set.len(),
+        calibration_clear_slices: calib_set.labels.iter().filter(|&&l| !l).count(),
     })
 }
 
@@ -350,6 +457,76 @@ mod tests {
         assert_eq!(evenly(10, 3), [0, 3, 6]);
         assert_eq!(evenly(2, 5), [0, 1]);
         assert!(evenly(0, 3).is_empty());
+    }
+
+    /// `n` one-pixel slices; image value = index, label from `tumour`.
+    fn slices(tumour: &[bool]) -> Prepared {
+        Prepared {
+            size: 1,
+            images: (0..tumour.len()).flat_map(|i| [i as f32; 3]).collect(),
+            masks: tumour.iter().map(|&t| u8::from(t)).collect(),
+            patients: (0..tumour.len()).map(|i| format!("p{i}")).collect(),
+            labels: tumour.to_vec(),
+            true_area: tumour.iter().map(|&t| usize::from(t)).collect(),
+        }
+    }
+
+    fn ids(p: &Prepared) -> Vec<usize> {
+        (0..p.len()).map(|i| p.image(i)[0] as usize).collect()
+    }
+
+    #[test]
+    fn calibration_mixes_tumour_and_clear_slices_by_share() {
+        // Tumour at even indices 0..20, clear at odd ones.
+        let train = slices(&(0..20).map(|i| i % 2 == 0).collect::<Vec<_>>());
+        let half = calibration_set(&train, 8, true, 0.5);
+        assert_eq!(ids(&half), [0, 4, 10, 14, 1, 5, 11, 15]);
+        assert_eq!(half.labels.iter().filter(|&&l| l).count(), 4);
+        let tumour_only = calibration_set(&train, 4, true, 0.0);
+        assert!(tumour_only.labels.iter().all(|&l| l));
+        assert_eq!(tumour_only.len(), 4);
+        let clear_only = calibration_set(&train, 4, true, 1.0);
+        assert!(clear_only.labels.iter().all(|&l| !l));
+        // Filters: evenly over everything, labels ignored.
+        assert_eq!(ids(&calibration_set(&train, 4, false, 0.5)), [0, 5, 10, 15]);
+    }
+
+    #[test]
+    fn calibration_takes_what_there_is_when_a_kind_runs_short() {
+        let train = slices(&[true, false, false, false]);
+        let c = calibration_set(&train, 4, true, 0.25);
+        // One clear slice wanted, three tumour slices wanted but only one
+        // exists: two slices, never a repeat.
+        assert_eq!(ids(&c), [0, 1]);
+        assert!(calibration_set(&slices(&[]), 4, true, 0.5).is_empty());
+    }
+
+    #[test]
+    fn eval_set_keeps_tumour_slices_for_segmenters_only() {
+        let test = slices(&[true, false, true, false, true]);
+        assert_eq!(ids(&eval_set(&test, 10, true)), [0, 2, 4]);
+        assert_eq!(ids(&eval_set(&test, 2, true)), [0, 2]);
+        assert_eq!(eval_set(&test, 10, false).len(), 5);
+    }
+
+    #[test]
+    fn logit_diff_counts_sign_flips_and_extremes() {
+        let a = vec![vec![1.0, -1.0, 0.5], vec![2.0]];
+        let b = vec![vec![1.5, 0.5, 0.5], vec![-2.0]];
+        let d = LogitDiff::between(&a, &b);
+        assert_eq!(d.max_abs, 4.0);
+        assert!((d.mean_abs - (0.5 + 1.5 + 0.0 + 4.0) / 4.0).abs() < 1e-12);
+        assert!((d.sign_flips - 0.5).abs() < 1e-12);
+        assert_eq!(LogitDiff::between(&a, &a).max_abs, 0.0);
+    }
+
+    #[test]
+    fn score_is_mean_dice_over_tumour_slices() {
+        let data = slices(&[true, false]);
+        // Slice 0: predicted tumour, true tumour -> Dice 1. Slice 1 is clear
+        // and does not count, whatever is predicted there.
+        assert_eq!(score(&[vec![3.0], vec![1.0]], &data, true), 1.0);
+        assert_eq!(score(&[vec![-3.0], vec![1.0]], &data, true), 0.0);
     }
 
     #[test]

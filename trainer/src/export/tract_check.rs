@@ -41,3 +41,63 @@ pub fn optimised_ops(plan: &TractPlan) -> Vec<String> {
         .map(|n| n.op().name().to_string())
         .collect()
 }
+
+/// Whether the optimised graph runs convolutions as integer matmuls: im2col
+/// packing and QSumB (the int8 weight sums for the zero-point correction),
+/// which only tract's integer path needs. A graph that dequantised
+/// everything and ran float convolutions would have neither.
+pub fn runs_integer_matmuls(ops: &[String]) -> bool {
+    ops.iter().any(|o| o == "QSumB") && ops.iter().any(|o| o == "Im2col")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use models::manifest::Precision;
+    use models::Manifest;
+
+    fn shipped() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")
+    }
+
+    #[test]
+    fn shipped_int8_files_run_integer_matmuls_and_f32_files_do_not() {
+        let dir = shipped();
+        let manifest = Manifest::load(&dir.join("manifest.json")).unwrap();
+        let mut int8_files = 0;
+        for m in &manifest.models {
+            let shape = m.input.shape.to_vec();
+            for f in &m.files {
+                let plan = load(&dir.join(&f.path), &shape).unwrap();
+                let ops = optimised_ops(&plan);
+                match f.precision {
+                    Precision::Int8 => {
+                        int8_files += 1;
+                        assert!(runs_integer_matmuls(&ops), "{}: {ops:?}", f.path);
+                    }
+                    Precision::F32 => {
+                        assert!(!runs_integer_matmuls(&ops), "{}: {ops:?}", f.path);
+                    }
+                }
+            }
+        }
+        // The segmenter's int8 file passed the accuracy gate and ships.
+        assert!(
+            manifest.segmenter().file(Precision::Int8).is_some(),
+            "the shipped segmenter has no int8 file"
+        );
+        assert!(int8_files >= 1);
+    }
+
+    #[test]
+    fn integer_path_needs_both_markers() {
+        let ops = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(runs_integer_matmuls(&ops(&[
+            "Im2col",
+            "QSumB",
+            "OptMatMul"
+        ])));
+        assert!(!runs_integer_matmuls(&ops(&["Im2col", "OptMatMul"])));
+        assert!(!runs_integer_matmuls(&ops(&["QSumB"])));
+    }
+}
