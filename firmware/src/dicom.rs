@@ -11,7 +11,9 @@
 use crate::error::{Error, Result};
 use dicom_dictionary_std::tags;
 use dicom_object::OpenFileOptions;
-use dicom_pixeldata::{ConvertOptions, ModalityLutOption, PhotometricInterpretation, PixelDecoder, VoiLutOption};
+use dicom_pixeldata::{
+    ConvertOptions, ModalityLutOption, PhotometricInterpretation, PixelDecoder, VoiLutOption,
+};
 use models::SliceImage;
 use std::path::Path;
 
@@ -40,9 +42,7 @@ pub fn decode(bytes: &[u8], origin: &Path) -> Result<SliceImage> {
     let object = OpenFileOptions::new()
         .from_reader(body)
         .map_err(|e| fail(origin, e))?;
-    let pixels = object
-        .decode_pixel_data()
-        .map_err(|e| fail(origin, e))?;
+    let pixels = object.decode_pixel_data().map_err(|e| fail(origin, e))?;
     let frames = pixels.number_of_frames();
     if frames != 1 {
         return Err(fail(
@@ -52,7 +52,10 @@ pub fn decode(bytes: &[u8], origin: &Path) -> Result<SliceImage> {
     }
     let (w, h) = (pixels.columns(), pixels.rows());
     if w == 0 || h == 0 || w > models::slice::MAX_SIDE || h > models::slice::MAX_SIDE {
-        return Err(fail(origin, format!("{w}x{h} pixels is not a slice we accept")));
+        return Err(fail(
+            origin,
+            format!("{w}x{h} pixels is not a slice we accept"),
+        ));
     }
     let channels = usize::from(pixels.samples_per_pixel());
     if channels != 1 && channels != 3 {
@@ -100,7 +103,13 @@ fn pixel_spacing(object: &dicom_object::DefaultDicomObject) -> Option<[f64; 2]> 
     let element = object.element(tags::PIXEL_SPACING).ok()?;
     let values = element.to_multi_float64().ok()?;
     match values.as_slice() {
-        [r, c] if [r, c].iter().all(|v| v.is_finite() && **v > 0.0 && **v < 10.0) => Some([*r, *c]),
+        [r, c]
+            if [r, c]
+                .iter()
+                .all(|v| v.is_finite() && **v > 0.0 && **v < 10.0) =>
+        {
+            Some([*r, *c])
+        }
         _ => None,
     }
 }
@@ -124,7 +133,9 @@ mod tests {
         let mut bytes = vec![0u8; 128];
         bytes.extend_from_slice(MAGIC);
         bytes.extend_from_slice(&[0xff; 40]);
-        let e = decode(&bytes, Path::new("/in/x.dcm")).unwrap_err().to_string();
+        let e = decode(&bytes, Path::new("/in/x.dcm"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("/in/x.dcm") && e.contains("DICOM"), "{e}");
     }
 }

@@ -1,0 +1,174 @@
+//! DICOM MR files from pydicom's test set (PyPI `pydicom`, in the test
+//! venv): every transfer syntax we claim decodes to the same pixels pydicom
+//! gives (modality LUT applied), the spacing comes through to mm², and the
+//! files we cannot read get an error naming them.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn python() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python3")
+}
+
+fn pydicom_files() -> PathBuf {
+    let out = Command::new(python())
+        .args([
+            "-c",
+            "import pydicom.data, os; print(os.path.join(os.path.dirname(pydicom.data.__file__), 'test_files'))",
+        ])
+        .output()
+        .expect("the repository venv (scripts/setup.sh) has pydicom");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// pydicom's reading of a file: [min, max, mean] after the modality LUT,
+/// and the pixel spacing.
+fn reference(file: &Path) -> Value {
+    let script = format!(
+        "import json, pydicom\nfrom pydicom.pixels import apply_modality_lut\n\
+         d = pydicom.dcmread({:?})\na = apply_modality_lut(d.pixel_array, d).astype('float64')\n\
+         print(json.dumps([a.min(), a.max(), a.mean(), [float(v) for v in d.PixelSpacing], d.Rows, d.Columns]))",
+        file.to_str().unwrap()
+    );
+    let out = Command::new(python())
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn inspect(files: &[PathBuf]) -> Vec<Value> {
+    let out = Command::new(env!("CARGO_BIN_EXE_neuroscreen"))
+        .args(["inspect", "--json"])
+        .args(files)
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn every_supported_syntax_gives_pydicoms_pixels_and_spacing() {
+    let dir = pydicom_files();
+    let want = reference(&dir.join("MR_small.dcm"));
+    let syntaxes = [
+        "MR_small.dcm",              // explicit VR little endian
+        "MR_small_implicit.dcm",     // implicit VR little endian
+        "MR_small_bigendian.dcm",    // explicit VR big endian
+        "MR_small_expb.dcm",         // explicit big endian, another encoder
+        "MR_small_RLE.dcm",          // RLE lossless
+        "MR_small_jp2klossless.dcm", // JPEG 2000 lossless (openjp2)
+    ];
+    let files: Vec<PathBuf> = syntaxes.iter().map(|f| dir.join(f)).collect();
+    for (name, got) in syntaxes.iter().zip(inspect(&files)) {
+        assert_eq!(got["ok"], true, "{name}: {got}");
+        assert_eq!(got["width"], want[5], "{name}");
+        assert_eq!(got["height"], want[4], "{name}");
+        assert_eq!(got["min"].as_f64(), want[0].as_f64(), "{name}");
+        assert_eq!(got["max"].as_f64(), want[1].as_f64(), "{name}");
+        let mean = got["mean"].as_f64().unwrap();
+        assert!(
+            (mean - want[2].as_f64().unwrap()).abs() < 1e-6,
+            "{name}: {mean}"
+        );
+        assert_eq!(got["pixel_spacing_mm"], want[3], "{name}");
+    }
+    // A file named by number alone, as scanners export them.
+    let bare = dir.join("dicomdirtests/98892003/MR1/15820");
+    let want = reference(&bare);
+    let got = &inspect(std::slice::from_ref(&bare))[0];
+    assert_eq!(got["ok"], true, "{got}");
+    assert_eq!(got["min"].as_f64(), want[0].as_f64());
+    assert_eq!(got["pixel_spacing_mm"], want[3]);
+}
+
+#[test]
+fn unreadable_dicom_is_an_error_naming_the_file_and_the_scan_goes_on() {
+    let dir = pydicom_files();
+    let tmp = tempfile::tempdir().unwrap();
+    let models = tmp.path().join("models");
+    write_model_set(
+        &models,
+        &ModelSet {
+            filter: false,
+            ..ModelSet::default()
+        },
+    );
+    let inbox = tmp.path().join("in");
+    std::fs::create_dir_all(&inbox).unwrap();
+    for f in [
+        "MR_small.dcm",
+        "MR_truncated.dcm",
+        "MR_small_jpeg_ls_lossless.dcm",
+    ] {
+        std::fs::copy(dir.join(f), inbox.join(f)).unwrap();
+    }
+    // Extensionless DICOM is found in a folder; other extensionless files are not slices.
+    std::fs::copy(
+        dir.join("dicomdirtests/98892003/MR1/15820"),
+        inbox.join("15820"),
+    )
+    .unwrap();
+    std::fs::write(inbox.join("README"), b"not a slice").unwrap();
+    let out_dir = tmp.path().join("out");
+    let out = Command::new(env!("CARGO_BIN_EXE_neuroscreen"))
+        .arg("scan")
+        .arg(&inbox)
+        .arg("--out")
+        .arg(&out_dir)
+        .arg("--models")
+        .arg(&models)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<Value> = std::fs::read_to_string(out_dir.join("results.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let by = |name: &str| {
+        lines
+            .iter()
+            .find(|l| l["input"].as_str().unwrap().ends_with(name))
+            .unwrap_or_else(|| panic!("no line for {name}: {lines:?}"))
+            .clone()
+    };
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    for bad in ["MR_truncated.dcm", "MR_small_jpeg_ls_lossless.dcm"] {
+        let l = by(bad);
+        assert_eq!(l["verdict"], "error");
+        let e = l["error"].as_str().unwrap();
+        assert!(e.contains(bad) && e.contains("DICOM"), "{e}");
+    }
+    for good in ["MR_small.dcm", "15820"] {
+        let l = by(good);
+        assert_ne!(l["verdict"], "error", "{l}");
+        // The spacing is the file's own; the area follows from it.
+        let [r, c] = [0, 1].map(|i| l["pixel_spacing_mm"][i].as_f64().unwrap());
+        let px = l["area_px"].as_f64().unwrap();
+        let mm2 = l["area_mm2"].as_f64().unwrap();
+        assert!((mm2 - px * r * c).abs() < 1e-3, "{l}");
+    }
+}
