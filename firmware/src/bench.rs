@@ -8,7 +8,6 @@
 
 use crate::engine::{precision, Engine, EngineConfig, PrecisionChoice};
 use crate::error::{Error, Result};
-use models::manifest::Precision;
 use models::SliceImage;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -70,21 +69,23 @@ pub struct WorkerReport {
     pub peak_rss_kib: Option<u64>,
 }
 
-/// Runs in the child: loads the engine at `p` and times it on the samples.
-pub fn worker(models: &Path, p: Precision, threads: usize, runs: usize) -> Result<WorkerReport> {
+/// Runs in the child: loads the engine at `choice` and times it on the samples.
+pub fn worker(
+    models: &Path,
+    choice: PrecisionChoice,
+    threads: usize,
+    runs: usize,
+) -> Result<WorkerReport> {
     let started = Instant::now();
     let config = EngineConfig {
-        precision: match p {
-            Precision::F32 => PrecisionChoice::F32,
-            Precision::Int8 => PrecisionChoice::Int8,
-        },
+        precision: choice,
         threads,
         ..EngineConfig::default()
     };
     let engine = Engine::load(&models.join("manifest.json"), config)?;
     let engine_load_ms = started.elapsed().as_secs_f64() * 1e3;
     let slices = samples(models)?;
-    let name = precision::name(p).to_string();
+    let name = engine.precision_label().to_string();
     let timed = engine.time_models(&slices[0], runs)?;
     let models_timed = timed
         .into_iter()

@@ -4,7 +4,7 @@
 //! file, a mis-built binary or a CPU whose kernels misbehave is caught
 //! before the first patient slice.
 
-use crate::engine::{precision, Engine, EngineConfig, PrecisionChoice};
+use crate::engine::{precision, Engine, EngineConfig};
 use crate::error::{Error, Result};
 use crate::store::RecordVerdict;
 use models::manifest::Precision;
@@ -68,10 +68,7 @@ pub struct Outcome {
 fn screen_sample(engine: &Engine, sample: &SliceImage) -> Result<Expected> {
     let s = engine.screen(sample)?;
     Ok(Expected {
-        verdict: match s.verdict {
-            crate::engine::Verdict::Tumour => RecordVerdict::Tumour,
-            crate::engine::Verdict::Clear => RecordVerdict::Clear,
-        },
+        verdict: s.verdict.into(),
         tumour_probability: s.tumour_probability,
         area_px: s.segmentation.map_or(0, |g| g.summary.area_px),
     })
@@ -166,10 +163,7 @@ pub fn run(
 
 fn load_engine(models: &Path, p: Precision, base: &EngineConfig) -> Result<Engine> {
     let config = EngineConfig {
-        precision: match p {
-            Precision::F32 => PrecisionChoice::F32,
-            Precision::Int8 => PrecisionChoice::Int8,
-        },
+        precision: p.into(),
         ..base.clone()
     };
     Engine::load(&models.join("manifest.json"), config)

@@ -275,11 +275,7 @@ fn run(command: Command) -> Result<usize> {
             threads,
             runs,
         } => {
-            let p = match precision {
-                PrecisionChoice::Int8 => models::manifest::Precision::Int8,
-                _ => models::manifest::Precision::F32,
-            };
-            let report = bench::worker(&models, p, threads.max(1), runs.max(1))?;
+            let report = bench::worker(&models, precision, threads.max(1), runs.max(1))?;
             println!("{}", serde_json::to_string(&report)?);
             Ok(0)
         }

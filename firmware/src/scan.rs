@@ -1,7 +1,7 @@
 //! `neuroscreen scan`: every input through the engine into the results
 //! folder. A bad input becomes an `error` record and the scan goes on.
 
-use crate::engine::{precision, Engine, Screening, Verdict};
+use crate::engine::{precision, Engine, Screening};
 use crate::error::{Error, Result};
 use crate::store::{round_ms, summary, Latency, Record, RecordVerdict, ResultsStore, SliceOutputs};
 use models::SliceImage;
@@ -199,10 +199,7 @@ fn decode(bytes: &[u8], path: &Path) -> Result<SliceImage> {
 }
 
 fn fill(record: &mut Record, slice: &SliceImage, s: &Screening) {
-    record.verdict = match s.verdict {
-        Verdict::Tumour => RecordVerdict::Tumour,
-        Verdict::Clear => RecordVerdict::Clear,
-    };
+    record.verdict = s.verdict.into();
     record.width = Some(slice.width);
     record.height = Some(slice.height);
     record.tumour_probability = Some(s.tumour_probability);

@@ -24,6 +24,15 @@ pub enum PrecisionChoice {
     Int8,
 }
 
+impl From<Precision> for PrecisionChoice {
+    fn from(p: Precision) -> Self {
+        match p {
+            Precision::F32 => PrecisionChoice::F32,
+            Precision::Int8 => PrecisionChoice::Int8,
+        }
+    }
+}
+
 /// tract's integer matmul kernels are hand-written for ARM only: on aarch64
 /// int8 is the faster path, on x86_64 it is several times slower than f32.
 pub fn preferred_on_this_cpu() -> Precision {

@@ -8,6 +8,7 @@ use crate::error::Result;
 use crate::screen;
 use crate::store::Record;
 use board::{Framebuffer, PngSnapshot};
+use embedded_graphics::prelude::OriginDimensions;
 use std::path::PathBuf;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -59,8 +60,8 @@ impl Sink {
         match self {
             Sink::Snapshot(path) => screen::save(frame, path),
             Sink::Framebuffer(fb) => {
-                let size = frame.to_image().dimensions();
-                fb.show(size.0, size.1, frame.pixels())
+                let size = frame.size();
+                fb.show(size.width, size.height, frame.pixels())
                     .map_err(|e| crate::error::Error::Display(e.to_string()))
             }
         }

@@ -14,7 +14,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::inputs;
 use crate::scan::{Input, Screener, Summary, Tally};
-use crate::store::{retention, summary, Record, RecordVerdict, ResultsStore};
+use crate::store::{retention, summary, Record, ResultsStore};
 use display::Counters;
 use notify::{RecursiveMode, Watcher};
 use std::path::PathBuf;
@@ -119,10 +119,8 @@ async fn serve(
         // The worker dropped its sender: the sink draws the last result, then ends.
         let _ = task.await;
     }
-    let (records, skipped_as_done, left_queued) = outcome?;
+    let (records, tally, skipped_as_done, left_queued) = outcome?;
 
-    let mut tally = Tally::default();
-    records.iter().for_each(|r| tally.add(r));
     let session_html = if records.is_empty() {
         None
     } else {
@@ -193,8 +191,9 @@ async fn send(
     }
 }
 
-/// The session's records, inputs skipped as already done, inputs left queued.
-type WorkOutcome = (Vec<Record>, usize, usize);
+/// The session's records and their tally, inputs skipped as already done,
+/// inputs left queued.
+type WorkOutcome = (Vec<Record>, Tally, usize, usize);
 
 /// The inference thread: one slice at a time, each stored before the next
 /// starts, so a stop between slices leaves nothing half done.
@@ -208,13 +207,13 @@ fn work(
 ) -> Result<WorkOutcome> {
     let store = screener.store;
     let mut records = Vec::new();
-    let mut counters = Counters::default();
+    let mut tally = Tally::default();
+    let mut store_failures = 0;
     let mut skipped = 0;
-    let mut since_retention = 0;
     while let Some(path) = jobs.blocking_recv() {
         if *stop.borrow() {
             // Not screened now; an inbox file is screened at the next start.
-            return Ok((records, skipped, 1 + drain(&mut jobs)));
+            return Ok((records, tally, skipped, 1 + drain(&mut jobs)));
         }
         let input = Input::read(&path);
         if let Some(sha) = &input.sha256 {
@@ -230,29 +229,28 @@ fn work(
                 // The store itself failed (disk full, folder gone): the input
                 // keeps no result, so it is screened again at the next start.
                 tracing::error!(input = %path.display(), "cannot store the result: {e}");
-                counters.errors += 1;
+                store_failures += 1;
                 continue;
             }
         };
         ledger.insert(&record);
-        counters.seen += 1;
-        match record.verdict {
-            RecordVerdict::Tumour => counters.flagged += 1,
-            RecordVerdict::Error => counters.errors += 1,
-            RecordVerdict::Clear => {}
-        }
+        tally.add(&record);
         tracing::info!("{}", crate::scan::line(&record));
-        let _ = shown.send(Some((record.clone(), counters.clone())));
+        let s = tally.summary();
+        let counters = Counters {
+            seen: s.inputs,
+            flagged: s.tumour,
+            errors: s.errors + store_failures,
+        };
+        let _ = shown.send(Some((record.clone(), counters)));
         records.push(record);
-        since_retention += 1;
-        if since_retention >= RETENTION_EVERY {
-            since_retention = 0;
+        if records.len() % RETENTION_EVERY == 0 {
             if let Err(e) = retention::apply(store.dir(), &retention_policy, SystemTime::now()) {
                 tracing::warn!("retention: {e}");
             }
         }
     }
-    Ok((records, skipped, 0))
+    Ok((records, tally, skipped, 0))
 }
 
 fn drain(jobs: &mut mpsc::Receiver<PathBuf>) -> usize {

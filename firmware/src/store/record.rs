@@ -13,6 +13,15 @@ pub enum RecordVerdict {
     Error,
 }
 
+impl From<crate::engine::Verdict> for RecordVerdict {
+    fn from(v: crate::engine::Verdict) -> Self {
+        match v {
+            crate::engine::Verdict::Tumour => RecordVerdict::Tumour,
+            crate::engine::Verdict::Clear => RecordVerdict::Clear,
+        }
+    }
+}
+
 /// Milliseconds; a stage that did not run is `null`. `total` runs from
 /// opening the file to the finished mask (storing it is not included).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
