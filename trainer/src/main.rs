@@ -197,6 +197,35 @@ enum CalibrationArg {
     Mse,
 }
 
+/// Which slices calibrate the int8 ranges and which are scored: shared by
+/// `export` and `dump-slices`, so the Python peer sees the same sets.
+#[derive(clap::Args)]
+struct SliceSelection {
+    /// Calibration slices for int8 activation ranges
+    #[arg(long, default_value_t = 32)]
+    calibration_slices: usize,
+    /// Share of calibration slices drawn from clear (tumour-free) training
+    /// slices, the rest carry tumour (segmenters; the appliance meets both)
+    #[arg(long, default_value_t = 0.5)]
+    calibration_clear_share: f64,
+    /// Held-out slices scored in f32 and int8 (tract int8 is slow on x86)
+    #[arg(long, default_value_t = 40)]
+    eval_slices: usize,
+    /// Data root, when not where the run's config says
+    #[arg(long)]
+    data: Option<PathBuf>,
+}
+
+impl SliceSelection {
+    fn check(&self) -> Result<()> {
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&self.calibration_clear_share),
+            "--calibration-clear-share is a share between 0 and 1"
+        );
+        Ok(())
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Generate phantom patients (synthetic lesions on real anatomy) in the LGG layout
@@ -255,19 +284,8 @@ enum Command {
         filter: Option<PathBuf>,
         #[arg(long, default_value = "models")]
         out: PathBuf,
-        /// Calibration slices for int8 activation ranges
-        #[arg(long, default_value_t = 32)]
-        calibration_slices: usize,
-        /// Share of calibration slices drawn from clear (tumour-free) training
-        /// slices, the rest carry tumour (segmenters; the appliance meets both)
-        #[arg(long, default_value_t = 0.5)]
-        calibration_clear_share: f64,
-        /// Held-out slices scored in f32 and int8 (tract int8 is slow on x86)
-        #[arg(long, default_value_t = 40)]
-        eval_slices: usize,
-        /// Data root, when not where the run's config says
-        #[arg(long)]
-        data: Option<PathBuf>,
+        #[command(flatten)]
+        slices: SliceSelection,
         /// Activation ranges: min-max, percentile (0.01..99.99) or mse
         #[arg(long, value_enum, default_value = "min-max")]
         calibration: CalibrationArg,
@@ -290,18 +308,8 @@ enum Command {
         /// Output folder: calibration.npy, eval_images.npy, eval_masks.npy
         #[arg(long)]
         out: PathBuf,
-        /// Data root, when not where the run's config says
-        #[arg(long)]
-        data: Option<PathBuf>,
-        /// Calibration slices (as `export`)
-        #[arg(long, default_value_t = 32)]
-        calibration_slices: usize,
-        /// Share of clear calibration slices (as `export`)
-        #[arg(long, default_value_t = 0.5)]
-        calibration_clear_share: f64,
-        /// Held-out tumour slices (as `export`)
-        #[arg(long, default_value_t = 40)]
-        eval_slices: usize,
+        #[command(flatten)]
+        slices: SliceSelection,
     },
     /// Size, tract latency (f32 vs int8) and int8 Dice of a shipped set, with
     /// onnxruntime's static quantiser as a peer (scripts/ort_quantize.py)
@@ -464,19 +472,19 @@ fn main() -> Result<()> {
             segmenter,
             filter,
             out,
-            calibration_slices,
-            calibration_clear_share,
-            eval_slices,
-            data,
+            slices,
             calibration,
             float_first,
             int8_last,
             trained_on,
         } => {
-            anyhow::ensure!(
-                (0.0..=1.0).contains(&calibration_clear_share),
-                "--calibration-clear-share is a share between 0 and 1"
-            );
+            slices.check()?;
+            let SliceSelection {
+                calibration_slices,
+                calibration_clear_share,
+                eval_slices,
+                data,
+            } = slices;
             let opts = ExportOptions {
                 out: out.clone(),
                 quant: QuantSettings {
@@ -541,42 +549,20 @@ fn main() -> Result<()> {
             print!("{}", std::fs::read_to_string(&report)?);
             println!("\nreport: {}", report.display());
         }
-        Command::DumpSlices {
-            run,
-            out,
-            data,
-            calibration_slices,
-            calibration_clear_share,
-            eval_slices,
-        } => {
+        Command::DumpSlices { run, out, slices } => {
+            slices.check()?;
             let state = trainer::train::checkpoint::RunState::load(&run)?;
             let cfg = &state.config;
             let segmenter = cfg.model.is_segmenter();
-            let split = ship::run_data(cfg, data.as_deref())?;
+            let split = ship::run_data(cfg, slices.data.as_deref())?;
             let calib = ship::calibration_set(
                 &split.train,
-                calibration_slices,
+                slices.calibration_slices,
                 segmenter,
-                calibration_clear_share,
+                slices.calibration_clear_share,
             );
-            let eval = ship::eval_set(&split.test, eval_slices, segmenter);
-            std::fs::create_dir_all(&out)?;
-            let s = cfg.input_size as usize;
-            npy::write(
-                &out.join("calibration.npy"),
-                &[calib.len(), 3, s, s],
-                &calib.images,
-            )?;
-            npy::write(
-                &out.join("eval_images.npy"),
-                &[eval.len(), 3, s, s],
-                &eval.images,
-            )?;
-            npy::write(
-                &out.join("eval_masks.npy"),
-                &[eval.len(), s, s],
-                &eval.masks,
-            )?;
+            let eval = ship::eval_set(&split.test, slices.eval_slices, segmenter);
+            npy::write_slice_sets(&out, &calib, &eval)?;
             println!(
                 "{} calibration slices ({} with tumour), {} held-out slices -> {}",
                 calib.len(),

@@ -215,23 +215,7 @@ pub fn bench(opts: &BenchOptions) -> Result<Vec<BenchRow>> {
             (Some(python), Role::Segmenter) if segmenter => {
                 let calib = calibration_set(&split.train, calib_n, true, clear_share);
                 let dir = opts.work.join("slices");
-                std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-                let s = eval.size as usize;
-                npy::write(
-                    &dir.join("calibration.npy"),
-                    &[calib.len(), 3, s, s],
-                    &calib.images,
-                )?;
-                npy::write(
-                    &dir.join("eval_images.npy"),
-                    &[eval.len(), 3, s, s],
-                    &eval.images,
-                )?;
-                npy::write(
-                    &dir.join("eval_masks.npy"),
-                    &[eval.len(), s, s],
-                    &eval.masks,
-                )?;
+                npy::write_slice_sets(&dir, &calib, &eval)?;
                 Some(run_peer(
                     python,
                     &opts.script,

@@ -3,7 +3,8 @@
 //! see exactly the arrays the Rust exporter used.
 
 use crate::train::checkpoint::write_atomic;
-use crate::Result;
+use crate::train::dataset::Prepared;
+use crate::{Error, Result};
 use std::path::Path;
 
 /// Element types written here.
@@ -62,6 +63,29 @@ pub fn encode<T: NpyElement>(shape: &[usize], data: &[T]) -> Vec<u8> {
 
 pub fn write<T: NpyElement>(path: &Path, shape: &[usize], data: &[T]) -> Result<()> {
     write_atomic(path, &encode(shape, data))
+}
+
+/// What `scripts/ort_quantize.py --slices DIR` reads: `calibration.npy`,
+/// `eval_images.npy` and `eval_masks.npy`, at `calib`'s and `eval`'s
+/// (equal) model size.
+pub fn write_slice_sets(dir: &Path, calib: &Prepared, eval: &Prepared) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let s = eval.size as usize;
+    write(
+        &dir.join("calibration.npy"),
+        &[calib.len(), 3, s, s],
+        &calib.images,
+    )?;
+    write(
+        &dir.join("eval_images.npy"),
+        &[eval.len(), 3, s, s],
+        &eval.images,
+    )?;
+    write(
+        &dir.join("eval_masks.npy"),
+        &[eval.len(), s, s],
+        &eval.masks,
+    )
 }
 
 #[cfg(test)]
