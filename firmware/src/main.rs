@@ -1,22 +1,9 @@
 //! `neuroscreen`: the scanner-side screening appliance.
 
-mod bench;
-mod check;
-mod config;
-mod demo;
-mod dicom;
-mod engine;
-mod error;
-mod inputs;
-mod inspect;
-mod scan;
-mod screen;
-mod service;
-mod store;
-
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use engine::{Engine, EngineConfig, PrecisionChoice};
+use firmware::engine::{Engine, EngineConfig, PrecisionChoice};
+use firmware::{bench, check, config, demo, engine, inputs, inspect, scan, service, store};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

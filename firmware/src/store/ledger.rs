@@ -29,6 +29,10 @@ impl Ledger {
     pub fn len(&self) -> usize {
         self.done.len()
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.done.is_empty()
+    }
 }
 
 /// Every record in the log. A line that does not parse (the tail of a write
