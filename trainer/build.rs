@@ -5,6 +5,8 @@
 //!    silently reports unavailable on a GPU machine. Force it into DT_NEEDED.
 //! 2. tch leaves no rpath to torch's `lib/`; add one for local runs.
 //!    `LD_LIBRARY_PATH` still wins on another machine (RUNPATH semantics).
+//! 3. Compiles `cxx/amp.cpp` (channels-last and bf16 autocast, which tch
+//!    does not bind) against the same libtorch headers.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -54,6 +56,23 @@ fn embed_anatomy() {
     std::fs::write(out, code).expect("write anatomy.rs");
 }
 
+/// The torch install root (holding `include/` and `lib/`) from the lib dir.
+fn compile_amp_shim(lib: &std::path::Path) {
+    println!("cargo:rerun-if-changed=cxx/amp.cpp");
+    let root = lib.parent().expect("torch lib/ has a parent");
+    let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into());
+    cc::Build::new()
+        .cpp(true)
+        .file("cxx/amp.cpp")
+        .include(root.join("include"))
+        .include(root.join("include/torch/csrc/api/include"))
+        .flag("-std=c++17")
+        .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))
+        .flag_if_supported("-Wno-unused-parameter")
+        .warnings(false)
+        .compile("neuroscreen_amp");
+}
+
 fn main() {
     embed_anatomy();
     println!("cargo:rerun-if-env-changed=LIBTORCH");
@@ -63,6 +82,7 @@ fn main() {
         println!("cargo:warning=torch lib directory not found; set LIBTORCH_USE_PYTORCH=1 (see scripts/env.sh)");
         return;
     };
+    compile_amp_shim(&lib);
     println!("cargo:rustc-link-search=native={}", lib.display());
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
     let has_cuda = lib.join("libtorch_cuda.so").exists();

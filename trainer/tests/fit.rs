@@ -178,3 +178,35 @@ fn same_seed_same_losses_on_cpu() {
     };
     assert_eq!(losses(&a), losses(&b));
 }
+
+#[test]
+fn channels_last_bf16_training_saves_checkpoints_that_load_into_plain_nets() {
+    tch::set_num_threads(2);
+    let dir = tempfile::tempdir().unwrap();
+    let data = phantom_split(dir.path(), 32);
+    let cfg = FitConfig {
+        epochs: 2,
+        bf16: Some(true),
+        channels_last: Some(true),
+        ..small_cfg(&dir.path().join("run"), 32)
+    };
+    let outcome = fit(&cfg, &data, false, false).unwrap();
+    assert_eq!(outcome.epochs_run, 2);
+    assert!(outcome.history.iter().all(|r| r.train_loss.is_finite()));
+    // The checkpoint is plain NCHW: a default (f32, NCHW) net loads it and
+    // computes the same as the channels-last one does in f32.
+    let (mut plain_vs, plain) = build(&small_cfg(dir.path(), 32), Device::Cpu);
+    load_weights(&mut plain_vs, &dir.path().join("run/best.safetensors")).unwrap();
+    let (mut nhwc_vs, nhwc) = build(&small_cfg(dir.path(), 32), Device::Cpu);
+    trainer::train::amp::variables_to_channels_last(&nhwc_vs).unwrap();
+    load_weights(&mut nhwc_vs, &dir.path().join("run/best.safetensors")).unwrap();
+    let x = Tensor::rand([2, 3, 32, 32], (Kind::Float, Device::Cpu));
+    let x_nhwc = trainer::train::amp::to_channels_last(&x).unwrap();
+    let a = plain.forward_t(&x, false);
+    let b = nhwc.forward_t(&x_nhwc, false);
+    let diff = f64::try_from((a - b).abs().max()).unwrap();
+    assert!(
+        diff < 1e-4,
+        "NCHW vs channels-last outputs differ by {diff}"
+    );
+}

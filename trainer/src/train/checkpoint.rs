@@ -59,7 +59,14 @@ fn tmp_beside(path: &Path) -> PathBuf {
 
 pub fn save_weights(vs: &VarStore, path: &Path) -> Result<()> {
     let tmp = tmp_beside(path);
-    vs.save(&tmp).map_err(|e| Error::Data {
+    // safetensors stores row-major data; channels-last variables (CUDA
+    // training) are written as contiguous NCHW copies.
+    let named: Vec<(String, tch::Tensor)> = vs
+        .variables()
+        .into_iter()
+        .map(|(n, t)| (n, t.contiguous()))
+        .collect();
+    tch::Tensor::write_safetensors(&named, &tmp).map_err(|e| Error::Data {
         path: tmp.clone(),
         reason: format!("cannot save weights: {e}"),
     })?;

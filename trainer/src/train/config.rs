@@ -91,6 +91,12 @@ pub struct FitConfig {
     /// A safetensors file to start from (e.g. ImageNet ResNet-50 trunk);
     /// variables it lacks keep their fresh initialisation.
     pub init: Option<PathBuf>,
+    /// bfloat16 autocast for the forward pass; unset: on CUDA only (on CPUs
+    /// without bf16 units it is slower, not faster).
+    pub bf16: Option<bool>,
+    /// Channels-last (NHWC) weights and batches; unset: on CUDA only, where
+    /// cuDNN's tensor-core kernels want it.
+    pub channels_last: Option<bool>,
 }
 
 impl Default for FitConfig {
@@ -116,6 +122,8 @@ impl Default for FitConfig {
             device: DeviceChoice::Auto,
             max_slices: None,
             init: None,
+            bf16: None,
+            channels_last: None,
         }
     }
 }

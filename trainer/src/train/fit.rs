@@ -1,6 +1,7 @@
 //! The training loop: seeded, early stopping on validation loss, best and
 //! last checkpoints, resume, a JSONL line per epoch and a progress bar.
 
+use super::amp::{bf16_autocast, to_channels_last, variables_to_channels_last};
 use super::checkpoint::{self, load_weights, save_weights, RunState, BEST, LAST};
 use super::config::{DeviceChoice, FitConfig, Optimiser};
 use super::dataset::{epoch_order, for_each_batch, Batch, Batching, DataSplit, Prepared};
@@ -60,12 +61,43 @@ pub fn build(cfg: &FitConfig, device: Device) -> (nn::VarStore, Net) {
     (vs, net)
 }
 
-fn to_tensors(b: &Batch, size: u32, device: Device, segmenter: bool) -> (Tensor, Tensor) {
+/// The CUDA speed-ups `cfg` asks for, resolved for `device`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Speedups {
+    pub bf16: bool,
+    pub channels_last: bool,
+}
+
+impl Speedups {
+    pub fn resolve(cfg: &FitConfig, device: Device) -> Self {
+        let cuda = device.is_cuda();
+        Self {
+            bf16: cfg.bf16.unwrap_or(cuda),
+            channels_last: cfg.channels_last.unwrap_or(cuda),
+        }
+    }
+}
+
+/// Logits in f32 whatever the autocast computed them in.
+fn forward(net: &Net, x: &Tensor, train: bool, s: Speedups, device: Device) -> Tensor {
+    bf16_autocast(device, s.bf16, || net.forward_t(x, train)).to_kind(Kind::Float)
+}
+
+fn to_tensors(
+    b: &Batch,
+    size: u32,
+    device: Device,
+    segmenter: bool,
+    speedups: Speedups,
+) -> Result<(Tensor, Tensor)> {
     let s = i64::from(size);
     let n = b.n as i64;
-    let x = Tensor::from_slice(&b.images)
+    let mut x = Tensor::from_slice(&b.images)
         .view([n, 3, s, s])
         .to_device(device);
+    if speedups.channels_last {
+        x = to_channels_last(&x)?;
+    }
     let y = if segmenter {
         Tensor::from_slice(&b.masks)
             .view([n, 1, s, s])
@@ -73,7 +105,7 @@ fn to_tensors(b: &Batch, size: u32, device: Device, segmenter: bool) -> (Tensor,
     } else {
         Tensor::from_slice(&b.labels).to_device(device)
     };
-    (x, y)
+    Ok((x, y))
 }
 
 fn loss_of(cfg: &FitConfig, logits: &Tensor, target: &Tensor) -> Tensor {
@@ -92,6 +124,7 @@ pub fn validate(
     device: Device,
 ) -> Result<(f64, Option<f64>, Option<f64>)> {
     let seg = cfg.model.is_segmenter();
+    let speedups = Speedups::resolve(cfg, device);
     let (mut loss_sum, mut n) = (0.0, 0usize);
     let mut counts = Vec::new();
     let mut correct = 0usize;
@@ -104,9 +137,9 @@ pub fn validate(
         workers: cfg.workers,
     };
     for_each_batch(data, &order, &plan, |b| {
-        let (x, y) = to_tensors(&b, data.size, device, seg);
+        let (x, y) = to_tensors(&b, data.size, device, seg, speedups)?;
         tch::no_grad(|| {
-            let logits = net.forward_t(&x, false);
+            let logits = forward(net, &x, false, speedups, device);
             loss_sum += loss_of(cfg, &logits, &y).double_value(&[]) * b.n as f64;
             n += b.n;
             if seg {
@@ -174,6 +207,7 @@ pub fn fit(
     std::fs::create_dir_all(&cfg.out).map_err(|e| Error::io(&cfg.out, e))?;
     let device = device_for(cfg.device)?;
     let (mut vs, net) = build(cfg, device);
+    let speedups = Speedups::resolve(cfg, device);
     let mut state = RunState {
         config: cfg.clone(),
         epoch: 0,
@@ -195,6 +229,17 @@ pub fn fit(
             init.display(),
             missing.len()
         );
+    }
+    if speedups.channels_last {
+        variables_to_channels_last(&vs)?;
+    }
+    if speedups
+        != (Speedups {
+            bf16: false,
+            channels_last: false,
+        })
+    {
+        tracing::info!("on {device:?}: {speedups:?}");
     }
     let mut opt = match cfg.optimiser {
         Optimiser::Adam => nn::Adam::default().build(&vs, cfg.lr),
@@ -245,8 +290,8 @@ pub fn fit(
             workers: cfg.workers,
         };
         for_each_batch(train, &order, &plan, |b| {
-            let (x, y) = to_tensors(&b, train.size, device, seg);
-            let loss = loss_of(cfg, &net.forward_t(&x, true), &y);
+            let (x, y) = to_tensors(&b, train.size, device, seg, speedups)?;
+            let loss = loss_of(cfg, &forward(&net, &x, true, speedups, device), &y);
             opt.backward_step(&loss);
             let l = loss.double_value(&[]);
             if !l.is_finite() {

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Builds what a CUDA machine needs to train the models at full size, into
+# gpu-bundle/ (git-ignored): the release trainer binary (it links torch from
+# the machine's own PyTorch 2.11 through LD_LIBRARY_PATH) and, for the speed
+# comparison, the PyTorch reference models (kept outside the repository; pass
+# its path, default ../shared/reference/torch_reference.py).
+#
+# Then run scripts/gpu/train.sh on the CUDA machine with gpu-bundle/ beside
+# the repository (for the team's device tool: carry ["gpu-bundle"]).
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+"$here/setup.sh"
+# shellcheck source=../env.sh
+source "$here/env.sh"
+cd "$NEUROSCREEN_ROOT"
+reference="${1:-../shared/reference/torch_reference.py}"
+cargo build --release -p trainer
+target="${CARGO_TARGET_DIR:-$NEUROSCREEN_ROOT/target}"
+mkdir -p gpu-bundle
+cp "$target/release/neuroscreen-train" gpu-bundle/
+if [ -f "$reference" ]; then
+    cp "$reference" gpu-bundle/torch_reference.py
+else
+    echo "prepare: $reference not found; the speed comparison will run tch alone" >&2
+fi
+ls -l gpu-bundle
