@@ -5,6 +5,7 @@
 
 pub mod data;
 mod error;
+pub mod experiment;
 pub mod export;
 pub mod losses;
 pub mod nets;

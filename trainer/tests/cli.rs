@@ -58,3 +58,58 @@ fn bad_arguments_get_a_clear_message() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--patients must be at least 1"));
 }
+
+/// The experiment end to end at toy size: phantoms generated, a 1 x 1 x 2
+/// grid trained and scored, the document and chart written; a second call
+/// resumes from results.jsonl instead of training again.
+#[test]
+fn experiment_writes_results_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = || {
+        bin()
+            .args(["experiment", "--phantoms", "6", "--archs", "resunet"])
+            .args(["--losses", "tversky", "--seeds", "0,1", "--epochs", "1"])
+            .args(["--input-size", "32", "--widths", "4,8", "--label", "toy"])
+            .arg("--data")
+            .arg(dir.path().join("data"))
+            .arg("--out")
+            .arg(dir.path().join("out"))
+            .arg("--doc")
+            .arg(dir.path().join("docs/RESULTS.md"))
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = std::fs::read_to_string(dir.path().join("docs/RESULTS.md")).unwrap();
+    assert!(doc.contains("| resunet | tversky | 2 |"), "{doc}");
+    assert!(doc.contains("resunet-tversky-s1"), "{doc}");
+    assert!(doc.contains("toy: 32 px input"), "{doc}");
+    let chart = image::open(dir.path().join("docs/results_dice.png")).unwrap();
+    assert_eq!((chart.width(), chart.height()), (1200, 500));
+    let results = dir.path().join("out/results.jsonl");
+    let first = std::fs::read_to_string(&results).unwrap();
+    assert_eq!(first.lines().count(), 2);
+    let trained = std::fs::metadata(
+        dir.path()
+            .join("out/runs/resunet-tversky-s0/best.safetensors"),
+    )
+    .unwrap()
+    .modified()
+    .unwrap();
+    let again = run();
+    assert!(again.status.success());
+    assert_eq!(std::fs::read_to_string(&results).unwrap(), first);
+    let still = std::fs::metadata(
+        dir.path()
+            .join("out/runs/resunet-tversky-s0/best.safetensors"),
+    )
+    .unwrap()
+    .modified()
+    .unwrap();
+    assert_eq!(trained, still, "a finished run is not trained again");
+}

@@ -21,7 +21,7 @@ pub const ROC_SIZE: (u32, u32) = (600, 600);
 /// Pixel size of [`plot_confusion_matrix`]'s PNG.
 pub const CONFUSION_SIZE: (u32, u32) = (560, 480);
 
-const FONT: &str = "sans-serif";
+pub(crate) const FONT: &str = "sans-serif";
 const DEJAVU_SANS: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 const TRAIN_COLOUR: RGBColor = RGBColor(31, 119, 180);
 const VAL_COLOUR: RGBColor = RGBColor(214, 39, 40);
@@ -36,8 +36,8 @@ pub struct EpochRecord {
     pub val_dice: f64,
 }
 
-type Drawn = std::result::Result<(), Box<dyn std::error::Error>>;
-type Canvas<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
+pub(crate) type Drawn = std::result::Result<(), Box<dyn std::error::Error>>;
+pub(crate) type Canvas<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 
 /// Loss (train, validation) and validation Dice against epoch, side by side;
 /// the best validation Dice is marked since that epoch is the one kept.
@@ -261,7 +261,11 @@ fn register_font() -> Result<()> {
         .ok_or_else(|| Error::Invalid("embedded DejaVu Sans font was rejected".into()))
 }
 
-fn render(path: &Path, size: (u32, u32), draw: impl FnOnce(&Canvas) -> Drawn) -> Result<()> {
+pub(crate) fn render(
+    path: &Path,
+    size: (u32, u32),
+    draw: impl FnOnce(&Canvas) -> Drawn,
+) -> Result<()> {
     register_font()?;
     let fail = |e: &dyn std::fmt::Display| Error::Invalid(format!("{}: {e}", path.display()));
     let mut rgb = vec![0u8; size.0 as usize * size.1 as usize * 3];

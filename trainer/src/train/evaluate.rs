@@ -3,6 +3,7 @@
 
 use super::checkpoint::{load_best, load_run_data, TrainedRun};
 use super::dataset::Prepared;
+use crate::nets::Net;
 use crate::report::{
     classification_metrics, plot_confusion_matrix, plot_roc, plot_training_curves,
     summarise_segmentation, write_montage, write_report, EpochRecord, MontageRow, ReportImages,
@@ -34,6 +35,61 @@ fn to_grey(mask: &[bool], s: u32) -> GrayImage {
     })
 }
 
+/// Slices per forward pass when scoring.
+const SCORE_BATCH: usize = 16;
+
+/// Runs `net` over every slice of `data` in eval mode, `SCORE_BATCH` at a
+/// time, handing `each` the outputs of one batch and its first index.
+fn for_each_output(
+    net: &Net,
+    data: &Prepared,
+    device: Device,
+    mut each: impl FnMut(usize, Tensor) -> Result<()>,
+) -> Result<()> {
+    let s = i64::from(data.size);
+    let per = 3 * (data.size * data.size) as usize;
+    let mut start = 0;
+    while start < data.len() {
+        let n = SCORE_BATCH.min(data.len() - start);
+        let x = Tensor::from_slice(&data.images[start * per..(start + n) * per])
+            .view([n as i64, 3, s, s])
+            .to_device(device);
+        let out = tch::no_grad(|| net.forward_t(&x, false))
+            .to_device(Device::Cpu)
+            .to_kind(Kind::Float);
+        each(start, out)?;
+        start += n;
+    }
+    Ok(())
+}
+
+/// A segmenter's masks (logit > 0, i.e. probability > 0.5) for every slice.
+pub fn predict_masks(net: &Net, data: &Prepared, device: Device) -> Result<Vec<Vec<bool>>> {
+    let plane = (data.size * data.size) as usize;
+    let mut masks = Vec::with_capacity(data.len());
+    for_each_output(net, data, device, |_, out| {
+        let v =
+            Vec::<f32>::try_from(out.flatten(0, -1)).map_err(|e| Error::Invalid(e.to_string()))?;
+        masks.extend(
+            v.chunks(plane)
+                .map(|c| c.iter().map(|&l| l > 0.0).collect()),
+        );
+        Ok(())
+    })?;
+    Ok(masks)
+}
+
+/// A filter's tumour probability for every slice.
+pub fn tumour_probabilities(net: &Net, data: &Prepared, device: Device) -> Result<Vec<f32>> {
+    let mut probs = Vec::with_capacity(data.len());
+    for_each_output(net, data, device, |_, out| {
+        let p = out.softmax(1, Kind::Float).select(1, 1);
+        probs.extend(Vec::<f32>::try_from(p).map_err(|e| Error::Invalid(e.to_string()))?);
+        Ok(())
+    })?;
+    Ok(probs)
+}
+
 /// Scores `run`'s best checkpoint on its test patients and writes
 /// `report.md` with figures into `out`; returns the report's path.
 pub fn evaluate_run(run: &Path, out: &Path) -> Result<PathBuf> {
@@ -49,7 +105,6 @@ pub fn evaluate_run(run: &Path, out: &Path) -> Result<PathBuf> {
         )));
     }
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-    let s = i64::from(test.size);
     let plane = (test.size * test.size) as usize;
     let mut images = ReportImages::default();
     let curves: Vec<EpochRecord> = state
@@ -74,21 +129,10 @@ pub fn evaluate_run(run: &Path, out: &Path) -> Result<PathBuf> {
         cfg.seed
     );
     if cfg.model.is_segmenter() {
+        let masks = predict_masks(&net, test, device)?;
         let mut records = Vec::with_capacity(test.len());
         let mut rows = Vec::new();
-        for i in 0..test.len() {
-            let x = Tensor::from_slice(test.image(i))
-                .view([1, 3, s, s])
-                .to_device(device);
-            let logits = tch::no_grad(|| net.forward_t(&x, false));
-            let pred = Vec::<f32>::try_from(
-                logits
-                    .to_device(Device::Cpu)
-                    .to_kind(Kind::Float)
-                    .flatten(0, -1),
-            )
-            .map_err(|e| Error::Invalid(e.to_string()))?;
-            let p: Vec<bool> = pred.iter().map(|&v| v > 0.0).collect();
+        for (i, p) in masks.into_iter().enumerate() {
             let t: Vec<bool> = test.mask(i).iter().map(|&m| m != 0).collect();
             debug_assert_eq!(p.len(), plane);
             records.push(SliceRecord {
@@ -131,14 +175,7 @@ pub fn evaluate_run(run: &Path, out: &Path) -> Result<PathBuf> {
             out,
         )
     } else {
-        let mut probs = Vec::with_capacity(test.len());
-        for i in 0..test.len() {
-            let x = Tensor::from_slice(test.image(i))
-                .view([1, 3, s, s])
-                .to_device(device);
-            let p = tch::no_grad(|| net.forward_t(&x, false).softmax(1, Kind::Float));
-            probs.push(p.double_value(&[0, 1]) as f32);
-        }
+        let probs = tumour_probabilities(&net, test, device)?;
         let metrics = classification_metrics(&probs, &test.labels, 0.5)?;
         let roc = out.join("roc.png");
         plot_roc(&metrics.roc, metrics.roc_auc, &roc)?;
