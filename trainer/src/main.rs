@@ -387,6 +387,25 @@ enum Command {
     /// patient-level split, scored per slice, per patient and by lesion size
     /// (filter on vs off with --filter); writes docs/RESULTS.md and its chart
     Experiment(ExperimentArgs),
+    /// FLOPs, single-thread tract f32 latency and GFLOP/s of each
+    /// architecture (seeded weights) against tract's measured matmul peak,
+    /// and whether a filter saves time at a given tumour prevalence
+    ArchBench {
+        /// Timed runs per model (median reported) after one warm-up
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+        /// Share of slices with tumour (LGG: 0.35)
+        #[arg(long, default_value_t = 0.35)]
+        prevalence: f64,
+        /// Segmenter input side
+        #[arg(long, default_value_t = 256)]
+        size: i64,
+        /// Filter input sides tried for the ResNet-18 filter (ResNet-50 runs at --size)
+        #[arg(long, value_delimiter = ',', default_value = "256,128,64")]
+        small_filter_sizes: Vec<i64>,
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Report what this build can use: libtorch version, CUDA devices
     Info,
 }
@@ -758,6 +777,13 @@ fn main() -> Result<()> {
             print!("{}", bench::render(&rows));
         }
         Command::Speed(args) => run_speed(args)?,
+        Command::ArchBench {
+            runs,
+            prevalence,
+            size,
+            small_filter_sizes,
+            json,
+        } => run_arch_bench(runs, prevalence, size, &small_filter_sizes, json)?,
         Command::Experiment(args) => run_experiment(args)?,
         Command::Info => {
             println!(
@@ -1124,4 +1150,125 @@ fn run_experiment(a: ExperimentArgs) -> Result<()> {
     }
     println!("-> {}", a.doc.display());
     Ok(())
+}
+
+fn run_arch_bench(
+    runs: usize,
+    prevalence: f64,
+    size: i64,
+    small_filter_sizes: &[i64],
+    json: Option<PathBuf>,
+) -> Result<()> {
+    use trainer::export::arch_bench::{bench_arch, measure_peak, FilterEconomy};
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&prevalence),
+        "--prevalence is a share between 0 and 1"
+    );
+    let work = tempfile_dir()?;
+    let mut jobs: Vec<(&str, Architecture, i64)> = vec![
+        ("resunet", Architecture::default_resunet(), size),
+        (
+            "unet",
+            Architecture::Unet {
+                widths: vec![16, 32, 64, 128, 256],
+            },
+            size,
+        ),
+        (
+            "resnet50_filter",
+            Architecture::Resnet50Filter { dropout: 0.3 },
+            size,
+        ),
+    ];
+    for &s in small_filter_sizes {
+        jobs.push((
+            "resnet18_filter",
+            Architecture::Resnet18Filter { dropout: 0.3 },
+            s,
+        ));
+    }
+    let bar = ProgressBar::new(jobs.len() as u64 + 1).with_style(
+        ProgressStyle::with_template("arch-bench {bar:30} {pos}/{len} {msg}")
+            .expect("valid template"),
+    );
+    bar.set_message("peak");
+    let peak = measure_peak(512, 64, runs, &work)?;
+    bar.inc(1);
+    let mut rows = Vec::new();
+    for (name, arch, s) in &jobs {
+        bar.set_message(format!("{name} @ {s}"));
+        rows.push(bench_arch(name, arch, *s, runs, &work)?);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let _ = std::fs::remove_dir_all(&work);
+    println!(
+        "tract f32, 1 thread, median of {runs} runs; peak = best of {runs} on a {}x{}x{} matrix product (1x1 conv): {:.1} GFLOP/s",
+        peak.shape[0], peak.shape[1], peak.shape[2], peak.gflops
+    );
+    println!(
+        "{:<16} {:>5} {:>10} {:>9} {:>10} {:>9} {:>8}",
+        "model", "input", "params", "GFLOP", "ms", "GFLOP/s", "of peak"
+    );
+    for r in &rows {
+        println!(
+            "{:<16} {:>5} {:>10} {:>9.2} {:>10.1} {:>9.1} {:>7.0}%",
+            r.model,
+            r.input,
+            r.params,
+            2.0 * r.macs as f64 / 1e9,
+            r.ms_median,
+            r.gflops,
+            100.0 * r.gflops / peak.gflops
+        );
+    }
+    let seg = &rows[0];
+    // An ideal filter passes exactly the tumour slices; a realistic one at
+    // 95 % sensitivity and 90 % specificity passes a few more.
+    let realistic = prevalence * 0.95 + (1.0 - prevalence) * 0.10;
+    println!(
+        "\nfilter in front of {} @ {} px ({:.1} ms), {:.0} % tumour slices: mean ms per slice",
+        seg.model,
+        seg.input,
+        seg.ms_median,
+        100.0 * prevalence
+    );
+    println!(
+        "{:<24} {:>10} {:>14} {:>9} {:>18} {:>9}",
+        "filter", "filter ms", "ideal filter", "speed-up", "sens 95 / spec 90", "speed-up"
+    );
+    let mut economies = Vec::new();
+    for f in rows.iter().filter(|r| r.model.ends_with("_filter")) {
+        let ideal = FilterEconomy::new(f, seg, prevalence, prevalence);
+        let real = FilterEconomy::new(f, seg, prevalence, realistic);
+        println!(
+            "{:<24} {:>10.1} {:>14.1} {:>8.2}x {:>18.1} {:>8.2}x",
+            ideal.filter,
+            f.ms_median,
+            ideal.with_filter_ms,
+            ideal.speedup(),
+            real.with_filter_ms,
+            real.speedup()
+        );
+        economies.push(ideal);
+        economies.push(real);
+    }
+    println!(
+        "(no filter: {:.1} ms per slice; speed-up above 1 means the filter saves time)",
+        seg.ms_median
+    );
+    if let Some(path) = json {
+        let doc = serde_json::json!({ "runs": runs, "peak": peak, "models": rows, "filter_economy": economies });
+        std::fs::write(&path, serde_json::to_string_pretty(&doc)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("-> {}", path.display());
+    }
+    Ok(())
+}
+
+/// A fresh scratch folder for exported files.
+fn tempfile_dir() -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("neuroscreen-arch-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
 }

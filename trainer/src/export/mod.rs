@@ -1,5 +1,6 @@
 //! Export: trained weights to ONNX (f32 and int8), checked with tract.
 
+pub mod arch_bench;
 pub mod bench;
 pub mod calibrate;
 pub mod graph;
