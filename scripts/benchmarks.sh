@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Reruns every benchmark the docs quote and writes docs/BENCHMARKS.md from
+# their verbatim output, with the machine, the date and the commit. The
+# explanations in the document are fixed text; every figure in it is what a
+# command below printed in this run.
+#
+# Usage: scripts/benchmarks.sh [--quick]   (--quick: fewer runs, for a smoke)
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+"$here/setup.sh"
+# shellcheck source=env.sh
+source "$here/env.sh"
+cd "$NEUROSCREEN_ROOT"
+runs=30; arch_runs=10; speed=(--rounds 3 --steps 5 --warmup 1 --batch 4); soak=1000
+if [ "${1:-}" = --quick ]; then
+    runs=3; arch_runs=2; speed=(--rounds 1 --steps 1 --warmup 0 --batch 2); soak=50
+fi
+cargo build -q --release -p firmware -p trainer
+target="${CARGO_TARGET_DIR:-$NEUROSCREEN_ROOT/target}/release"
+doc=docs/BENCHMARKS.md
+tmp="$(mktemp)"
+trap 'rm -f "$tmp"' EXIT
+
+section() { # title, explanation, command...
+    local title="$1" text="$2"; shift 2
+    echo "bench: $*" >&2
+    {
+        echo "## $title"
+        echo
+        echo "$text"
+        echo
+        echo '```'
+        echo "\$ $*" | sed "s|$target/||"
+        "$@" 2>&1 | sed -e 's/\x1b\[[0-9;]*[A-Za-z]//g' | grep -v '^\s*$' || echo "(exit status $?)"
+        echo '```'
+        echo
+    } >> "$tmp"
+}
+
+{
+    echo "# Benchmarks"
+    echo
+    echo "Written by \`scripts/benchmarks.sh\` on $(date -u +%F) at commit $(git rev-parse --short HEAD)."
+    echo "Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores,"
+    echo "$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, $(uname -sm). Shared machine: read ratios"
+    echo "between peers measured in the same run, not absolute times."
+    echo
+} > "$tmp"
+
+section "The appliance: tract vs onnxruntime, f32 vs int8, start-up and memory" \
+"Each precision runs in its own process (its own load time and peak RSS). Model-only latency per model, then per-stage latency per slice over the shipped samples; onnxruntime (scripts/ort_bench.py) runs the same files with the same threads. The shipped set has no filter, so only the segmenter appears." \
+"$target/neuroscreen" bench --runs "$runs" --threads 1
+
+section "Each architecture against the machine's peak; does a filter pay?" \
+"Seeded random weights exported as \`export\` writes trained ones (latency does not depend on the weights); FLOPs counted from the graph; tract f32 on one thread; the peak is tract's own f32 kernel on a large matrix product, measured in the same run. The filter table works out the mean time per slice at LGG prevalence from these latencies: an ideal filter passes only tumour slices, a realistic one (95 % sensitivity, 90 % specificity) a few more." \
+"$target/neuroscreen-train" arch-bench --runs "$arch_runs"
+
+reference="${NEUROSCREEN_TORCH_REFERENCE:-../shared/reference/torch_reference.py}"
+peer=(--reference "$reference")
+[ -f "$reference" ] || peer=(--no-peer)
+section "Training speed: tch (Rust) vs PyTorch (Python) on this machine's CPU" \
+"Both sides train the same architectures (the PyTorch side imports the team's reference models) on the same synthetic 256x256 batches with the same steps and threads, alternating rounds; each side's best round counts. No GPU was available to this run: the CUDA figures come from scripts/gpu/train.sh on a CUDA machine." \
+"$target/neuroscreen-train" speed "${speed[@]}" --threads 2 "${peer[@]}"
+
+if [ -x scripts/soak.sh ]; then
+    section "Memory over a long run" \
+"The service screening $soak slices through the watched inbox: resident memory and open files sampled as it goes." \
+    scripts/soak.sh --slices "$soak"
+fi
+
+mv "$tmp" "$doc"
+trap - EXIT
+echo "-> $doc"
