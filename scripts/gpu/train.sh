@@ -14,7 +14,8 @@
 #
 # Knobs (environment): DEVICE (cuda; cpu for a dry run), PATIENTS (110),
 # SEG_EPOCHS (150), FILTER_EPOCHS (40), FILTER_MODEL (resnet50), BATCH (16),
-# WORKERS (8), SIZE (256), SPEED (1 to measure, 0 to skip), PYTHON (python3).
+# WORKERS (8), SIZE (256), SPEED (1 to measure, 0 to skip), PYTHON (python3),
+# EXPERIMENT (1 to run the seed's experiment too), EXP_EPOCHS (30).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 OUT="${OUT:-out/gpu}"
@@ -60,6 +61,17 @@ fit() {
 }
 fit resunet --model resunet --loss tversky --epochs "${SEG_EPOCHS:-150}"
 fit filter --model "${FILTER_MODEL:-resnet50}" --epochs "${FILTER_EPOCHS:-40}"
+
+# The seed's experiment (docs/RESULTS.md): 2 architectures x 4 losses x 3
+# seeds on the same phantoms, gated by the filter just trained.
+if [ "${EXPERIMENT:-0}" = 1 ]; then
+    t0=$(date +%s)
+    "$bin" experiment --data "$data" --out "$OUT/experiment" --doc "$OUT/RESULTS.md" \
+        --input-size "${SIZE:-256}" --epochs "${EXP_EPOCHS:-30}" --patience 10 \
+        --filter "$OUT/runs/filter" --label "GPU configuration: ${EXP_EPOCHS:-30} epochs at most"
+    rm -rf "$OUT/experiment/runs"   # keep results.jsonl, not 24 checkpoints
+    echo "experiment: $(( $(date +%s) - t0 )) s"
+fi
 
 # Split what a size-limited transfer would refuse.
 find "$OUT" -type f -size +15M | while read -r f; do
