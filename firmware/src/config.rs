@@ -16,6 +16,7 @@ pub struct ApplianceConfig {
     pub store: StoreConfig,
     pub display: DisplayConfig,
     pub pipeline: PipelineConfig,
+    pub dicom: DicomConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -147,6 +148,106 @@ impl Default for PipelineConfig {
     }
 }
 
+/// The DICOM receiver (C-STORE SCP) and the DICOM result objects.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DicomConfig {
+    /// Off: no socket is opened at all.
+    pub enabled: bool,
+    /// Address to listen on.
+    pub bind: std::net::IpAddr,
+    /// TCP port; 0 lets the system choose (the log says which).
+    pub port: u16,
+    /// Our AE title: associations calling another title are rejected.
+    pub ae_title: String,
+    /// Calling AE titles that may echo and store. Nothing else is accepted,
+    /// so an enabled receiver needs at least one.
+    pub allowed_calling_ae_titles: Vec<String>,
+    /// Associations served at once; more are rejected (transient, local
+    /// limit exceeded) so the scanner retries.
+    pub max_associations: usize,
+    /// Seconds without a message before an association is aborted.
+    pub idle_timeout_s: u64,
+    /// Seconds an association may last in all.
+    pub association_timeout_s: u64,
+    /// Largest object accepted; a bigger one aborts its association.
+    pub max_object_bytes: u64,
+    /// Also write the overlay as a Secondary Capture (`<stem>.sc.dcm`) for
+    /// every DICOM input that gets a mask (received or dropped in).
+    pub secondary_capture: bool,
+}
+
+impl Default for DicomConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            bind: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            port: 11112,
+            ae_title: "NEUROSCREEN".into(),
+            allowed_calling_ae_titles: Vec::new(),
+            max_associations: 4,
+            idle_timeout_s: 30,
+            association_timeout_s: 600,
+            max_object_bytes: 256 * 1024 * 1024,
+            secondary_capture: false,
+        }
+    }
+}
+
+/// An AE title as PS3.5 allows: 1-16 characters of printable ASCII without
+/// backslash, not only spaces.
+pub fn check_ae_title(title: &str) -> std::result::Result<(), String> {
+    let ok = !title.trim().is_empty()
+        && title.len() <= 16
+        && title
+            .chars()
+            .all(|c| (c.is_ascii_graphic() && c != '\\') || c == ' ');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{title}' is not an AE title (1-16 printable ASCII characters, no backslash)"
+        ))
+    }
+}
+
+impl DicomConfig {
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        check_ae_title(&self.ae_title).map_err(|e| format!("dicom.ae_title: {e}"))?;
+        for t in &self.allowed_calling_ae_titles {
+            check_ae_title(t).map_err(|e| format!("dicom.allowed_calling_ae_titles: {e}"))?;
+        }
+        if self.enabled && self.allowed_calling_ae_titles.is_empty() {
+            return Err(
+                "dicom.allowed_calling_ae_titles: empty, so every association would be \
+                        refused; list the scanner's AE title"
+                    .into(),
+            );
+        }
+        if !(1..=64).contains(&self.max_associations) {
+            return Err(format!(
+                "dicom.max_associations: {} is outside 1..=64",
+                self.max_associations
+            ));
+        }
+        for (key, v) in [
+            ("idle_timeout_s", self.idle_timeout_s),
+            ("association_timeout_s", self.association_timeout_s),
+        ] {
+            if !(1..=86_400).contains(&v) {
+                return Err(format!("dicom.{key}: {v} is outside 1..=86400 seconds"));
+            }
+        }
+        if self.max_object_bytes < 1024 {
+            return Err(format!(
+                "dicom.max_object_bytes: {} is less than 1024",
+                self.max_object_bytes
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl ApplianceConfig {
     /// Reads and validates `path`. Relative paths in it are taken from the
     /// file's own folder, so the service does not depend on its working
@@ -211,6 +312,7 @@ impl ApplianceConfig {
                 "display.width/height: {w}x{h} is outside 64..=4096 pixels"
             ));
         }
+        self.dicom.validate()?;
         let inbox = std::path::absolute(&self.inbox.dir).unwrap_or(self.inbox.dir.clone());
         let store = std::path::absolute(&self.store.dir).unwrap_or(self.store.dir.clone());
         if store.starts_with(&inbox) {
@@ -285,6 +387,8 @@ mod tests {
         assert_eq!(config.store.retention, defaults.store.retention);
         assert_eq!(config.models.precision, defaults.models.precision);
         assert_eq!(config.inbox.dir, d.path().join("inbox"));
+        assert_eq!(config.dicom, defaults.dicom);
+        assert!(!config.dicom.enabled, "no socket unless configured");
     }
 
     #[test]
@@ -353,6 +457,17 @@ mod tests {
                 "[inbox]\npixel_spacing_mm = [0.5, 0.0]\n",
                 "inbox.pixel_spacing_mm",
             ),
+            (
+                "[dicom]\nenabled = true\n",
+                "dicom.allowed_calling_ae_titles",
+            ),
+            (
+                "[dicom]\nae_title = \"A_TITLE_LONGER_THAN_16\"\n",
+                "dicom.ae_title",
+            ),
+            ("[dicom]\nmax_associations = 0\n", "dicom.max_associations"),
+            ("[dicom]\nidle_timeout_s = 0\n", "dicom.idle_timeout_s"),
+            ("[dicom]\nmax_object_bytes = 10\n", "dicom.max_object_bytes"),
         ] {
             let e = ApplianceConfig::load(&write(d.path(), text))
                 .unwrap_err()

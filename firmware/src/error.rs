@@ -51,6 +51,11 @@ pub enum Error {
     Report(#[source] std::io::Error),
     #[error("cannot serialise a result: {0}")]
     Json(#[from] serde_json::Error),
+    /// A DICOM result object (SEG, Secondary Capture) for this input.
+    #[error("{path}: DICOM: {reason}")]
+    Dicom { path: PathBuf, reason: String },
+    #[error("DICOM receiver: {0}")]
+    Receiver(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

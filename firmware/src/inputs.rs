@@ -8,14 +8,18 @@ const SLICE_EXTENSIONS: [&str; 7] = ["png", "tif", "tiff", "jpg", "jpeg", "dcm",
 
 /// Files are taken as given (a bad one becomes an error line later, not a
 /// refusal now); folders are walked for slice files, masks (`*_mask.*`)
-/// left out, in sorted order so runs are repeatable. Sub-folders holding a
+/// left out, in sorted order so runs are repeatable, except that the DICOM
+/// files of a folder come grouped by series and in slice order
+/// (`dicom::series`). Sub-folders holding a
 /// `results.jsonl` are our own results (masks, overlays, screens) and are
 /// not walked, so a results folder inside a scanned folder is not rescanned.
 pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for p in paths {
         if p.is_dir() {
-            walk(p, &mut out)?;
+            let mut found = Vec::new();
+            walk(p, &mut found)?;
+            out.extend(crate::dicom::series::order(found));
         } else {
             out.push(p.clone());
         }

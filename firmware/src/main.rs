@@ -67,6 +67,10 @@ enum Command {
         /// records then carry the area in mm²
         #[arg(long, value_delimiter = ',', num_args = 1..=2)]
         pixel_spacing_mm: Vec<f64>,
+        /// For DICOM inputs that get a mask, also write the overlay as a DICOM Secondary
+        /// Capture (<stem>.sc.dcm) beside the SEG
+        #[arg(long)]
+        secondary_capture: bool,
     },
     /// The service: screen what arrives in the inbox (and any PATHs given) until SIGTERM or Ctrl-C
     Run {
@@ -203,6 +207,7 @@ fn run(command: Command) -> Result<usize> {
             precision,
             min_component_px,
             pixel_spacing_mm,
+            secondary_capture,
         } => {
             let files = inputs::expand(&paths)?;
             let manifest = models
@@ -218,7 +223,8 @@ fn run(command: Command) -> Result<usize> {
             let store = store::ResultsStore::open(&out)?;
             tracing::info!(inputs = files.len(), out = %store.dir().display(), "scanning");
             let screener = scan::Screener::new(&engine, &store)
-                .with_spacing(pixel_spacing(&pixel_spacing_mm)?);
+                .with_spacing(pixel_spacing(&pixel_spacing_mm)?)
+                .with_secondary_capture(secondary_capture);
             let summary = scan::run(&screener, &files, &mut std::io::stdout().lock())?;
             Ok(summary.errors)
         }

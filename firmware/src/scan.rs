@@ -3,7 +3,10 @@
 
 use crate::engine::{precision, Engine, Screening};
 use crate::error::{Error, Result};
-use crate::store::{round_ms, summary, Latency, Record, RecordVerdict, ResultsStore, SliceOutputs};
+use crate::store::{
+    round_ms, stem_for, summary, DicomRef, Latency, Record, RecordVerdict, ResultsStore,
+    SliceOutputs,
+};
 use models::SliceImage;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -30,6 +33,7 @@ pub struct Screener<'a> {
     by_model: BTreeMap<String, String>,
     /// Spacing for slices that do not state their own.
     default_spacing: Option<[f64; 2]>,
+    secondary_capture: bool,
 }
 
 /// An input's bytes as read, with their sha256 when the read worked.
@@ -66,6 +70,7 @@ impl<'a> Screener<'a> {
             store,
             by_model,
             default_spacing: None,
+            secondary_capture: false,
         }
     }
 
@@ -75,51 +80,200 @@ impl<'a> Screener<'a> {
         self
     }
 
-    /// Decodes, screens and stores `input`. A bad input becomes an `error`
+    /// Also write each DICOM input's overlay as a Secondary Capture.
+    pub fn with_secondary_capture(mut self, on: bool) -> Self {
+        self.secondary_capture = on;
+        self
+    }
+
+    /// Decodes, screens and stores `input`: one record, or one per frame of
+    /// a multi-frame DICOM file. A bad input (or frame) becomes an `error`
     /// record; only a failure of the results folder itself is an `Err`.
-    pub fn screen(&self, input: Input) -> Result<Record> {
+    pub fn screen(&self, input: Input) -> Result<Vec<Record>> {
+        self.screen_except(input, &|_| false)
+    }
+
+    /// As [`screen`](Self::screen), leaving out the frames `done` says
+    /// already have a result (a restarted service resuming a multi-frame
+    /// file part way).
+    pub fn screen_except(&self, input: Input, done: &dyn Fn(&Path) -> bool) -> Result<Vec<Record>> {
         let Input {
             path,
             bytes,
             sha256,
             started,
         } = input;
+        let bytes = match bytes {
+            Ok(b) => b,
+            Err(e) => {
+                let failed = Err(Error::io(&path, e));
+                return Ok(vec![self.screen_one(path, sha256, started, failed)?]);
+            }
+        };
+        if !crate::dicom::is_dicom(&bytes) {
+            let decoded = SliceImage::decode(&bytes, &path)
+                .map(Decoded::Image)
+                .map_err(Error::from);
+            return Ok(vec![self.screen_one(path, sha256, started, decoded)?]);
+        }
+        let file = match crate::dicom::open(&bytes, &path) {
+            Ok(f) => f,
+            Err(e) => return Ok(vec![self.screen_one(path, sha256, started, Err(e))?]),
+        };
+        drop(bytes);
+        let identity = file.identity();
+        let frames = file.frame_count();
+        let mut records = Vec::with_capacity(frames as usize);
+        for number in 1..=frames {
+            let input = if frames == 1 {
+                path.clone()
+            } else {
+                crate::dicom::frame_input(&path, number)
+            };
+            if done(&input) {
+                continue;
+            }
+            let started = if number == 1 { started } else { Instant::now() };
+            let decoded = file.frame(number).map(|frame| Decoded::Dicom {
+                file: &file,
+                identity: &identity,
+                frame,
+            });
+            records.push(self.screen_one(input, sha256.clone(), started, decoded)?);
+        }
+        Ok(records)
+    }
+
+    fn screen_one(
+        &self,
+        input: PathBuf,
+        sha256: Option<String>,
+        started: Instant,
+        decoded: Result<Decoded<'_>>,
+    ) -> Result<Record> {
         let mut record = Record::new(
-            path.clone(),
+            input.clone(),
             self.engine.precision_label().into(),
             self.by_model.clone(),
         );
         record.input_sha256 = sha256;
-        let outcome = bytes
-            .map_err(|e| Error::io(&path, e))
-            .and_then(|b| decode(&b, &path))
-            .and_then(|slice| self.engine.screen(&slice).map(|s| (slice, s)));
+        let outcome = decoded.and_then(|d| self.engine.screen(d.slice()).map(|s| (d, s)));
         record.latency_ms.total = round_ms(started.elapsed().as_secs_f64() * 1e3);
         match outcome {
-            Ok((slice, screening)) => {
-                fill(&mut record, &slice, &screening);
+            Ok((decoded, screening)) => {
+                let slice = decoded.slice();
+                fill(&mut record, slice, &screening);
                 record.pixel_spacing_mm = slice.pixel_spacing_mm.or(self.default_spacing);
                 record.area_mm2 = match (record.area_px, record.pixel_spacing_mm) {
                     (Some(px), Some([dy, dx])) => Some((px as f64 * dy * dx * 1e3).round() / 1e3),
                     _ => None,
                 };
                 let mask = screening.segmentation.as_ref().map(|s| s.mask.as_slice());
-                self.store.store(
-                    &mut record,
-                    Some(SliceOutputs {
-                        slice: &slice,
-                        mask,
-                    }),
-                )?;
+                let extra = match &decoded {
+                    Decoded::Image(_) => Vec::new(),
+                    Decoded::Dicom {
+                        file,
+                        identity,
+                        frame,
+                    } => self.dicom_outputs(&mut record, file, identity, frame, mask),
+                };
+                self.store
+                    .store_with(&mut record, Some(SliceOutputs { slice, mask }), &extra)?;
             }
             Err(e) => {
-                let message = naming_the_file(&path, &e);
-                tracing::warn!(input = %path.display(), "{message}");
+                let message = naming_the_file(&input, &e);
+                tracing::warn!(input = %input.display(), "{message}");
                 record.error = Some(message);
                 self.store.store(&mut record, None)?;
             }
         }
         Ok(record)
+    }
+
+    /// The DICOM identity for the record and, when a mask was drawn, the
+    /// SEG (and the Secondary Capture if asked) as files for the store. A
+    /// result object that cannot be built is said in the record and the
+    /// log; the screening result stands.
+    fn dicom_outputs(
+        &self,
+        record: &mut Record,
+        file: &crate::dicom::DicomFile,
+        identity: &crate::dicom::Identity,
+        frame: &crate::dicom::Frame,
+        mask: Option<&[bool]>,
+    ) -> Vec<(String, Vec<u8>)> {
+        let multi_frame = file.frame_count() > 1;
+        let mut reference = DicomRef {
+            study_instance_uid: identity.study_instance_uid.clone(),
+            series_instance_uid: identity.series_instance_uid.clone(),
+            sop_instance_uid: identity.sop_instance_uid.clone(),
+            frame: multi_frame.then_some(frame.number),
+            ..DicomRef::default()
+        };
+        let mut extra = Vec::new();
+        if let Some(mask) = mask {
+            let stem = stem_for(&record.input);
+            let mut problems = Vec::new();
+            let source = crate::dicom::seg::Source {
+                dataset: &file.object,
+                identity,
+                frame,
+                multi_frame,
+                origin: &file.origin,
+            };
+            match crate::dicom::seg::segmentation(&source, mask) {
+                Ok(bytes) => {
+                    let name = format!("{stem}.seg.dcm");
+                    reference.seg = Some(self.store.dir().join(&name));
+                    extra.push((name, bytes));
+                }
+                Err(e) => problems.push(format!("no SEG: {e}")),
+            }
+            if self.secondary_capture {
+                let overlay = crate::store::overlay::render(&frame.slice, Some(mask));
+                match crate::dicom::capture::secondary_capture(
+                    &file.object,
+                    identity,
+                    frame.number,
+                    multi_frame,
+                    &overlay,
+                    &file.origin,
+                ) {
+                    Ok(bytes) => {
+                        let name = format!("{stem}.sc.dcm");
+                        reference.secondary_capture = Some(self.store.dir().join(&name));
+                        extra.push((name, bytes));
+                    }
+                    Err(e) => problems.push(format!("no Secondary Capture: {e}")),
+                }
+            }
+            if !problems.is_empty() {
+                let said = problems.join("; ");
+                tracing::warn!(input = %record.input.display(), "{said}");
+                reference.output_error = Some(said);
+            }
+        }
+        record.dicom = Some(reference);
+        extra
+    }
+}
+
+/// A decoded slice, and for DICOM the file it came from.
+enum Decoded<'f> {
+    Image(SliceImage),
+    Dicom {
+        file: &'f crate::dicom::DicomFile,
+        identity: &'f crate::dicom::Identity,
+        frame: crate::dicom::Frame,
+    },
+}
+
+impl Decoded<'_> {
+    fn slice(&self) -> &SliceImage {
+        match self {
+            Decoded::Image(s) => s,
+            Decoded::Dicom { frame, .. } => &frame.slice,
+        }
     }
 }
 
@@ -131,10 +285,11 @@ pub fn run(screener: &Screener<'_>, files: &[PathBuf], out: &mut impl Write) -> 
     let mut tally = Tally::default();
     let mut records = Vec::with_capacity(files.len());
     for path in files {
-        let record = screener.screen(Input::read(path))?;
-        tally.add(&record);
-        writeln!(out, "{}", line(&record)).map_err(Error::Report)?;
-        records.push(record);
+        for record in screener.screen(Input::read(path))? {
+            tally.add(&record);
+            writeln!(out, "{}", line(&record)).map_err(Error::Report)?;
+            records.push(record);
+        }
     }
     let summary = tally.summary();
     tracing::info!(

@@ -84,6 +84,16 @@ async fn serve(
         Some(w)
     };
 
+    // The DICOM receiver writes into the inbox, so it runs only while the
+    // inbox is watched.
+    let receiver = if config.dicom.enabled && !options.once {
+        let (_, task) =
+            crate::dicom::scp::start(&config.dicom, config.inbox.dir.clone(), stop.clone()).await?;
+        Some(task)
+    } else {
+        None
+    };
+
     let (job_tx, job_rx) = mpsc::channel::<PathBuf>(config.pipeline.queue);
     let mut backlog = inputs::expand(&options.paths)?;
     backlog.extend(inputs::expand(std::slice::from_ref(&config.inbox.dir))?);
@@ -99,8 +109,11 @@ async fn serve(
     let worker_stop = stop.clone();
     let retention_policy = config.store.retention;
     let spacing = config.inbox.pixel_spacing_mm;
+    let secondary_capture = config.dicom.secondary_capture;
     let worker = tokio::task::spawn_blocking(move || {
-        let screener = Screener::new(&engine, &store).with_spacing(spacing);
+        let screener = Screener::new(&engine, &store)
+            .with_spacing(spacing)
+            .with_secondary_capture(secondary_capture);
         work(
             &screener,
             ledger,
@@ -114,6 +127,9 @@ async fn serve(
         .await
         .map_err(|e| Error::io("inference thread", std::io::Error::other(e.to_string())))?;
     producer.abort();
+    if let Some(task) = receiver {
+        task.abort();
+    }
     drop(watcher.take());
     if let Some(task) = display_task {
         // The worker dropped its sender: the sink draws the last result, then ends.
@@ -223,7 +239,9 @@ fn work(
                 continue;
             }
         }
-        let record = match screener.screen(input) {
+        let sha = input.sha256.clone();
+        let done = |p: &std::path::Path| sha.as_ref().is_some_and(|s| ledger.contains(p, s));
+        let screened = match screener.screen_except(input, &done) {
             Ok(r) => r,
             Err(e) => {
                 // The store itself failed (disk full, folder gone): the input
@@ -233,20 +251,27 @@ fn work(
                 continue;
             }
         };
-        ledger.insert(&record);
-        tally.add(&record);
-        tracing::info!("{}", crate::scan::line(&record));
-        let s = tally.summary();
-        let counters = Counters {
-            seen: s.inputs,
-            flagged: s.tumour,
-            errors: s.errors + store_failures,
-        };
-        let _ = shown.send(Some((record.clone(), counters)));
-        records.push(record);
-        if records.len() % RETENTION_EVERY == 0 {
-            if let Err(e) = retention::apply(store.dir(), &retention_policy, SystemTime::now()) {
-                tracing::warn!("retention: {e}");
+        if screened.is_empty() {
+            // Every frame of a multi-frame file already had a result.
+            skipped += 1;
+        }
+        for record in screened {
+            ledger.insert(&record);
+            tally.add(&record);
+            tracing::info!("{}", crate::scan::line(&record));
+            let s = tally.summary();
+            let counters = Counters {
+                seen: s.inputs,
+                flagged: s.tumour,
+                errors: s.errors + store_failures,
+            };
+            let _ = shown.send(Some((record.clone(), counters)));
+            records.push(record);
+            if records.len() % RETENTION_EVERY == 0 {
+                if let Err(e) = retention::apply(store.dir(), &retention_policy, SystemTime::now())
+                {
+                    tracing::warn!("retention: {e}");
+                }
             }
         }
     }

@@ -4,14 +4,15 @@
 
 mod atomic;
 mod ledger;
-mod overlay;
+pub mod overlay;
 mod record;
 pub mod retention;
 mod stem;
 pub mod summary;
 
 pub use ledger::{read_log, Ledger};
-pub use record::{round_ms, Latency, Record, RecordVerdict};
+pub use record::{round_ms, DicomRef, Latency, Record, RecordVerdict};
+pub use stem::stem_for;
 
 use crate::error::{Error, Result};
 use models::SliceImage;
@@ -79,8 +80,23 @@ impl ResultsStore {
     /// appends its line to the log. The line goes last: a line in the log
     /// means the files it names are complete.
     pub fn store(&self, record: &mut Record, outputs: Option<SliceOutputs<'_>>) -> Result<()> {
+        self.store_with(record, outputs, &[])
+    }
+
+    /// As [`store`](Self::store), plus `extra` files (name in the store,
+    /// bytes) committed in the same batch, before the log line. The caller
+    /// has already named them in `record`.
+    pub fn store_with(
+        &self,
+        record: &mut Record,
+        outputs: Option<SliceOutputs<'_>>,
+        extra: &[(String, Vec<u8>)],
+    ) -> Result<()> {
         let stem = stem::stem_for(&record.input);
         let mut batch = atomic::Batch::new(&self.dir);
+        for (name, bytes) in extra {
+            batch.stage(name, bytes)?;
+        }
         if let Some(out) = outputs {
             let (w, h) = (out.slice.width, out.slice.height);
             if let Some(mask) = out.mask {

@@ -64,6 +64,28 @@ pub struct Record {
     pub error: Option<String>,
     /// UTC, RFC 3339, when the result was stored.
     pub finished_at: Option<String>,
+    /// For DICOM inputs: what the image is in the scanner's world, and the
+    /// DICOM result objects written for it. Logs written before DICOM
+    /// output existed lack the key.
+    #[serde(default)]
+    pub dicom: Option<DicomRef>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DicomRef {
+    pub study_instance_uid: Option<String>,
+    pub series_instance_uid: Option<String>,
+    pub sop_instance_uid: Option<String>,
+    /// The frame (from 1) of a multi-frame file; `null` for single-frame.
+    pub frame: Option<u32>,
+    /// The binary Segmentation (`<stem>.seg.dcm`), when the mask was drawn.
+    pub seg: Option<PathBuf>,
+    /// The Secondary Capture with the overlay burned in (`<stem>.sc.dcm`),
+    /// when configured.
+    pub secondary_capture: Option<PathBuf>,
+    /// Why a DICOM result object could not be written (the screening
+    /// result above still stands).
+    pub output_error: Option<String>,
 }
 
 impl Record {
@@ -88,6 +110,7 @@ impl Record {
             precision_by_model: by_model,
             error: None,
             finished_at: None,
+            dicom: None,
         }
     }
 }

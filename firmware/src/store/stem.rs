@@ -11,10 +11,7 @@ pub fn stem_for(input: &Path) -> String {
         .or_else(|_| std::path::absolute(input))
         .unwrap_or_else(|_| input.to_path_buf());
     let digest = Sha256::digest(absolute.as_os_str().as_encoded_bytes());
-    let name: String = input
-        .file_stem()
-        .map(|s| s.to_string_lossy())
-        .unwrap_or_default()
+    let name: String = readable_name(input)
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
@@ -33,6 +30,28 @@ pub fn stem_for(input: &Path) -> String {
     format!("{name}-{}", &hex::encode(digest)[..12])
 }
 
+/// The file's stem; a frame of a multi-frame DICOM file (`cine.dcm#3`)
+/// reads `cine_f3`.
+fn readable_name(input: &Path) -> String {
+    let file = input
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if let Some((name, frame)) = file.rsplit_once('#') {
+        if !frame.is_empty() && frame.chars().all(|c| c.is_ascii_digit()) {
+            let stem = Path::new(name)
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            return format!("{stem}_f{frame}");
+        }
+    }
+    input
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -47,6 +66,16 @@ mod tests {
             "{a}"
         );
         assert_eq!(a, stem_for(Path::new("/scans/a/slice 1.png")));
+    }
+
+    #[test]
+    fn frames_of_one_file_get_their_own_readable_stems() {
+        let a = stem_for(Path::new("/in/cine.dcm#1"));
+        let b = stem_for(Path::new("/in/cine.dcm#2"));
+        assert!(
+            a.starts_with("cine_f1-") && b.starts_with("cine_f2-"),
+            "{a} {b}"
+        );
     }
 
     #[test]

