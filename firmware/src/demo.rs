@@ -49,11 +49,15 @@ fn grey_mask(path: &Path) -> Result<Vec<bool>> {
 }
 
 fn draw_screen(record: &Record, truth: &SampleTruth, path: &Path) -> Result<()> {
-    let notes = [
-        format!("truth: {}", truth.truth),
-        format!("true area {} px", truth.lesion_px),
-    ];
-    let screen = crate::screen::draw_result(record, &notes, SCREEN)?;
+    let state = crate::screen::ScreenState {
+        notes: vec![
+            format!("truth: {}", truth.truth),
+            format!("true area {} px", truth.lesion_px),
+        ],
+        sources: vec!["demo: models/samples".into()],
+        ..Default::default()
+    };
+    let screen = crate::screen::draw_result(record, &state, SCREEN)?;
     crate::screen::save(&screen, path)
 }
 

@@ -51,6 +51,9 @@ pub enum Error {
     Report(#[source] std::io::Error),
     #[error("cannot serialise a result: {0}")]
     Json(#[from] serde_json::Error),
+    /// Hardware in the loop: the board, the bench or the link between them.
+    #[error("hil: {0}")]
+    Hil(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
