@@ -503,6 +503,27 @@ mod tests {
     }
 
     #[test]
+    fn hardware_this_build_lacks_is_refused_at_start() {
+        let d = tempfile::tempdir().unwrap();
+        let mut cases = Vec::new();
+        if !cfg!(feature = "spi-lcd") {
+            cases.push(("[display]\nkind = \"spi_lcd\"\n", "spi-lcd"));
+        }
+        if !cfg!(feature = "gpio-button") {
+            cases.push((
+                "[camera]\nenabled = true\npolicy = \"button\"\n",
+                "gpio-button",
+            ));
+        }
+        for (text, feature) in cases {
+            let e = ApplianceConfig::load(&write(d.path(), text))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(feature), "{text}: {e}");
+        }
+    }
+
+    #[test]
     fn an_empty_file_takes_every_default() {
         let d = tempfile::tempdir().unwrap();
         let config = ApplianceConfig::load(&write(d.path(), "")).unwrap();
@@ -548,6 +569,16 @@ mod tests {
             (
                 "[inbox]\npixel_spacing_mm = [0.5, 0.0]\n",
                 "inbox.pixel_spacing_mm",
+            ),
+            ("[camera]\nroi = [600, 0, 100, 10]\n", "camera.roi"),
+            ("[camera]\nevery_nth = 0\n", "camera.every_nth"),
+            (
+                "[camera]\nchange_threshold = 300.0\n",
+                "camera.change_threshold",
+            ),
+            (
+                "[display.spi_lcd]\ncontroller = \"ssd1306\"\n",
+                "display.spi_lcd.controller",
             ),
         ] {
             let e = ApplianceConfig::load(&write(d.path(), text))

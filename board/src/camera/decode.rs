@@ -93,7 +93,7 @@ pub fn decode(
     let Some(bpp) = format.packed_bytes() else {
         return decode_mjpeg(width, height, bytes).map_err(fail);
     };
-    if format == FrameFormat::Yuyv && width % 2 != 0 {
+    if format == FrameFormat::Yuyv && !width.is_multiple_of(2) {
         return Err(fail(
             "YUYV needs an even width (two pixels share U and V)".into(),
         ));

@@ -55,10 +55,10 @@ impl Selector {
         let pressed = button_down && !self.button_was_down;
         self.button_was_down = button_down;
         match self.policy {
-            Policy::EveryNth(every) => take_if(n % u64::from(every.max(1)) == 0),
+            Policy::EveryNth(every) => take_if(n.is_multiple_of(u64::from(every.max(1)))),
             Policy::Button => take_if(pressed),
             Policy::OnChange { look_every, .. } => {
-                if n % u64::from(look_every.max(1)) == 0 {
+                if n.is_multiple_of(u64::from(look_every.max(1))) {
                     Decision::Look
                 } else {
                     Decision::Skip

@@ -127,6 +127,9 @@ pub fn start(
         sources: vec![source.clone()],
         ..ScreenState::default()
     };
+    if let Some(c) = &camera {
+        state.sources.push(c.borrow().line.clone());
+    }
     let idle = screen::draw_idle(&state, size).and_then(|frame| {
         panel
             .show(&frame)
