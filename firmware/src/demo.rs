@@ -48,12 +48,21 @@ fn grey_mask(path: &Path) -> Result<Vec<bool>> {
     Ok(img.to_luma8().pixels().map(|p| p[0] != 0).collect())
 }
 
-fn draw_screen(record: &Record, truth: &SampleTruth, path: &Path) -> Result<()> {
-    let notes = [
-        format!("truth: {}", truth.truth),
-        format!("true area {} px", truth.lesion_px),
-    ];
-    let screen = crate::screen::draw_result(record, &notes, SCREEN)?;
+fn draw_screen(
+    record: &Record,
+    truth: &SampleTruth,
+    mut state: crate::screen::ScreenState,
+    path: &Path,
+) -> Result<()> {
+    state = crate::screen::ScreenState {
+        notes: vec![
+            format!("truth: {}", truth.truth),
+            format!("true area {} px", truth.lesion_px),
+        ],
+        sources: vec!["demo: models/samples".into()],
+        ..state
+    };
+    let screen = crate::screen::draw_result(record, &state, SCREEN)?;
     crate::screen::save(&screen, path)
 }
 
@@ -61,6 +70,9 @@ fn draw_screen(record: &Record, truth: &SampleTruth, path: &Path) -> Result<()> 
 pub fn review(out: &Path, samples: &Path, truths: &[SampleTruth]) -> Result<Vec<DemoRow>> {
     let records = crate::store::read_log(&out.join(crate::store::RESULTS_LOG))?;
     let mut rows = Vec::new();
+    // The models folder is the samples folder's parent.
+    let manifest = models::Manifest::load(&samples.join("../manifest.json")).ok();
+    let mut counters = crate::screen::Counters::default();
     for truth in truths {
         // The newest record of this sample (a rerun appends).
         let Some(record) = records
@@ -83,7 +95,17 @@ pub fn review(out: &Path, samples: &Path, truths: &[SampleTruth]) -> Result<Vec<
             .and_then(|s| s.to_str())
             .unwrap_or("slice");
         let screen = out.join(format!("screen_{stem}.png"));
-        draw_screen(record, truth, &screen)?;
+        counters.seen += 1;
+        counters.flagged += usize::from(record.verdict == crate::store::RecordVerdict::Tumour);
+        counters.errors += usize::from(record.verdict == crate::store::RecordVerdict::Error);
+        let state = crate::screen::ScreenState {
+            counters: counters.clone(),
+            models: manifest.as_ref().map_or_else(Vec::new, |m| {
+                crate::screen::model_versions(m, &record.precision_by_model)
+            }),
+            ..Default::default()
+        };
+        draw_screen(record, truth, state, &screen)?;
         rows.push(DemoRow {
             file: truth.file.clone(),
             truth: truth.truth.clone(),

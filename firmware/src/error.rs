@@ -56,6 +56,9 @@ pub enum Error {
     Dicom { path: PathBuf, reason: String },
     #[error("DICOM receiver: {0}")]
     Receiver(String),
+    /// Hardware in the loop: the board, the bench or the link between them.
+    #[error("hil: {0}")]
+    Hil(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

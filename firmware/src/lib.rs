@@ -8,6 +8,7 @@ pub mod demo;
 pub mod dicom;
 pub mod engine;
 pub mod error;
+pub mod hil;
 pub mod inputs;
 pub mod inspect;
 pub mod scan;

@@ -142,6 +142,57 @@ enum Command {
         #[arg(long, requires = "record")]
         sample: Option<PathBuf>,
     },
+    /// Hardware in the loop: `serve` on the board, `drive` it from a test bench (docs/DEPLOY.md)
+    Hil {
+        #[command(subcommand)]
+        command: HilCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum HilCommand {
+    /// On the board: screen the slices a bench sends over TCP and answer each with its result
+    /// and stage latencies (listens only when started)
+    Serve {
+        /// Address to listen on, e.g. 0.0.0.0:7878 (port 0: any free port, printed)
+        #[arg(long)]
+        listen: String,
+        /// Folder holding manifest.json and the models [default as for scan]
+        #[arg(long)]
+        models: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = PrecisionChoice::Auto)]
+        precision: PrecisionChoice,
+        /// Inference threads [default: every core]
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Results store for the slices received (each is kept under received/)
+        #[arg(long, default_value = "hil-results")]
+        out: PathBuf,
+        /// Stop after the first bench disconnects
+        #[arg(long)]
+        once: bool,
+    },
+    /// On the host: send slices to a board, print results, p50/p95 per stage and throughput
+    Drive {
+        /// The board's address, HOST:PORT
+        #[arg(long)]
+        board: String,
+        /// Slice files or folders of them
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Send every slice this many times
+        #[arg(long, default_value_t = 1)]
+        repeat: usize,
+        /// Write every figure and answer as JSON here
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Write one CSV row per answer here
+        #[arg(long)]
+        csv: Option<PathBuf>,
+        /// Keep trying to connect this long (a board still starting)
+        #[arg(long, default_value_t = 30)]
+        connect_wait_s: u64,
+    },
 }
 
 /// Exit codes: 0 all inputs done, 1 some inputs failed (each has an error
@@ -280,6 +331,60 @@ fn run(command: Command) -> Result<usize> {
             record,
             sample,
         } => run_check(models, config, precision, all, record, sample),
+        Command::Hil { command } => run_hil(command),
+    }
+}
+
+fn run_hil(command: HilCommand) -> Result<usize> {
+    match command {
+        HilCommand::Serve {
+            listen,
+            models,
+            precision,
+            threads,
+            out,
+            once,
+        } => {
+            let models = models.unwrap_or_else(default_models_dir);
+            let mut config = EngineConfig {
+                precision,
+                ..EngineConfig::default()
+            };
+            if let Some(t) = threads {
+                config.threads = t.max(1);
+            }
+            let engine = Engine::load(&models.join("manifest.json"), config)
+                .map_err(|e| anyhow::anyhow!(e).context("refusing to start"))?;
+            let store = store::ResultsStore::open(&out)?;
+            let screener = scan::Screener::new(&engine, &store);
+            firmware::hil::serve::serve(&screener, &listen, once)?;
+            Ok(0)
+        }
+        HilCommand::Drive {
+            board,
+            paths,
+            repeat,
+            report,
+            csv,
+            connect_wait_s,
+        } => {
+            let files = inputs::expand(&paths)?;
+            let result = firmware::hil::drive::drive(&firmware::hil::drive::DriveOptions {
+                board,
+                files,
+                repeat,
+                connect_wait: std::time::Duration::from_secs(connect_wait_s),
+            })?;
+            firmware::hil::drive::print(&result, &mut std::io::stdout().lock())?;
+            if let Some(path) = report {
+                let text = serde_json::to_string_pretty(&result)? + "\n";
+                store::write_file_atomically(&path, text.as_bytes())?;
+            }
+            if let Some(path) = csv {
+                firmware::hil::drive::write_csv(&result, &path)?;
+            }
+            Ok(result.errors)
+        }
     }
 }
 

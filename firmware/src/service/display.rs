@@ -4,104 +4,197 @@
 //! runs on and says so once.
 
 use crate::config::{ApplianceConfig, DisplayKind};
-use crate::error::Result;
-use crate::screen;
-use crate::store::Record;
-use board::{Framebuffer, PngSnapshot};
-use embedded_graphics::prelude::OriginDimensions;
-use std::path::PathBuf;
+use crate::engine::precision;
+use crate::screen::{self, ScreenState};
+use crate::store::{Record, RecordVerdict};
+use board::panel::SnapshotFile;
+use board::{Framebuffer, Panel};
+use std::collections::BTreeMap;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-/// What the screen shows besides the slice: running counters.
-#[derive(Debug, Clone, Default)]
-pub struct Counters {
-    pub seen: usize,
-    pub flagged: usize,
-    pub errors: usize,
-}
+pub use crate::screen::Counters;
 
 pub type Shown = Option<(Record, Counters)>;
 
-/// Where frames go.
-enum Sink {
-    Snapshot(PathBuf),
-    Framebuffer(Framebuffer),
+/// A source's line on the status strip, and its trouble if it has one
+/// (shown as the last error too).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SourceStatus {
+    pub line: String,
+    pub error: Option<String>,
 }
 
-impl Sink {
-    fn open(config: &ApplianceConfig) -> Option<(Self, (u32, u32))> {
-        let d = &config.display;
-        match d.kind {
-            DisplayKind::None => {
-                tracing::info!("no display configured: results go to the store only");
-                None
-            }
-            DisplayKind::Snapshot => {
-                Some((Sink::Snapshot(config.snapshot_path()?), (d.width, d.height)))
-            }
-            DisplayKind::Framebuffer => {
-                match Framebuffer::open_device(&d.device, d.sysfs.as_deref()) {
-                    Ok(fb) => {
-                        let g = fb.geometry();
-                        tracing::info!(device = %d.device.display(), width = g.width, height = g.height, format = ?g.format, "display");
-                        Some((Sink::Framebuffer(fb), (g.width, g.height)))
-                    }
-                    Err(e) => {
-                        tracing::warn!("no display: {e}; running on without a screen");
-                        None
-                    }
-                }
-            }
+/// The configured panel, or `None` (said once) when there is none to use.
+fn open_panel(config: &ApplianceConfig) -> Option<Box<dyn Panel>> {
+    let d = &config.display;
+    let panel: Result<Box<dyn Panel>, board::Error> = match d.kind {
+        DisplayKind::None => {
+            tracing::info!("no display configured: results go to the store only");
+            return None;
+        }
+        DisplayKind::Snapshot => Ok(Box::new(SnapshotFile::new(
+            &config.snapshot_path()?,
+            d.width,
+            d.height,
+        ))),
+        DisplayKind::Framebuffer => Framebuffer::open_device(&d.device, d.sysfs.as_deref())
+            .map(|fb| Box::new(fb) as Box<dyn Panel>),
+        DisplayKind::SpiLcd => open_spi_lcd(config),
+    };
+    match panel {
+        Ok(p) => {
+            tracing::info!("display: {}", p.describe());
+            Some(p)
+        }
+        Err(e) => {
+            tracing::warn!("no display: {e}; running on without a screen");
+            None
         }
     }
+}
 
-    fn show(&mut self, frame: &PngSnapshot) -> Result<()> {
-        match self {
-            Sink::Snapshot(path) => screen::save(frame, path),
-            Sink::Framebuffer(fb) => {
-                let size = frame.size();
-                fb.show(size.width, size.height, frame.pixels())
-                    .map_err(|e| crate::error::Error::Display(e.to_string()))
-            }
-        }
-    }
+#[cfg(feature = "spi-lcd")]
+fn open_spi_lcd(config: &ApplianceConfig) -> Result<Box<dyn Panel>, board::Error> {
+    use board::spi_lcd::{SpiLcd, SpiLcdConfig};
+    let s = &config.display.spi_lcd;
+    let controller = s
+        .controller
+        .parse()
+        .map_err(|reason| board::Error::Display {
+            path: s.spi.clone(),
+            reason,
+        })?;
+    let lcd = SpiLcd::open(&SpiLcdConfig {
+        spi: s.spi.clone(),
+        speed_hz: s.speed_hz,
+        gpio_chip: s.gpio_chip.clone(),
+        dc_line: s.dc_line,
+        reset_line: s.reset_line,
+        backlight_line: s.backlight_line,
+        controller,
+        width: s.width,
+        height: s.height,
+        rotate_degrees: s.rotate_degrees,
+        invert_colours: s.invert_colours,
+    })?;
+    Ok(Box::new(lcd))
+}
+
+#[cfg(not(feature = "spi-lcd"))]
+fn open_spi_lcd(config: &ApplianceConfig) -> Result<Box<dyn Panel>, board::Error> {
+    // Config validation refuses this; kept so a hand-built config cannot panic.
+    Err(board::Error::Display {
+        path: config.display.spi_lcd.spi.clone(),
+        reason: "this build has no SPI LCD support (--features spi-lcd)".into(),
+    })
+}
+
+/// The models the service runs, for the status strip, before any result
+/// says which files actually ran (then the record's own list is used).
+fn configured_models(config: &ApplianceConfig) -> Vec<String> {
+    let Ok(manifest) = models::Manifest::load(&config.models.dir.join("manifest.json")) else {
+        return Vec::new();
+    };
+    let preferred = precision::preferred_on_this_cpu();
+    let by_model: BTreeMap<String, String> = manifest
+        .models
+        .iter()
+        .filter_map(|m| {
+            let p = precision::resolve(m, config.models.precision, preferred).ok()?;
+            Some((m.name.clone(), precision::name(p).to_string()))
+        })
+        .collect();
+    screen::model_versions(&manifest, &by_model)
 }
 
 /// Spawns the sink; returns the sender the worker publishes results on and
 /// the sink's task, which ends after drawing the last result once the
-/// sender is dropped.
+/// sender is dropped. `camera` carries the camera's status line, if any.
 pub fn start(
     config: &ApplianceConfig,
     source: String,
+    camera: Option<watch::Receiver<SourceStatus>>,
 ) -> (watch::Sender<Shown>, Option<JoinHandle<()>>) {
     let (tx, mut rx) = watch::channel::<Shown>(None);
-    let Some((mut sink, size)) = Sink::open(config) else {
+    let Some(mut panel) = open_panel(config) else {
         return (tx, None);
     };
-    let idle = screen::draw_idle(&["neuroscreen ready".into(), source], size)
-        .and_then(|frame| sink.show(&frame));
+    let size = panel.size();
+    let manifest = models::Manifest::load(&config.models.dir.join("manifest.json")).ok();
+    let mut state = ScreenState {
+        models: configured_models(config),
+        sources: vec![source.clone()],
+        ..ScreenState::default()
+    };
+    if let Some(c) = &camera {
+        state.sources.push(c.borrow().line.clone());
+    }
+    let idle = screen::draw_idle(&state, size).and_then(|frame| {
+        panel
+            .show(&frame)
+            .map_err(|e| crate::error::Error::Display(e.to_string()))
+    });
     if let Err(e) = idle {
         tracing::warn!("display: {e}");
     }
     let task = tokio::spawn(async move {
+        let mut camera = camera;
+        let mut shown: Option<Record> = None;
         let mut failed_once = false;
-        while rx.changed().await.is_ok() {
-            let Some((record, counters)) = rx.borrow_and_update().clone() else {
-                continue;
+        loop {
+            let camera_changed = async {
+                match camera.as_mut() {
+                    Some(c) => c.changed().await.is_ok(),
+                    None => std::future::pending().await,
+                }
             };
-            let notes = vec![
-                format!("seen {}  flagged {}", counters.seen, counters.flagged),
-                format!("errors {}", counters.errors),
-            ];
+            tokio::select! {
+                changed = rx.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    let Some((record, counters)) = rx.borrow_and_update().clone() else {
+                        continue;
+                    };
+                    state.counters = counters;
+                    if record.verdict == RecordVerdict::Error {
+                        state.last_error = record.error.clone();
+                    }
+                    if let Some(m) = &manifest {
+                        state.models = screen::model_versions(m, &record.precision_by_model);
+                    }
+                    shown = Some(record);
+                }
+                alive = camera_changed => {
+                    if !alive {
+                        camera = None;
+                        continue;
+                    }
+                    let status = camera.as_mut().map(|c| c.borrow_and_update().clone()).unwrap_or_default();
+                    state.sources = vec![source.clone(), status.line];
+                    if status.error.is_some() {
+                        state.last_error = status.error;
+                    }
+                }
+            }
+            let (record, frame_state) = (shown.clone(), state.clone());
             let drawn = tokio::task::spawn_blocking(move || {
-                let r = screen::draw_result(&record, &notes, size).and_then(|f| sink.show(&f));
-                (sink, r)
+                let frame = match &record {
+                    Some(r) => screen::draw_result(r, &frame_state, size),
+                    None => screen::draw_idle(&frame_state, size),
+                };
+                let r = frame.and_then(|f| {
+                    panel
+                        .show(&f)
+                        .map_err(|e| crate::error::Error::Display(e.to_string()))
+                });
+                (panel, r)
             })
             .await;
             match drawn {
                 Ok((back, r)) => {
-                    sink = back;
+                    panel = back;
                     if let Err(e) = r {
                         // A panel that went away: said once, not per slice.
                         if !failed_once {

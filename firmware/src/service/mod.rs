@@ -5,6 +5,7 @@
 //! is synchronous) and stores each result; the display shows the newest.
 //! A full queue holds the sources back, so no file is ever dropped.
 
+mod camera;
 mod display;
 mod inbox;
 mod shutdown;
@@ -67,7 +68,15 @@ async fn serve(
         "neuroscreen running"
     );
     let source = format!("inbox {}", config.inbox.dir.display());
-    let (shown, display_task) = display::start(config, source);
+    let camera = if options.once {
+        if config.camera.enabled {
+            tracing::info!("camera: not used with --once");
+        }
+        None
+    } else {
+        camera::start(config, store.dir())
+    };
+    let (shown, display_task) = display::start(config, source, camera.as_ref().map(|c| c.status()));
 
     // The watcher starts before the backlog is listed, so a file arriving in
     // between is seen at least once; the ledger makes "once" exact.
@@ -129,6 +138,9 @@ async fn serve(
     producer.abort();
     if let Some(task) = receiver {
         task.abort();
+    }
+    if let Some(camera) = camera {
+        camera.stop().await;
     }
     drop(watcher.take());
     if let Some(task) = display_task {

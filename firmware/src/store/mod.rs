@@ -37,6 +37,11 @@ pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 
 pub const RESULTS_LOG: &str = "results.jsonl";
 
+/// Where the store puts the record of `input` (present once it is stored).
+pub fn record_path(store_dir: &Path, input: &Path) -> PathBuf {
+    store_dir.join(format!("{}.json", stem::stem_for(input)))
+}
+
 pub struct ResultsStore {
     dir: PathBuf,
 }
