@@ -41,3 +41,11 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     "$venv/bin/pip" install -q --disable-pip-version-check -r "$here/requirements.txt"
     echo "$want" > "$stamp"
 fi
+
+# cargo-fuzz runs the fuzz targets' smoke in scripts/test.sh (on the stable
+# toolchain; see there). Pinned; installed once.
+cargo_fuzz_version=0.13.1
+if ! cargo fuzz --version 2>/dev/null | grep -qx "cargo-fuzz $cargo_fuzz_version"; then
+    echo "setup: installing cargo-fuzz $cargo_fuzz_version"
+    cargo install --locked cargo-fuzz --version "$cargo_fuzz_version"
+fi

@@ -33,7 +33,26 @@ fn fail(origin: &Path, reason: impl std::fmt::Display) -> Error {
 }
 
 /// Decodes the (single) frame of a DICOM image; the error names the file.
+///
+/// dicom-rs's decoders panic on some malformed files (the `dicom` fuzz
+/// target found its RLE decoder indexing past its buffer): such a panic is
+/// caught and becomes this file's error, instead of ending the appliance
+/// and, at its restart, ending it again on the same queued file.
 pub fn decode(bytes: &[u8], origin: &Path) -> Result<SliceImage> {
+    std::panic::catch_unwind(|| decode_unguarded(bytes, origin)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        Err(fail(
+            origin,
+            format!("the pixel decoder failed on this file ({what})"),
+        ))
+    })
+}
+
+fn decode_unguarded(bytes: &[u8], origin: &Path) -> Result<SliceImage> {
     let body = if bytes.get(128..132) == Some(MAGIC) {
         &bytes[128..]
     } else {
@@ -42,6 +61,7 @@ pub fn decode(bytes: &[u8], origin: &Path) -> Result<SliceImage> {
     let object = OpenFileOptions::new()
         .from_reader(body)
         .map_err(|e| fail(origin, e))?;
+    check_declared_size(&object).map_err(|reason| fail(origin, reason))?;
     let pixels = object.decode_pixel_data().map_err(|e| fail(origin, e))?;
     let frames = pixels.number_of_frames();
     if frames != 1 {
@@ -51,12 +71,7 @@ pub fn decode(bytes: &[u8], origin: &Path) -> Result<SliceImage> {
         ));
     }
     let (w, h) = (pixels.columns(), pixels.rows());
-    if w == 0 || h == 0 || w > models::slice::MAX_SIDE || h > models::slice::MAX_SIDE {
-        return Err(fail(
-            origin,
-            format!("{w}x{h} pixels is not a slice we accept"),
-        ));
-    }
+    models::slice::check_size(w, h).map_err(|reason| fail(origin, reason))?;
     let channels = usize::from(pixels.samples_per_pixel());
     if channels != 1 && channels != 3 {
         return Err(fail(origin, format!("{channels} samples per pixel")));
@@ -97,6 +112,44 @@ pub fn decode(bytes: &[u8], origin: &Path) -> Result<SliceImage> {
     Ok(slice)
 }
 
+/// The image size the header declares, refused before the pixel decoder
+/// allocates for it: a compressed frame is decoded into a buffer sized from
+/// Rows x Columns x samples x frames, whatever the file's own length.
+fn check_declared_size(object: &dicom_object::DefaultDicomObject) -> Result<(), String> {
+    let number = |tag, name: &str| -> Result<u64, String> {
+        object
+            .element(tag)
+            .map_err(|_| format!("no {name}"))?
+            .to_int::<u64>()
+            .map_err(|e| format!("{name}: {e}"))
+    };
+    let rows = number(tags::ROWS, "Rows")?;
+    let columns = number(tags::COLUMNS, "Columns")?;
+    let (Ok(rows), Ok(columns)) = (u32::try_from(rows), u32::try_from(columns)) else {
+        return Err(format!("{columns}x{rows} pixels is not a slice we accept"));
+    };
+    models::slice::check_size(columns, rows)?;
+    let samples = object
+        .element(tags::SAMPLES_PER_PIXEL)
+        .ok()
+        .and_then(|e| e.to_int::<u64>().ok())
+        .unwrap_or(1);
+    if samples != 1 && samples != 3 {
+        return Err(format!("{samples} samples per pixel"));
+    }
+    let frames = object
+        .element(tags::NUMBER_OF_FRAMES)
+        .ok()
+        .and_then(|e| e.to_int::<u64>().ok())
+        .unwrap_or(1);
+    if frames != 1 {
+        return Err(format!(
+            "{frames} frames in one file; multi-frame images are not supported yet"
+        ));
+    }
+    Ok(())
+}
+
 /// PixelSpacing (0028,0030), "row\column" in mm; absent or unusable gives
 /// `None` (the area is then reported in pixels only).
 fn pixel_spacing(object: &dicom_object::DefaultDicomObject) -> Option<[f64; 2]> {
@@ -126,6 +179,20 @@ mod tests {
         assert!(is_dicom(b"DICM\x02\x00"));
         assert!(!is_dicom(b"\x89PNG\r\n\x1a\n"));
         assert!(!is_dicom(&[]));
+    }
+
+    #[test]
+    fn a_decoder_panic_on_a_malformed_rle_file_is_this_files_error() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/hostile/rle_overrun.dcm");
+        let bytes = std::fs::read(path).unwrap();
+        let e = decode(&bytes, Path::new("/in/rle.dcm"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("/in/rle.dcm") && e.contains("decoder failed"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -90,8 +90,8 @@ impl<'a> Screener<'a> {
             self.by_model.clone(),
         );
         record.input_sha256 = sha256;
-        let outcome = bytes
-            .map_err(|e| Error::io(&path, e))
+        let outcome = refuse_mask(&path)
+            .and_then(|()| bytes.map_err(|e| Error::io(&path, e)))
             .and_then(|b| decode(&b, &path))
             .and_then(|slice| self.engine.screen(&slice).map(|s| (slice, s)));
         record.latency_ms.total = round_ms(started.elapsed().as_secs_f64() * 1e3);
@@ -183,6 +183,21 @@ impl Tally {
     }
 }
 
+/// A mask reaches the screener only when its slice is missing (folders
+/// leave out masks that have one) or when named on its own.
+fn refuse_mask(path: &Path) -> Result<()> {
+    if !crate::inputs::is_mask(path) {
+        return Ok(());
+    }
+    Err(models::Error::Unsupported {
+        path: path.to_path_buf(),
+        reason:
+            "a tumour mask (`*_mask`), not a slice: masks are not screened (is its slice missing?)"
+                .into(),
+    }
+    .into())
+}
+
 /// Reads and decodes one slice file of any supported kind.
 pub fn open_slice(path: &Path) -> Result<SliceImage> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
@@ -190,7 +205,7 @@ pub fn open_slice(path: &Path) -> Result<SliceImage> {
 }
 
 /// PNG, TIFF, JPEG through the shared decoder; DICOM by its magic.
-fn decode(bytes: &[u8], path: &Path) -> Result<SliceImage> {
+pub fn decode(bytes: &[u8], path: &Path) -> Result<SliceImage> {
     if crate::dicom::is_dicom(bytes) {
         crate::dicom::decode(bytes, path)
     } else {

@@ -21,9 +21,10 @@ pub fn draw_result(
 ) -> Result<PngSnapshot> {
     let mut screen = PngSnapshot::new(width, height);
     let side = height.saturating_sub(16).min(width / 2);
-    let source = record.overlay.as_deref().unwrap_or(&record.input);
-    // An input that failed to decode has no picture: the text says why.
-    if let Ok(picture) = image::open(source) {
+    // Only our own overlay is drawn: an input that failed to decode has no
+    // picture (the text says why), and reopening it with the image crate's
+    // default limits would decode a hostile file a second time.
+    if let Some(picture) = record.overlay.as_deref().and_then(|p| image::open(p).ok()) {
         let fitted = image::imageops::resize(
             &picture.to_rgb8(),
             side,
@@ -74,11 +75,18 @@ pub fn draw_idle(lines: &[String], (width, height): (u32, u32)) -> Result<PngSna
     Ok(screen)
 }
 
+/// Written like a result (whole or not at all, owner-only): the screen
+/// shows a patient's slice.
 pub fn save(screen: &PngSnapshot, path: &Path) -> Result<()> {
-    screen.save(path).map_err(|e| Error::Encode {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })
+    let mut png = std::io::Cursor::new(Vec::new());
+    screen
+        .to_image()
+        .write_to(&mut png, image::ImageFormat::Png)
+        .map_err(|e| Error::Encode {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+    crate::store::write_file_atomically(path, png.get_ref())
 }
 
 /// Splits an error message into screen lines of at most `width` characters.

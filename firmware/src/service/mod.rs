@@ -38,11 +38,14 @@ pub struct SessionReport {
     pub skipped_as_done: usize,
     pub left_queued: usize,
     pub session_html: Option<PathBuf>,
+    /// Inputs whose result could not be stored (disk full, folder gone);
+    /// they keep no result and are screened at the next start.
+    pub store_failures: usize,
 }
 
 pub fn run(config: &ApplianceConfig, engine: Engine, options: RunOptions) -> Result<SessionReport> {
     let store = ResultsStore::open(&config.store.dir)?;
-    std::fs::create_dir_all(&config.inbox.dir).map_err(|e| Error::io(&config.inbox.dir, e))?;
+    crate::store::private::create_dir(&config.inbox.dir)?;
     retention::apply(store.dir(), &config.store.retention, SystemTime::now())?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -119,7 +122,7 @@ async fn serve(
         // The worker dropped its sender: the sink draws the last result, then ends.
         let _ = task.await;
     }
-    let (records, tally, skipped_as_done, left_queued) = outcome?;
+    let (records, tally, skipped_as_done, left_queued, store_failures) = outcome?;
 
     let session_html = if records.is_empty() {
         None
@@ -132,6 +135,7 @@ async fn serve(
         skipped_as_done,
         left_queued,
         session_html,
+        store_failures,
     })
 }
 
@@ -192,8 +196,8 @@ async fn send(
 }
 
 /// The session's records and their tally, inputs skipped as already done,
-/// inputs left queued.
-type WorkOutcome = (Vec<Record>, Tally, usize, usize);
+/// inputs left queued, inputs whose result could not be stored.
+type WorkOutcome = (Vec<Record>, Tally, usize, usize, usize);
 
 /// The inference thread: one slice at a time, each stored before the next
 /// starts, so a stop between slices leaves nothing half done.
@@ -213,7 +217,8 @@ fn work(
     while let Some(path) = jobs.blocking_recv() {
         if *stop.borrow() {
             // Not screened now; an inbox file is screened at the next start.
-            return Ok((records, tally, skipped, 1 + drain(&mut jobs)));
+            let left = 1 + drain(&mut jobs);
+            return Ok((records, tally, skipped, left, store_failures));
         }
         let input = Input::read(&path);
         if let Some(sha) = &input.sha256 {
@@ -250,7 +255,7 @@ fn work(
             }
         }
     }
-    Ok((records, tally, skipped, 0))
+    Ok((records, tally, skipped, 0, store_failures))
 }
 
 fn drain(jobs: &mut mpsc::Receiver<PathBuf>) -> usize {
