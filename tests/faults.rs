@@ -251,6 +251,33 @@ fn a_full_disk_is_a_clear_error_the_inputs_stay_queued_and_nothing_is_corrupt() 
 }
 
 #[test]
+fn a_log_that_cannot_be_written_does_not_bring_the_service_down() {
+    // Found by the soak when the build machine's disk filled: the log went
+    // to a file on that disk, tracing reported its own write error with
+    // eprintln!, which panicked on the same failed stderr (exit 101).
+    let b = Box_::new(&repo().join("models"));
+    let inputs = b.fill_inbox(4);
+    let log = b.tmp.path().join("service.log");
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg("ulimit -f 1 && exec \"$0\" \"$@\" 2>\"$LOG\"")
+        .arg(neuroscreen())
+        .args(["run", "--once", "--config"])
+        .arg(&b.config)
+        .env("LOG", &log)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.signal(), None, "{out:?}");
+    // Every store failed too (1 KiB is no room for an overlay): exit 1,
+    // the inputs stay queued; not 101, a panic.
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(std::fs::metadata(&log).unwrap().len() <= 1024);
+    let again = b.run();
+    assert!(again.status.success(), "{}", stderr_of(&again));
+    assert_each_once(&b.lines(), &inputs);
+}
+
+#[test]
 fn a_log_line_cut_by_the_limit_is_removed_and_later_lines_stay_readable() {
     let b = Box_::new(&repo().join("models"));
     // Error records only (no pictures), so the log is the file that fills.

@@ -206,13 +206,18 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
+        // When the log cannot be written (its disk full), tracing would say
+        // so with eprintln!, which panics on that same failed stderr: the
+        // soak's service died that way. A lost log line is not worth the box.
+        .log_internal_errors(false)
         .init();
     store::fail_oversized_writes_instead_of_dying();
     match run(Cli::parse().command) {
         Ok(0) => ExitCode::SUCCESS,
         Ok(_) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("neuroscreen: {e:#}");
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "neuroscreen: {e:#}");
             ExitCode::from(2)
         }
     }
