@@ -334,7 +334,9 @@ fn rehash(models: &Path, file: &str) {
 #[test]
 fn a_missing_or_damaged_model_file_stops_run_and_check_naming_it() {
     let segmenter = "segmenter.f32.onnx";
-    let cases: [(&str, fn(&Path), &str); 3] = [
+    /// What is done to the file, how, and a word the refusal must contain.
+    type Case = (&'static str, fn(&Path), &'static str);
+    let cases: [Case; 3] = [
         (
             "missing",
             |p| std::fs::remove_file(p).unwrap(),
