@@ -24,3 +24,62 @@ pub fn neuroscreen() -> PathBuf {
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
+
+/// A copy of the shipped model set (manifest, ONNX files, self-test and
+/// samples) that a test may damage or re-sign.
+pub fn copy_models(into: &Path) -> PathBuf {
+    let from = repo().join("models");
+    let dir = into.join("models");
+    std::fs::create_dir_all(dir.join("samples")).unwrap();
+    for sub in ["", "samples"] {
+        for entry in std::fs::read_dir(from.join(sub)).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_file() {
+                std::fs::copy(&p, dir.join(sub).join(p.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+    dir
+}
+
+/// The shipped sample slices (not their masks), sorted.
+pub fn samples() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(repo().join("models/samples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.ends_with(".png") && !name.contains("_mask")
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// How a measured child ended: its exit code (`None` when a signal ended
+/// it, then `signal` says which) and its own peak resident memory.
+#[derive(Debug)]
+pub struct Measured {
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+    pub max_rss_kib: u64,
+}
+
+/// Runs `command` to completion and reads the peak RSS of that one child
+/// from wait4's rusage (RUSAGE_CHILDREN would mix in other tests' children).
+pub fn run_measured(command: &mut std::process::Command) -> Measured {
+    let child = command.spawn().expect("spawn");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: rusage is plain old data; wait4 fills it for our own child,
+    // whose Child handle is not waited on again.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid, "wait4: {}", std::io::Error::last_os_error());
+    std::mem::forget(child);
+    Measured {
+        code: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
+        signal: libc::WIFSIGNALED(status).then(|| libc::WTERMSIG(status)),
+        max_rss_kib: usage.ru_maxrss as u64,
+    }
+}

@@ -29,6 +29,9 @@ pub struct ModelsConfig {
     /// Threads for inference; 0 takes every core.
     pub threads: usize,
     pub min_component_px: usize,
+    /// ed25519 public key (64 hex digits) of whoever signs model sets; when
+    /// set, a model set without a valid `manifest.json.sig` is refused.
+    pub public_key: Option<String>,
 }
 
 impl Default for ModelsConfig {
@@ -38,6 +41,7 @@ impl Default for ModelsConfig {
             precision: PrecisionChoice::Auto,
             threads: 0,
             min_component_px: 0,
+            public_key: None,
         }
     }
 }
@@ -259,13 +263,24 @@ impl ApplianceConfig {
     /// directory.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let mut config: Self = toml::from_str(&text).map_err(|e| Error::Config {
+        let config = Self::from_toml(&text, path)?;
+        config.check_models_dir().map_err(|reason| Error::Config {
+            path: path.to_path_buf(),
+            reason,
+        })?;
+        Ok(config)
+    }
+
+    /// Parses `text` as the file `path` and checks every value without
+    /// looking at the disk (the fuzz target's entry; `load` adds the disk).
+    pub fn from_toml(text: &str, path: &Path) -> Result<Self> {
+        let mut config: Self = toml::from_str(text).map_err(|e| Error::Config {
             path: path.to_path_buf(),
             reason: e.to_string().trim_end().to_string(),
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
         config.resolve_relative_to(base);
-        config.validate().map_err(|reason| Error::Config {
+        config.validate_values().map_err(|reason| Error::Config {
             path: path.to_path_buf(),
             reason,
         })?;
@@ -301,6 +316,10 @@ impl ApplianceConfig {
                 "models.threads: {} is more than 256; 0 takes every core",
                 self.models.threads
             ));
+        }
+        if let Some(key) = &self.models.public_key {
+            models::signature::parse_public_key(key)
+                .map_err(|e| format!("models.public_key: {e}"))?;
         }
         if let Some(spacing) = self.inbox.pixel_spacing_mm {
             check_spacing(spacing).map_err(|e| format!("inbox.pixel_spacing_mm: {e}"))?;
@@ -355,6 +374,12 @@ impl ApplianceConfig {
         if self.models.threads > 0 {
             engine.threads = self.models.threads;
         }
+        // Checked by validate_values; a config that skipped it pins nothing.
+        engine.public_key = self
+            .models
+            .public_key
+            .as_deref()
+            .and_then(|k| models::signature::parse_public_key(k).ok());
         engine
     }
 

@@ -8,9 +8,10 @@ const SLICE_EXTENSIONS: [&str; 7] = ["png", "tif", "tiff", "jpg", "jpeg", "dcm",
 
 /// Files are taken as given (a bad one becomes an error line later, not a
 /// refusal now); folders are walked for slice files, masks (`*_mask.*`)
-/// left out, in sorted order so runs are repeatable, except that the DICOM
-/// files of a folder come grouped by series and in slice order
-/// (`dicom::series`). Sub-folders holding a
+/// left out unless their slice is missing (then the mask is listed, so the
+/// scan says so rather than skipping it unseen), in sorted order so runs are
+/// repeatable, except that the DICOM files of a folder come grouped by
+/// series and in slice order (`dicom::series`). Sub-folders holding a
 /// `results.jsonl` are our own results (masks, overlays, screens) and are
 /// not walked, so a results folder inside a scanned folder is not rescanned.
 pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
@@ -33,16 +34,33 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
     entries.sort();
-    for p in entries {
+    for p in &entries {
         if p.is_dir() {
             if !p.join(RESULTS_LOG).exists() {
-                walk(&p, out)?;
+                walk(p, out)?;
             }
-        } else if is_slice_file(&p) {
-            out.push(p);
+        } else if is_slice_file(p) || (is_mask(p) && !has_its_slice(p, &entries)) {
+            out.push(p.clone());
         }
     }
     Ok(())
+}
+
+/// A tumour mask by the LGG naming (`<slice>_mask.<ext>`): never screened.
+pub fn is_mask(p: &Path) -> bool {
+    let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    stem.ends_with("_mask")
+        && p.extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| SLICE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+fn has_its_slice(mask: &Path, siblings: &[PathBuf]) -> bool {
+    let stem = mask.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    let slice = stem.trim_end_matches("_mask");
+    siblings
+        .iter()
+        .any(|p| p.file_stem().and_then(|s| s.to_str()) == Some(slice) && is_slice_file(p))
 }
 
 pub fn is_slice_file(p: &Path) -> bool {
@@ -82,6 +100,18 @@ mod tests {
             .map(|p| p.strip_prefix(d.path()).unwrap_or(p).display().to_string())
             .collect();
         assert_eq!(names, ["a.TIF", "b.png", "sub/c.jpeg", "/given/as/is.txt"]);
+    }
+
+    #[test]
+    fn a_mask_without_its_slice_is_listed_so_the_scan_reports_it() {
+        let d = tempfile::tempdir().unwrap();
+        for f in ["a.png", "a_mask.png", "b_mask.tif"] {
+            std::fs::write(d.path().join(f), b"x").unwrap();
+        }
+        let files = expand(&[d.path().to_path_buf()]).unwrap();
+        assert_eq!(files, [d.path().join("a.png"), d.path().join("b_mask.tif")]);
+        assert!(is_mask(&d.path().join("b_mask.tif")));
+        assert!(!is_mask(&d.path().join("b_mask.txt")));
     }
 
     #[test]

@@ -14,4 +14,6 @@ pub mod inspect;
 pub mod scan;
 pub mod screen;
 pub mod service;
+pub mod signing;
+pub mod soak;
 pub mod store;

@@ -4,6 +4,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use firmware::engine::{Engine, EngineConfig, PrecisionChoice};
 use firmware::{bench, check, config, demo, engine, inputs, inspect, scan, service, store};
+use firmware::{signing, soak};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -147,6 +148,35 @@ enum Command {
         #[command(subcommand)]
         command: HilCommand,
     },
+    /// Signed model sets: make keys, sign a manifest, verify one
+    Manifest {
+        #[command(subcommand)]
+        action: ManifestAction,
+    },
+    /// Long run through the real service (`run` on a fresh box, slices renamed into its
+    /// inbox): RSS, open fds and latency percentiles per window
+    Soak {
+        /// Fresh (or empty) folder for the box: inbox, results, config, service log
+        #[arg(long)]
+        dir: PathBuf,
+        /// Slices to feed (copies of the samples, made as it goes)
+        #[arg(long, default_value_t = 10_000)]
+        slices: usize,
+        /// Slices per sample row
+        #[arg(long, default_value_t = 1_000)]
+        window: usize,
+        /// Folder holding manifest.json and samples/ [default as for scan]
+        #[arg(long)]
+        models: Option<PathBuf>,
+        /// models.threads of the service
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        #[arg(long, value_enum, default_value_t = PrecisionChoice::Auto)]
+        precision: PrecisionChoice,
+        /// Also write every figure as JSON here
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -195,6 +225,32 @@ enum HilCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum ManifestAction {
+    /// Make a signing key pair: the private key (owner-only) at --out, the public key at <out>.pub
+    Keygen {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Sign <models>/manifest.json (after checking every model's sha256) into manifest.json.sig
+    Sign {
+        /// Private key file from `keygen`
+        #[arg(long)]
+        key: PathBuf,
+        /// Folder holding manifest.json [default as for scan]
+        #[arg(long)]
+        models: Option<PathBuf>,
+    },
+    /// Check a model set as a board pinning --public-key does: signature, then hashes
+    Verify {
+        /// 64 hex digits, as in `models.public_key`
+        #[arg(long)]
+        public_key: String,
+        #[arg(long)]
+        models: Option<PathBuf>,
+    },
+}
+
 /// Exit codes: 0 all inputs done, 1 some inputs failed (each has an error
 /// line), 2 the command could not run at all (bad models, unwritable folder).
 fn main() -> ExitCode {
@@ -205,12 +261,18 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
+        // When the log cannot be written (its disk full), tracing would say
+        // so with eprintln!, which panics on that same failed stderr: the
+        // soak's service died that way. A lost log line is not worth the box.
+        .log_internal_errors(false)
         .init();
+    store::fail_oversized_writes_instead_of_dying();
     match run(Cli::parse().command) {
         Ok(0) => ExitCode::SUCCESS,
         Ok(_) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("neuroscreen: {e:#}");
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "neuroscreen: {e:#}");
             ExitCode::from(2)
         }
     }
@@ -331,6 +393,38 @@ fn run(command: Command) -> Result<usize> {
             record,
             sample,
         } => run_check(models, config, precision, all, record, sample),
+        Command::Manifest { action } => run_manifest(action),
+        Command::Soak {
+            dir,
+            slices,
+            window,
+            models,
+            threads,
+            precision,
+            json,
+        } => {
+            let models = models.unwrap_or_else(default_models_dir);
+            let options = soak::SoakOptions {
+                dir,
+                models: std::path::absolute(&models)?,
+                slices: slices.max(1),
+                window: window.max(1),
+                threads: threads.max(1),
+                precision: clap::ValueEnum::to_possible_value(&precision)
+                    .map_or("auto".into(), |v| v.get_name().to_string()),
+            };
+            let report = soak::run(&options, &mut std::io::stdout().lock())?;
+            println!(
+                "soak: {} slices ({} errors) in {:.0} s; service exit code {:?}",
+                report.slices, report.errors, report.seconds, report.service_exit_code
+            );
+            if let Some(path) = json {
+                let text = serde_json::to_string_pretty(&report)? + "\n";
+                store::write_file_atomically(&path, text.as_bytes())?;
+            }
+            let clean = report.errors == 0 && report.service_exit_code == Some(0);
+            Ok(usize::from(!clean))
+        }
         Command::Hil { command } => run_hil(command),
     }
 }
@@ -388,6 +482,34 @@ fn run_hil(command: HilCommand) -> Result<usize> {
     }
 }
 
+fn run_manifest(action: ManifestAction) -> Result<usize> {
+    match action {
+        ManifestAction::Keygen { out } => {
+            let public = signing::keygen(&out)?;
+            println!(
+                "private key: {} (owner-only; keep it off the board)",
+                out.display()
+            );
+            println!(
+                "public key:  {public}\n  (in {}; pin it on the board as [models] public_key)",
+                signing::public_key_path(&out).display()
+            );
+        }
+        ManifestAction::Sign { key, models } => {
+            let models = models.unwrap_or_else(default_models_dir);
+            let sig = signing::sign(&key, &models)?;
+            println!("signed: {}", sig.display());
+        }
+        ManifestAction::Verify { public_key, models } => {
+            let models = models.unwrap_or_else(default_models_dir);
+            signing::verify(&public_key, &models)
+                .map_err(|e| anyhow::anyhow!(e).context("model set refused"))?;
+            println!("verified: signature and every model's sha256");
+        }
+    }
+    Ok(0)
+}
+
 fn run_service(
     config: Option<PathBuf>,
     paths: Vec<PathBuf>,
@@ -415,12 +537,14 @@ fn run_service(
         errors = s.errors,
         already_done = report.skipped_as_done,
         left_for_next_start = report.left_queued,
+        not_stored = report.store_failures,
         "stopped"
     );
     if let Some(html) = &report.session_html {
         println!("session summary: {}", html.display());
     }
-    Ok(s.errors)
+    // An input that could not be stored failed as much as a bad one did.
+    Ok(s.errors + report.store_failures)
 }
 
 fn run_check(

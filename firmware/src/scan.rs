@@ -103,12 +103,9 @@ impl<'a> Screener<'a> {
             sha256,
             started,
         } = input;
-        let bytes = match bytes {
+        let bytes = match refuse_mask(&path).and_then(|()| bytes.map_err(|e| Error::io(&path, e))) {
             Ok(b) => b,
-            Err(e) => {
-                let failed = Err(Error::io(&path, e));
-                return Ok(vec![self.screen_one(path, sha256, started, failed)?]);
-            }
+            Err(e) => return Ok(vec![self.screen_one(path, sha256, started, Err(e))?]),
         };
         if !crate::dicom::is_dicom(&bytes) {
             let decoded = SliceImage::decode(&bytes, &path)
@@ -338,6 +335,21 @@ impl Tally {
     }
 }
 
+/// A mask reaches the screener only when its slice is missing (folders
+/// leave out masks that have one) or when named on its own.
+fn refuse_mask(path: &Path) -> Result<()> {
+    if !crate::inputs::is_mask(path) {
+        return Ok(());
+    }
+    Err(models::Error::Unsupported {
+        path: path.to_path_buf(),
+        reason:
+            "a tumour mask (`*_mask`), not a slice: masks are not screened (is its slice missing?)"
+                .into(),
+    }
+    .into())
+}
+
 /// Reads and decodes one slice file of any supported kind.
 pub fn open_slice(path: &Path) -> Result<SliceImage> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
@@ -345,7 +357,7 @@ pub fn open_slice(path: &Path) -> Result<SliceImage> {
 }
 
 /// PNG, TIFF, JPEG through the shared decoder; DICOM by its magic.
-fn decode(bytes: &[u8], path: &Path) -> Result<SliceImage> {
+pub fn decode(bytes: &[u8], path: &Path) -> Result<SliceImage> {
     if crate::dicom::is_dicom(bytes) {
         crate::dicom::decode(bytes, path)
     } else {

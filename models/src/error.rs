@@ -23,6 +23,8 @@ pub enum Error {
         expected: String,
         actual: String,
     },
+    #[error("{path}: signature {reason}")]
+    Signature { path: PathBuf, reason: String },
     #[error("{path}: invalid manifest: {reason}")]
     Manifest { path: PathBuf, reason: String },
     #[error("{what}: {reason}")]

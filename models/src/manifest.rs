@@ -133,12 +133,17 @@ impl Manifest {
     /// Reads and validates a manifest; errors name the file and the field.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let manifest: Manifest = serde_json::from_str(&text).map_err(|e| Error::Manifest {
-            path: path.to_path_buf(),
+        Self::from_json(&text, path)
+    }
+
+    /// Parses and validates manifest text; `origin` names it in errors.
+    pub fn from_json(text: &str, origin: &Path) -> Result<Self> {
+        let manifest: Manifest = serde_json::from_str(text).map_err(|e| Error::Manifest {
+            path: origin.to_path_buf(),
             reason: e.to_string(),
         })?;
         manifest.validate().map_err(|reason| Error::Manifest {
-            path: path.to_path_buf(),
+            path: origin.to_path_buf(),
             reason,
         })?;
         Ok(manifest)

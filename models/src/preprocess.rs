@@ -162,9 +162,12 @@ pub fn normalise_plane(plane: &mut [f32], norm: Normalisation, full_scale: f32) 
                 // than dividing by zero.
                 plane.iter_mut().for_each(|v| *v = 0.0);
             } else {
+                // In f64: for float slices near f32's range, `v - lo` and
+                // `span` overflow f32 and inf / inf is NaN.
+                let (lo, span) = (f64::from(lo), f64::from(hi) - f64::from(lo));
                 plane
                     .iter_mut()
-                    .for_each(|v| *v = ((*v - lo) / span).clamp(0.0, 1.0));
+                    .for_each(|v| *v = ((f64::from(*v) - lo) / span).clamp(0.0, 1.0) as f32);
             }
         }
         Normalisation::ZScore => {
@@ -201,10 +204,14 @@ pub fn percentiles(plane: &[f32], low: f32, high: f32) -> (f32, f32) {
         return (min, min);
     }
     const BINS: usize = 4096;
-    let scale = (BINS - 1) as f32 / (max - min);
+    // In f64: a range wider than f32 can hold (float slices) would make the
+    // scale zero, one narrower than its normal range (subnormal) infinite.
+    let (min, max) = (f64::from(min), f64::from(max));
+    let scale = (BINS - 1) as f64 / (max - min);
     let mut hist = vec![0u32; BINS];
     for &v in plane {
-        hist[((v - min) * scale) as usize] += 1;
+        let bin = ((f64::from(v) - min) * scale) as usize;
+        hist[bin.min(BINS - 1)] += 1;
     }
     let n = plane.len() as f64;
     let find = |p: f32| -> f32 {
@@ -213,10 +220,10 @@ pub fn percentiles(plane: &[f32], low: f32, high: f32) -> (f32, f32) {
         for (i, &c) in hist.iter().enumerate() {
             acc += c as f64;
             if acc >= target && c > 0 {
-                return min + i as f32 / scale;
+                return (min + i as f64 / scale) as f32;
             }
         }
-        max
+        max as f32
     };
     (find(low), find(high).max(find(low)))
 }
@@ -263,6 +270,37 @@ pub fn prepare(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn float_values_near_the_limits_of_f32_normalise_to_finite_values() {
+        // Found by the slice fuzz target (an RGB float TIFF): v - lo and the
+        // span overflowed f32 and inf / inf gave NaN model inputs.
+        let mut plane = vec![-3.0e38, 3.0e38, 0.0, 1.0e38, -2.0e38, 3.4e38];
+        let pct = Normalisation::Percentile {
+            low: 0.5,
+            high: 99.5,
+        };
+        normalise_plane(&mut plane, pct, 1.0);
+        assert!(plane.iter().all(|v| (0.0..=1.0).contains(v)), "{plane:?}");
+        assert!(plane[1] > plane[0], "{plane:?}");
+    }
+
+    #[test]
+    fn a_subnormal_intensity_range_does_not_index_out_of_the_histogram() {
+        // A float TIFF whose values differ by less than f32's normal range.
+        let mut plane = vec![0.0, 1e-40, 0.0, 1e-40];
+        let (lo, hi) = percentiles(&plane, 0.5, 99.5);
+        assert!(lo.is_finite() && hi.is_finite() && lo <= hi);
+        normalise_plane(
+            &mut plane,
+            Normalisation::Percentile {
+                low: 0.5,
+                high: 99.5,
+            },
+            1.0,
+        );
+        assert!(plane.iter().all(|v| (0.0..=1.0).contains(v)), "{plane:?}");
+    }
 
     fn blob(w: u32, h: u32, cx: f32, cy: f32, r: f32) -> Vec<f32> {
         (0..h)

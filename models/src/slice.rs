@@ -2,13 +2,41 @@
 //! one planar float image that keeps the source's raw intensity scale.
 
 use crate::{Error, Result};
-use image::{DynamicImage, ImageReader};
+use image::{DynamicImage, ImageFormat, ImageReader};
 use std::io::Cursor;
 use std::path::Path;
 
 /// The largest side we accept. MRI slices are at most a few thousand pixels;
 /// anything larger is a hostile or broken header, refused before allocating.
 pub const MAX_SIDE: u32 = 8192;
+
+/// The most pixels a slice may have (4096 x 4096). A small file can declare
+/// 8192 x 8192 and inflate to it; at four bytes a sample and three planes
+/// that alone would take 800 MB on a board with 1-4 GB, so the area is
+/// capped as well as the side.
+pub const MAX_PIXELS: u64 = 4096 * 4096;
+
+/// What the image decoders may allocate for one slice (16-bit RGBA at
+/// `MAX_PIXELS` needs 128 MiB; TIFF strips and PNG rows need a little more).
+const MAX_DECODE_ALLOC: u64 = 512 << 20;
+
+/// Refuses a size before anything is allocated for it; the reason says why.
+pub fn check_size(width: u32, height: u32) -> std::result::Result<(), String> {
+    if width == 0 || height == 0 {
+        return Err(format!("image has no pixels ({width}x{height})"));
+    }
+    if width > MAX_SIDE || height > MAX_SIDE {
+        return Err(format!(
+            "{width}x{height} pixels: a side is over the {MAX_SIDE} px limit"
+        ));
+    }
+    if u64::from(width) * u64::from(height) > MAX_PIXELS {
+        return Err(format!(
+            "{width}x{height} pixels is over the {MAX_PIXELS}-pixel limit"
+        ));
+    }
+    Ok(())
+}
 
 /// A decoded slice: `channels` planes of `height * width` raw intensities
 /// (0..255 for 8-bit, 0..65535 for 16-bit, as stored), channel-major.
@@ -78,63 +106,67 @@ impl SliceImage {
         let mut reader = ImageReader::new(Cursor::new(bytes))
             .with_guessed_format()
             .map_err(|e| decode_err(e.to_string()))?;
-        if reader.format().is_none() {
-            return Err(Error::Unsupported {
-                path: origin.to_path_buf(),
-                reason: "not a PNG, TIFF or JPEG file".into(),
-            });
+        let unsupported = |reason: String| Error::Unsupported {
+            path: origin.to_path_buf(),
+            reason,
+        };
+        match reader.format() {
+            None => return Err(unsupported("not a PNG, TIFF or JPEG file".into())),
+            Some(ImageFormat::Jpeg) if !jpeg_is_complete(bytes) => {
+                // The JPEG decoder pads a cut file with grey and returns
+                // "an image": half a slice would be screened as a whole one.
+                return Err(decode_err(
+                    "JPEG ends before its end-of-image marker (truncated?)".into(),
+                ));
+            }
+            Some(ImageFormat::Tiff) => tiff_samples(bytes).map_err(unsupported)?,
+            Some(_) => {}
         }
-        let mut limits = image::Limits::default();
-        limits.max_image_width = Some(MAX_SIDE);
-        limits.max_image_height = Some(MAX_SIDE);
-        limits.max_alloc = Some(1 << 30);
-        reader.limits(limits);
+        let limits = || {
+            let mut limits = image::Limits::default();
+            limits.max_image_width = Some(MAX_SIDE);
+            limits.max_image_height = Some(MAX_SIDE);
+            limits.max_alloc = Some(MAX_DECODE_ALLOC);
+            limits
+        };
+        // The header alone first: the area is refused before decoding.
+        let mut header = ImageReader::new(Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|e| decode_err(e.to_string()))?;
+        header.limits(limits());
+        let (w, h) = header
+            .into_dimensions()
+            .map_err(|e| decode_err(e.to_string()))?;
+        check_size(w, h).map_err(|reason| Error::Unsupported {
+            path: origin.to_path_buf(),
+            reason,
+        })?;
+        reader.limits(limits());
         let img = reader.decode().map_err(|e| decode_err(e.to_string()))?;
         Self::from_dynamic(img, origin)
     }
 
     pub fn from_dynamic(img: DynamicImage, origin: &Path) -> Result<Self> {
         let (w, h) = (img.width(), img.height());
-        if w == 0 || h == 0 {
-            return Err(Error::Unsupported {
-                path: origin.to_path_buf(),
-                reason: format!("image has no pixels ({w}x{h})"),
-            });
-        }
-        // Alpha carries no intensity information in a scan; it is dropped.
-        let (channels, bit_depth, interleaved): (usize, u8, Vec<f32>) = match img {
-            DynamicImage::ImageLuma8(b) => {
-                (1, 8, b.into_raw().into_iter().map(f32::from).collect())
-            }
-            DynamicImage::ImageLumaA8(b) => (1, 8, b.pixels().map(|p| f32::from(p[0])).collect()),
-            DynamicImage::ImageRgb8(b) => (3, 8, b.into_raw().into_iter().map(f32::from).collect()),
-            DynamicImage::ImageRgba8(b) => (
-                3,
-                8,
-                b.pixels()
-                    .flat_map(|p| [p[0], p[1], p[2]])
-                    .map(f32::from)
-                    .collect(),
-            ),
-            DynamicImage::ImageLuma16(b) => {
-                (1, 16, b.into_raw().into_iter().map(f32::from).collect())
-            }
-            DynamicImage::ImageLumaA16(b) => (1, 16, b.pixels().map(|p| f32::from(p[0])).collect()),
-            DynamicImage::ImageRgb16(b) => {
-                (3, 16, b.into_raw().into_iter().map(f32::from).collect())
-            }
-            DynamicImage::ImageRgba16(b) => (
-                3,
-                16,
-                b.pixels()
-                    .flat_map(|p| [p[0], p[1], p[2]])
-                    .map(f32::from)
-                    .collect(),
-            ),
-            DynamicImage::ImageRgb32F(b) => (3, 32, b.into_raw()),
-            DynamicImage::ImageRgba32F(b) => {
-                (3, 32, b.pixels().flat_map(|p| [p[0], p[1], p[2]]).collect())
-            }
+        check_size(w, h).map_err(|reason| Error::Unsupported {
+            path: origin.to_path_buf(),
+            reason,
+        })?;
+        let n = w as usize * h as usize;
+        // Straight into planes (no interleaved float copy: a large slice
+        // would hold both at once). Alpha carries no intensity in a scan
+        // and is dropped.
+        let (channels, bit_depth, data): (usize, u8, Vec<f32>) = match &img {
+            DynamicImage::ImageLuma8(b) => (1, 8, planar(b.as_raw(), 1, 1, n, f32::from)),
+            DynamicImage::ImageLumaA8(b) => (1, 8, planar(b.as_raw(), 2, 1, n, f32::from)),
+            DynamicImage::ImageRgb8(b) => (3, 8, planar(b.as_raw(), 3, 3, n, f32::from)),
+            DynamicImage::ImageRgba8(b) => (3, 8, planar(b.as_raw(), 4, 3, n, f32::from)),
+            DynamicImage::ImageLuma16(b) => (1, 16, planar(b.as_raw(), 1, 1, n, f32::from)),
+            DynamicImage::ImageLumaA16(b) => (1, 16, planar(b.as_raw(), 2, 1, n, f32::from)),
+            DynamicImage::ImageRgb16(b) => (3, 16, planar(b.as_raw(), 3, 3, n, f32::from)),
+            DynamicImage::ImageRgba16(b) => (3, 16, planar(b.as_raw(), 4, 3, n, f32::from)),
+            DynamicImage::ImageRgb32F(b) => (3, 32, planar(b.as_raw(), 3, 3, n, |v| v)),
+            DynamicImage::ImageRgba32F(b) => (3, 32, planar(b.as_raw(), 4, 3, n, |v| v)),
             other => {
                 return Err(Error::Unsupported {
                     path: origin.to_path_buf(),
@@ -142,21 +174,72 @@ impl SliceImage {
                 })
             }
         };
-        if interleaved.iter().any(|v| !v.is_finite()) {
+        drop(img);
+        if data.iter().any(|v| !v.is_finite()) {
             return Err(Error::Unsupported {
                 path: origin.to_path_buf(),
                 reason: "float image holds NaN or infinite values".into(),
             });
         }
-        let n = w as usize * h as usize;
-        let mut data = vec![0.0f32; n * channels];
-        for (i, px) in interleaved.chunks_exact(channels).enumerate() {
-            for (c, v) in px.iter().enumerate() {
-                data[c * n + i] = *v;
-            }
-        }
         Ok(Self::new(w, h, channels, bit_depth, data))
     }
+}
+
+/// An end-of-image marker after the first start-of-scan: entropy-coded data
+/// cannot hold FF D9 (a data FF is followed by 00), so a file cut anywhere
+/// in its scans has none there.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let Some(sos) = bytes.windows(2).position(|w| w == [0xFF, 0xDA]) else {
+        return false;
+    };
+    bytes[sos..].windows(2).any(|w| w == [0xFF, 0xD9])
+}
+
+/// A TIFF's samples per pixel must be grey or RGB, each with at most one
+/// extra (alpha) sample: the decoder reads other layouts as something they
+/// are not (five samples as RGBA, the fifth shifting every pixel).
+fn tiff_samples(bytes: &[u8]) -> std::result::Result<(), String> {
+    use tiff::tags::Tag;
+    let mut d = tiff::decoder::Decoder::new(Cursor::new(bytes)).map_err(|e| e.to_string())?;
+    let samples: u16 = d
+        .find_tag_unsigned(Tag::SamplesPerPixel)
+        .map_err(|e| e.to_string())?
+        .unwrap_or(1);
+    let extra = d
+        .find_tag_unsigned_vec::<u16>(Tag::ExtraSamples)
+        .map_err(|e| e.to_string())?
+        .map_or(0, |v| v.len() as u16);
+    let float = d
+        .find_tag_unsigned_vec::<u16>(Tag::SampleFormat)
+        .map_err(|e| e.to_string())?
+        .is_some_and(|v| v.first() == Some(&3));
+    match (samples, extra) {
+        (1, _) if float => {
+            Err("grey floating-point TIFF is not supported (grey 8/16-bit or RGB float are)".into())
+        }
+        (1 | 3, 0) | (4, 0 | 1) => Ok(()),
+        _ => Err(format!(
+            "{samples} samples per pixel ({extra} extra); expected 1 (grey), 3 (RGB) or 4 (RGBA)"
+        )),
+    }
+}
+
+/// The first `channels` samples of each `stride`-sample pixel of `raw`, as
+/// `channels` planes of `n` floats.
+fn planar<S: Copy>(
+    raw: &[S],
+    stride: usize,
+    channels: usize,
+    n: usize,
+    to_f32: impl Fn(S) -> f32,
+) -> Vec<f32> {
+    let mut data = vec![0.0f32; n * channels];
+    for (i, px) in raw.chunks_exact(stride).take(n).enumerate() {
+        for (c, v) in px[..channels].iter().enumerate() {
+            data[c * n + i] = to_f32(*v);
+        }
+    }
+    data
 }
 
 #[cfg(test)]
@@ -239,6 +322,71 @@ mod tests {
         png.extend_from_slice(&crc32(&ihdr).to_be_bytes());
         let err = SliceImage::decode(&png, Path::new("huge.png")).unwrap_err();
         assert!(err.to_string().contains("huge.png"), "{err}");
+    }
+
+    #[test]
+    fn a_large_area_within_the_side_limit_is_refused_before_decoding() {
+        // 8000 x 8000 passes the side limit but not the pixel budget.
+        let mut png = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a];
+        let mut ihdr = b"IHDR".to_vec();
+        ihdr.extend_from_slice(&8000u32.to_be_bytes());
+        ihdr.extend_from_slice(&8000u32.to_be_bytes());
+        ihdr.extend_from_slice(&[16, 2, 0, 0, 0]);
+        png.extend_from_slice(&13u32.to_be_bytes());
+        png.extend_from_slice(&ihdr);
+        png.extend_from_slice(&crc32(&ihdr).to_be_bytes());
+        // An empty IDAT ends the header for the PNG reader.
+        png.extend_from_slice(&0u32.to_be_bytes());
+        png.extend_from_slice(b"IDAT");
+        png.extend_from_slice(&crc32(b"IDAT").to_be_bytes());
+        let msg = SliceImage::decode(&png, Path::new("wide.png"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("wide.png") && msg.contains("pixel limit"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_cut_jpeg_is_refused_not_padded_into_a_slice() {
+        let img = ImageBuffer::from_fn(64, 64, |x, y| Luma([(x * 3 + y) as u8]));
+        let bytes = encode(DynamicImage::ImageLuma8(img), ImageFormat::Jpeg);
+        SliceImage::decode(&bytes, Path::new("whole.jpg")).unwrap();
+        let msg = SliceImage::decode(&bytes[..bytes.len() * 2 / 3], Path::new("cut.jpg"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("cut.jpg") && msg.contains("truncated"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_tiff_with_five_samples_per_pixel_is_refused() {
+        let bytes = std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../tests/fixtures/hostile/five_channels.tif"),
+        )
+        .unwrap();
+        let msg = SliceImage::decode(&bytes, Path::new("five.tif"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("five.tif") && msg.contains("5 samples per pixel"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn alpha_is_dropped_and_planes_keep_their_order() {
+        let img = ImageBuffer::from_fn(3, 2, |x, y| image::Rgba([x as u8, y as u8, 7, 9]));
+        let bytes = encode(DynamicImage::ImageRgba8(img), ImageFormat::Png);
+        let s = SliceImage::decode(&bytes, Path::new("a.png")).unwrap();
+        assert_eq!(s.channels, 3);
+        assert_eq!(s.plane(0), [0.0, 1.0, 2.0, 0.0, 1.0, 2.0]);
+        assert_eq!(s.plane(1), [0.0, 0.0, 0.0, 1.0, 1.0, 1.0]);
+        assert!(s.plane(2).iter().all(|&v| v == 7.0));
     }
 
     fn crc32(bytes: &[u8]) -> u32 {

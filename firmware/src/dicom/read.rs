@@ -142,6 +142,34 @@ fn pixel_data_ends(body: &[u8]) -> Vec<usize> {
     ends
 }
 
+/// The image size the header declares, refused before the pixel decoder
+/// allocates for it: a compressed frame is decoded into a buffer sized from
+/// Rows x Columns x samples, whatever the file's own length.
+fn check_declared_size(object: &DefaultDicomObject) -> std::result::Result<(), String> {
+    let number = |tag, name: &str| -> std::result::Result<u64, String> {
+        object
+            .element(tag)
+            .map_err(|_| format!("no {name}"))?
+            .to_int::<u64>()
+            .map_err(|e| format!("{name}: {e}"))
+    };
+    let rows = number(tags::ROWS, "Rows")?;
+    let columns = number(tags::COLUMNS, "Columns")?;
+    let (Ok(rows), Ok(columns)) = (u32::try_from(rows), u32::try_from(columns)) else {
+        return Err(format!("{columns}x{rows} pixels is not a slice we accept"));
+    };
+    models::slice::check_size(columns, rows)?;
+    let samples = object
+        .element(tags::SAMPLES_PER_PIXEL)
+        .ok()
+        .and_then(|e| e.to_int::<u64>().ok())
+        .unwrap_or(1);
+    if samples != 1 && samples != 3 {
+        return Err(format!("{samples} samples per pixel"));
+    }
+    Ok(())
+}
+
 /// Decodes the first frame: the whole slice for the usual single-frame MR
 /// file. Multi-frame callers use [`open`] and [`DicomFile::frame`].
 pub fn decode(bytes: &[u8], origin: &Path) -> Result<SliceImage> {
@@ -208,17 +236,13 @@ impl DicomFile {
 
     fn decode_frame(&self, index: u32) -> Result<SliceImage> {
         let origin = &self.origin;
+        check_declared_size(&self.object).map_err(|reason| fail(origin, reason))?;
         let pixels = self
             .object
             .decode_pixel_data_frame(index)
             .map_err(|e| fail(origin, e))?;
         let (w, h) = (pixels.columns(), pixels.rows());
-        if w == 0 || h == 0 || w > models::slice::MAX_SIDE || h > models::slice::MAX_SIDE {
-            return Err(fail(
-                origin,
-                format!("{w}x{h} pixels is not a slice we accept"),
-            ));
-        }
+        models::slice::check_size(w, h).map_err(|reason| fail(origin, reason))?;
         let channels = usize::from(pixels.samples_per_pixel());
         if channels != 1 && channels != 3 {
             return Err(fail(origin, format!("{channels} samples per pixel")));

@@ -31,6 +31,9 @@ pub struct EngineConfig {
     pub min_component_px: usize,
     /// Threads for tract's matrix products; 1 runs on the calling thread.
     pub threads: usize,
+    /// When set, the manifest must carry a valid signature by this key
+    /// (`manifest.json.sig`), or the engine does not load.
+    pub public_key: Option<models::signature::VerifyingKey>,
 }
 
 impl Default for EngineConfig {
@@ -39,6 +42,7 @@ impl Default for EngineConfig {
             precision: PrecisionChoice::Auto,
             min_component_px: 0,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            public_key: None,
         }
     }
 }
@@ -89,7 +93,16 @@ impl Engine {
     /// Loads the manifest's pipeline. Refuses to start when any listed file
     /// differs from its recorded sha256, before tract sees a byte of it.
     pub fn load(manifest_path: &Path, config: EngineConfig) -> Result<Self> {
-        let manifest = Manifest::load(manifest_path)?;
+        // One read: the bytes whose signature is checked are the ones parsed.
+        let bytes = std::fs::read(manifest_path).map_err(|e| Error::io(manifest_path, e))?;
+        if let Some(key) = &config.public_key {
+            models::signature::verify(manifest_path, &bytes, key)?;
+        }
+        let text = String::from_utf8(bytes).map_err(|e| models::Error::Manifest {
+            path: manifest_path.to_path_buf(),
+            reason: format!("not UTF-8: {e}"),
+        })?;
+        let manifest = Manifest::from_json(&text, manifest_path)?;
         let dir = manifest_path
             .parent()
             .filter(|d| !d.as_os_str().is_empty())

@@ -197,11 +197,18 @@ pub fn draw_idle(state: &ScreenState, (width, height): (u32, u32)) -> Result<Png
     Ok(screen)
 }
 
+/// Written like a result (whole or not at all, owner-only): the screen
+/// shows a patient's slice.
 pub fn save(screen: &PngSnapshot, path: &Path) -> Result<()> {
-    screen.save(path).map_err(|e| Error::Encode {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })
+    let mut png = std::io::Cursor::new(Vec::new());
+    screen
+        .to_image()
+        .write_to(&mut png, image::ImageFormat::Png)
+        .map_err(|e| Error::Encode {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+    crate::store::write_file_atomically(path, png.get_ref())
 }
 
 /// One status line per model: `name architecture precision sha256-prefix`,

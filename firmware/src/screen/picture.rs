@@ -30,6 +30,11 @@ impl Picture {
     /// reads, DICOM included) and the mask PNG. `None` when the input
     /// cannot be read (an error record, a file since removed).
     pub fn of_record(record: &Record) -> Option<Self> {
+        // An input that failed is not decoded a second time for the screen
+        // (a hostile file would cost its decode twice); the text says why.
+        if record.error.is_some() {
+            return None;
+        }
         let slice = crate::scan::open_slice(&record.input).ok()?;
         let planes: Vec<Vec<u8>> = (0..slice.channels)
             .map(|c| window(slice.plane(c)))

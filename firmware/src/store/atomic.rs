@@ -1,8 +1,9 @@
 //! Files that appear whole or not at all, even across a power cut: the
 //! appliance is switched off at the wall.
 
+use super::private;
 use crate::error::{Error, Result};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -26,13 +27,21 @@ impl Batch {
     pub fn stage(&mut self, name: &str, bytes: &[u8]) -> Result<PathBuf> {
         let target = self.dir.join(name);
         let tmp = self.dir.join(format!(".{name}.{}.tmp", std::process::id()));
-        let written = File::create(&tmp).and_then(|mut f| {
-            f.write_all(bytes)?;
-            f.sync_all()
-        });
+        let written = private::file_options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(|e| Error::io(&tmp, e))
+            .and_then(|mut f| {
+                private::restrict(&f, &tmp)?;
+                f.write_all(bytes)
+                    .and_then(|()| f.sync_all())
+                    .map_err(|e| Error::io(&tmp, e))
+            });
         if let Err(e) = written {
             let _ = fs::remove_file(&tmp);
-            return Err(Error::io(&tmp, e));
+            return Err(e);
         }
         self.staged.push((tmp, target.clone()));
         Ok(target)
@@ -63,18 +72,26 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 
 /// Appends one line with a single `write` call (O_APPEND makes that one
 /// write land whole at the end, even with another writer) and fsyncs it.
+/// A write the disk could only take part of (full, or over a file-size
+/// limit) is cut back off, so the next line does not start glued to a
+/// fragment and get lost with it.
 pub fn append_line(path: &Path, line: &str) -> Result<()> {
     let existed = path.exists();
     let mut buf = String::with_capacity(line.len() + 1);
     buf.push_str(line);
     buf.push('\n');
-    let mut file = OpenOptions::new()
+    let mut file = private::file_options()
         .create(true)
         .append(true)
         .open(path)
         .map_err(|e| Error::io(path, e))?;
+    if !existed {
+        private::restrict(&file, path)?;
+    }
+    let before = file.metadata().map_err(|e| Error::io(path, e))?.len();
     let written = file.write(buf.as_bytes()).map_err(|e| Error::io(path, e))?;
     if written != buf.len() {
+        let _ = file.set_len(before).and_then(|()| file.sync_all());
         return Err(Error::ShortWrite {
             path: path.to_path_buf(),
             written,
@@ -88,6 +105,33 @@ pub fn append_line(path: &Path, line: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Temporaries of batches cut short by a crash or a kill (a clean failure
+/// removes its own): ours are `.<name>.<pid>.tmp`, and one whose process is
+/// gone is removed. Best effort; a leftover is harmless, only untidy.
+pub fn remove_stale_temporaries(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.starts_with('.'))
+            .and_then(|n| n.strip_suffix(".tmp"))
+            .and_then(|n| n.rsplit_once('.'))
+            .and_then(|(_, pid)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        // Another live process (a `scan` beside the service) may be
+        // writing into the same folder; our own pid at start is a reused one.
+        let alive = pid != std::process::id() && Path::new("/proc").join(pid.to_string()).exists();
+        if !alive && entry.path().is_file() {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -134,6 +178,20 @@ mod tests {
         assert_eq!(fs::read(d.path().join("r.json")).unwrap(), b"old");
         b.commit().unwrap();
         assert_eq!(fs::read(d.path().join("r.json")).unwrap(), b"new");
+    }
+
+    #[test]
+    fn temporaries_of_dead_processes_are_removed_others_kept() {
+        let d = tempfile::tempdir().unwrap();
+        // pid_max on Linux is at most 2^22: this one cannot be running.
+        let dead = ".a.json.4294967.tmp";
+        let live = format!(".a.json.{}.tmp", std::process::id());
+        let parent = format!(".b.json.{}.tmp", std::os::unix::process::parent_id());
+        for n in [dead, &live, &parent, "c.json", ".hidden"] {
+            fs::write(d.path().join(n), b"x").unwrap();
+        }
+        remove_stale_temporaries(d.path());
+        assert_eq!(names(d.path()), [parent.as_str(), ".hidden", "c.json"]);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Default)]
 pub struct Ledger {
     done: HashSet<(PathBuf, String)>,
+    paths: HashSet<PathBuf>,
 }
 
 impl Ledger {
@@ -23,7 +24,14 @@ impl Ledger {
     pub fn insert(&mut self, record: &Record) {
         if let Some(sha) = &record.input_sha256 {
             self.done.insert((record.input.clone(), sha.clone()));
+            self.paths.insert(record.input.clone());
         }
+    }
+
+    /// Whether some content under this path has a result (for a path that
+    /// can no longer be read, so its content is unknown).
+    pub fn has_path(&self, input: &Path) -> bool {
+        self.paths.contains(input)
     }
 
     pub fn len(&self) -> usize {
@@ -140,6 +148,8 @@ mod tests {
             "new bytes, new slice"
         );
         assert!(!ledger.contains(Path::new("/in/b.png"), "aa"));
+        assert!(ledger.has_path(Path::new("/in/a.png")));
+        assert!(!ledger.has_path(Path::new("/in/b.png")));
     }
 
     #[test]

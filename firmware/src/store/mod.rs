@@ -5,6 +5,7 @@
 mod atomic;
 mod ledger;
 pub mod overlay;
+pub mod private;
 mod record;
 pub mod retention;
 mod stem;
@@ -35,6 +36,19 @@ pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     batch.commit()
 }
 
+/// By default a write past the file-size limit (RLIMIT_FSIZE, `ulimit -f`)
+/// kills the process with SIGXFSZ, half way through a result. Ignored, the
+/// write fails with EFBIG instead and is handled like a full disk: a clear
+/// error naming the file, and the input keeps no result.
+pub fn fail_oversized_writes_instead_of_dying() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to SIG_IGN installs no handler
+    // and touches no memory; it is async-signal-safe and done once at start.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+}
+
 pub const RESULTS_LOG: &str = "results.jsonl";
 
 /// Where the store puts the record of `input` (present once it is stored).
@@ -55,7 +69,8 @@ pub struct SliceOutputs<'a> {
 
 impl ResultsStore {
     pub fn open(dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        private::create_dir(dir)?;
+        atomic::remove_stale_temporaries(dir);
         let store = Self {
             dir: dir.to_path_buf(),
         };

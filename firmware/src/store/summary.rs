@@ -25,7 +25,7 @@ pub fn write_session(
     records: &[Record],
 ) -> Result<SessionFiles> {
     let dir = store.join(SESSIONS_DIR);
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    super::private::create_dir(&dir)?;
     // File names cannot hold ':' on every file system a user copies to.
     let stamp = humantime::format_rfc3339_seconds(started)
         .to_string()

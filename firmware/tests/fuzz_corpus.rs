@@ -1,0 +1,93 @@
+//! Every committed fuzz seed (`fuzz/corpus/<target>/`) and every hostile
+//! fixture through the fuzz targets' own bodies, in a plain `cargo test`:
+//! the cheap regression net for what the fuzzers found, on any toolchain.
+
+#[path = "../../fuzz/src/lib.rs"]
+mod harness;
+
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn every_target_has_a_binary_and_a_seed_corpus() {
+    let fuzz = root().join("fuzz");
+    let mut binaries: Vec<String> = files_in(&fuzz.join("fuzz_targets"))
+        .iter()
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    binaries.sort();
+    let mut named: Vec<String> = harness::TARGETS
+        .iter()
+        .map(|(n, _)| n.to_string())
+        .collect();
+    named.sort();
+    assert_eq!(binaries, named, "fuzz_targets/ and TARGETS differ");
+    let manifest = std::fs::read_to_string(fuzz.join("Cargo.toml")).unwrap();
+    for name in &named {
+        assert!(
+            manifest.contains(&format!("path = \"fuzz_targets/{name}.rs\"")),
+            "{name} has no [[bin]] in fuzz/Cargo.toml"
+        );
+        assert!(
+            files_in(&fuzz.join("corpus").join(name)).len() >= 3,
+            "{name} has fewer than 3 seeds"
+        );
+    }
+}
+
+#[test]
+fn every_committed_corpus_file_replays_cleanly() {
+    let mut replayed = 0;
+    for (name, target) in harness::TARGETS {
+        for file in files_in(&root().join("fuzz/corpus").join(name)) {
+            let bytes = std::fs::read(&file).unwrap();
+            let outcome = std::panic::catch_unwind(|| target(&bytes));
+            assert!(outcome.is_ok(), "{name}: {} panicked", file.display());
+            replayed += 1;
+        }
+    }
+    assert!(replayed > 0);
+}
+
+#[test]
+fn every_hostile_fixture_goes_through_the_decoding_targets() {
+    for file in files_in(&root().join("tests/fixtures/hostile")) {
+        let bytes = std::fs::read(&file).unwrap();
+        for (name, target) in harness::TARGETS
+            .iter()
+            .filter(|(n, _)| ["slice", "dicom"].contains(n))
+        {
+            let outcome = std::panic::catch_unwind(|| target(&bytes));
+            assert!(outcome.is_ok(), "{name}: {} panicked", file.display());
+        }
+    }
+}
+
+/// Inputs the fuzzers found crashing inside a dependency, kept out of the
+/// seed corpora (they would stop every fuzz run) but replayed here: in the
+/// profiles the appliance is built with they must not crash it. See the
+/// README's Reliability section for each.
+#[test]
+fn known_dependency_crashes_do_not_crash_the_appliance_build() {
+    for file in files_in(&root().join("fuzz/known-crashes")) {
+        if file.extension().is_some_and(|e| e == "md") {
+            continue;
+        }
+        let bytes = std::fs::read(&file).unwrap();
+        let outcome = std::panic::catch_unwind(|| harness::dicom(&bytes));
+        assert!(outcome.is_ok(), "{} panicked", file.display());
+    }
+}
