@@ -26,7 +26,7 @@ const EXPECTED: &[(&str, &str)] = &[
     ("huge_60000.png", "size exceeds limit"),
     ("huge_60000.tif", "size exceeds limit"),
     ("lonely_mask.png", "mask"),
-    ("no_pixel_data.dcm", "PixelData"),
+    ("no_pixel_data.dcm", "no pixel data"),
     ("not_an_image.png", "not a PNG, TIFF or JPEG"),
     ("rle_overrun.dcm", "pixel decoder failed"),
     ("truncated.dcm", "DICOM: Could not read"),

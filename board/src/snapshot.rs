@@ -39,7 +39,7 @@ impl PngSnapshot {
     }
 
     /// Writes the PNG atomically (temp file, fsync, rename) so a reader never
-    /// sees half a picture.
+    /// sees half a picture, owner-only: the screen shows a patient's slice.
     pub fn save(&self, path: &Path) -> Result<(), Error> {
         let mut bytes = std::io::Cursor::new(Vec::new());
         self.to_image()
@@ -53,7 +53,20 @@ impl PngSnapshot {
             source,
         };
         let tmp = path.with_extension("png.tmp");
-        let mut f = std::fs::File::create(&tmp).map_err(io)?;
+        let mut f = {
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            options.open(&tmp).map_err(io)?
+        };
+        // `mode` only applies to a new file; an older temporary keeps its own.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            f.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(io)?;
+        }
         f.write_all(bytes.get_ref()).map_err(io)?;
         f.sync_all().map_err(io)?;
         std::fs::rename(&tmp, path).map_err(io)
