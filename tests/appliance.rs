@@ -4,7 +4,7 @@
 //! `cargo test --workspace` builds the binary (firmware's own tests need
 //! it); it is looked up beside this test's executable.
 
-use neuroscreen_e2e::{neuroscreen, repo};
+use neuroscreen_e2e::{neuroscreen, repo, samples, ServiceBox as Box_};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::io::Write;
@@ -14,92 +14,6 @@ use std::time::{Duration, Instant};
 
 fn shipped_models() -> PathBuf {
     repo().join("models")
-}
-
-fn samples() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(shipped_models().join("samples"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            let name = p.file_name().unwrap().to_string_lossy();
-            name.ends_with(".png") && !name.contains("_mask")
-        })
-        .collect();
-    v.sort();
-    assert!(v.len() >= 4, "{v:?}");
-    v
-}
-
-/// A box: inbox, results and a config naming `models`.
-struct Box_ {
-    tmp: tempfile::TempDir,
-    config: PathBuf,
-}
-
-impl Box_ {
-    fn new(models: &Path) -> Self {
-        let tmp = tempfile::tempdir().unwrap();
-        let config = tmp.path().join("appliance.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[models]\ndir = {:?}\nthreads = 1\n[pipeline]\nqueue = 4\n",
-                models.to_str().unwrap()
-            ),
-        )
-        .unwrap();
-        std::fs::create_dir_all(tmp.path().join("inbox")).unwrap();
-        Self { tmp, config }
-    }
-
-    fn inbox(&self) -> PathBuf {
-        self.tmp.path().join("inbox")
-    }
-
-    fn results(&self) -> PathBuf {
-        self.tmp.path().join("results")
-    }
-
-    fn run(&self, extra: &[&str]) -> Output {
-        Command::new(neuroscreen())
-            .args(["run", "--config"])
-            .arg(&self.config)
-            .args(extra)
-            .output()
-            .unwrap()
-    }
-
-    fn spawn(&self, stderr: &Path) -> Child {
-        Command::new(neuroscreen())
-            .args(["run", "--config"])
-            .arg(&self.config)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(stderr).unwrap())
-            .spawn()
-            .unwrap()
-    }
-
-    fn lines(&self) -> Vec<Value> {
-        match std::fs::read_to_string(self.results().join("results.jsonl")) {
-            Ok(text) => text
-                .lines()
-                .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-                .collect(),
-            Err(_) => Vec::new(),
-        }
-    }
-
-    /// Fills the inbox with `n` slices (the samples under many names).
-    fn fill_inbox(&self, n: usize) -> Vec<PathBuf> {
-        let samples = samples();
-        (0..n)
-            .map(|i| {
-                let to = self.inbox().join(format!("slice_{i:04}.png"));
-                std::fs::copy(&samples[i % samples.len()], &to).unwrap();
-                to
-            })
-            .collect()
-    }
 }
 
 fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
@@ -145,7 +59,7 @@ fn assert_results_whole(results: &Path, lines: &[Value]) {
 fn sigterm_mid_batch_loses_nothing_and_a_restart_resumes_the_inbox() {
     let b = Box_::new(&shipped_models());
     let inputs = b.fill_inbox(120);
-    let log = b.tmp.path().join("run.log");
+    let log = b.dir().join("run.log");
     let child = b.spawn(&log);
     wait_for("the first results", Duration::from_secs(60), || {
         b.lines().len() >= 5
@@ -187,7 +101,7 @@ fn sigterm_mid_batch_loses_nothing_and_a_restart_resumes_the_inbox() {
 #[test]
 fn the_watched_inbox_takes_files_when_closed_or_renamed_in_and_shows_them() {
     let b = Box_::new(&shipped_models());
-    let log = b.tmp.path().join("run.log");
+    let log = b.dir().join("run.log");
     let child = b.spawn(&log);
     wait_for("the service to start", Duration::from_secs(60), || {
         std::fs::read_to_string(&log).is_ok_and(|t| t.contains("neuroscreen running"))
@@ -393,12 +307,12 @@ fn scan_reports_each_bad_file_by_name_and_finishes_the_rest() {
 fn the_framebuffer_panel_gets_frames_and_a_missing_one_is_said_once() {
     let b = Box_::new(&shipped_models());
     b.fill_inbox(3);
-    let sysfs = b.tmp.path().join("sysfs");
+    let sysfs = b.dir().join("sysfs");
     std::fs::create_dir_all(&sysfs).unwrap();
     std::fs::write(sysfs.join("virtual_size"), "800,480\n").unwrap();
     std::fs::write(sysfs.join("bits_per_pixel"), "16\n").unwrap();
     std::fs::write(sysfs.join("stride"), "1600\n").unwrap();
-    let fb = b.tmp.path().join("fb0");
+    let fb = b.dir().join("fb0");
     std::fs::write(&fb, vec![0u8; 1600 * 480]).unwrap();
     let base = std::fs::read_to_string(&b.config).unwrap();
     std::fs::write(
@@ -436,4 +350,24 @@ fn the_framebuffer_panel_gets_frames_and_a_missing_one_is_said_once() {
     assert!(out.status.success(), "{stderr}");
     assert_eq!(b2.lines().len(), 3);
     assert_eq!(stderr.matches("no display").count(), 1, "{stderr}");
+}
+
+/// How these tests start the service in a box.
+trait Start {
+    fn run(&self, extra: &[&str]) -> Output;
+    fn spawn(&self, stderr: &Path) -> Child;
+}
+
+impl Start for Box_ {
+    fn run(&self, extra: &[&str]) -> Output {
+        self.run_command().args(extra).output().unwrap()
+    }
+
+    fn spawn(&self, stderr: &Path) -> Child {
+        self.run_command()
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(stderr).unwrap())
+            .spawn()
+            .unwrap()
+    }
 }

@@ -1,76 +1,13 @@
 //! Faults an appliance beside a scanner meets: the power cut (kill -9 at
 //! any moment), the full disk, a missing or damaged model file.
 
-use neuroscreen_e2e::{copy_models, neuroscreen, repo, samples};
+use neuroscreen_e2e::{copy_models, neuroscreen, repo, ServiceBox as Box_};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-/// An inbox, a results folder and a config naming `models`.
-struct Box_ {
-    tmp: tempfile::TempDir,
-    config: PathBuf,
-}
-
-impl Box_ {
-    fn new(models: &Path) -> Self {
-        let tmp = tempfile::tempdir().unwrap();
-        let config = tmp.path().join("appliance.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[models]\ndir = {:?}\nthreads = 1\n[pipeline]\nqueue = 4\n",
-                models.to_str().unwrap()
-            ),
-        )
-        .unwrap();
-        std::fs::create_dir_all(tmp.path().join("inbox")).unwrap();
-        Self { tmp, config }
-    }
-
-    fn inbox(&self) -> PathBuf {
-        self.tmp.path().join("inbox")
-    }
-
-    fn results(&self) -> PathBuf {
-        self.tmp.path().join("results")
-    }
-
-    fn command(&self) -> Command {
-        let mut c = Command::new(neuroscreen());
-        c.args(["run", "--once", "--config"]).arg(&self.config);
-        c
-    }
-
-    fn run(&self) -> Output {
-        self.command().output().unwrap()
-    }
-
-    fn fill_inbox(&self, n: usize) -> Vec<PathBuf> {
-        let samples = samples();
-        (0..n)
-            .map(|i| {
-                let to = self.inbox().join(format!("slice_{i:04}.png"));
-                std::fs::copy(&samples[i % samples.len()], &to).unwrap();
-                to
-            })
-            .collect()
-    }
-
-    /// Every line of the log, each required to parse.
-    fn lines(&self) -> Vec<Value> {
-        match std::fs::read_to_string(self.results().join("results.jsonl")) {
-            Ok(text) => text
-                .lines()
-                .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-                .collect(),
-            Err(_) => Vec::new(),
-        }
-    }
-}
 
 fn stderr_of(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -257,7 +194,7 @@ fn a_log_that_cannot_be_written_does_not_bring_the_service_down() {
     // eprintln!, which panicked on the same failed stderr (exit 101).
     let b = Box_::new(&repo().join("models"));
     let inputs = b.fill_inbox(4);
-    let log = b.tmp.path().join("service.log");
+    let log = b.dir().join("service.log");
     let out = Command::new("bash")
         .arg("-c")
         .arg("ulimit -f 1 && exec \"$0\" \"$@\" 2>\"$LOG\"")
@@ -380,5 +317,23 @@ fn a_missing_or_damaged_model_file_stops_run_and_check_naming_it() {
             stderr.contains(segmenter) && stderr.contains(problem),
             "{what}: {stderr}"
         );
+    }
+}
+
+/// `run --once` in a box: what the fault tests start, kill and restart.
+trait Once {
+    fn command(&self) -> Command;
+    fn run(&self) -> Output;
+}
+
+impl Once for Box_ {
+    fn command(&self) -> Command {
+        let mut c = self.run_command();
+        c.arg("--once");
+        c
+    }
+
+    fn run(&self) -> Output {
+        self.command().output().unwrap()
     }
 }

@@ -1,6 +1,7 @@
 //! Helpers shared by the end-to-end tests.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 /// The `neuroscreen` binary of this build. `cargo test --workspace` builds
 /// it (firmware's own tests need it); it sits beside the test executables'
@@ -53,6 +54,7 @@ pub fn samples() -> Vec<PathBuf> {
         })
         .collect();
     v.sort();
+    assert!(v.len() >= 4, "{v:?}");
     v
 }
 
@@ -81,5 +83,72 @@ pub fn run_measured(command: &mut std::process::Command) -> Measured {
         code: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
         signal: libc::WIFSIGNALED(status).then(|| libc::WTERMSIG(status)),
         max_rss_kib: usage.ru_maxrss as u64,
+    }
+}
+
+/// What `neuroscreen run` works in: an inbox, a results folder and a config
+/// naming `models` (one thread, a short queue), in a fresh temporary folder.
+pub struct ServiceBox {
+    tmp: tempfile::TempDir,
+    pub config: PathBuf,
+}
+
+impl ServiceBox {
+    pub fn new(models: &Path) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let config = tmp.path().join("appliance.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[models]\ndir = {:?}\nthreads = 1\n[pipeline]\nqueue = 4\n",
+                models.to_str().unwrap()
+            ),
+        )
+        .unwrap();
+        std::fs::create_dir_all(tmp.path().join("inbox")).unwrap();
+        Self { tmp, config }
+    }
+
+    /// The box's own folder, for a test's extra files.
+    pub fn dir(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    pub fn inbox(&self) -> PathBuf {
+        self.tmp.path().join("inbox")
+    }
+
+    pub fn results(&self) -> PathBuf {
+        self.tmp.path().join("results")
+    }
+
+    /// `neuroscreen run --config <this box's config>`, to add to.
+    pub fn run_command(&self) -> Command {
+        let mut c = Command::new(neuroscreen());
+        c.args(["run", "--config"]).arg(&self.config);
+        c
+    }
+
+    /// Every line of the results log, each required to parse.
+    pub fn lines(&self) -> Vec<serde_json::Value> {
+        match std::fs::read_to_string(self.results().join("results.jsonl")) {
+            Ok(text) => text
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Fills the inbox with `n` slices (the samples under many names).
+    pub fn fill_inbox(&self, n: usize) -> Vec<PathBuf> {
+        let samples = samples();
+        (0..n)
+            .map(|i| {
+                let to = self.inbox().join(format!("slice_{i:04}.png"));
+                std::fs::copy(&samples[i % samples.len()], &to).unwrap();
+                to
+            })
+            .collect()
     }
 }
