@@ -202,6 +202,34 @@ def config_seeds():
     )
 
 
+def camera_seeds():
+    """Each recorded frame of board/tests/fixtures/camera/ behind the header
+    the `camera` target reads (fuzz/src/lib.rs, `camera_header`): format
+    index in FrameFormat::ALL (grey, yuyv, mjpeg, rgb24), width and height
+    as little-endian u16, stride as little-endian u64."""
+    d = FUZZ / "camera"
+    frames = ROOT / "board" / "tests" / "fixtures" / "camera"
+
+    def frame(fmt, w, h, stride, data):
+        index = ["grey", "yuyv", "mjpeg", "rgb24"].index(fmt)
+        return struct.pack("<BHHQ", index, w, h, stride) + data
+
+    for name, fmt, stride in [
+        ("grey_96x72_stride104.raw", "grey", 104),
+        ("yuyv_96x72.raw", "yuyv", 192),
+        ("mjpeg_96x72.jpg", "mjpeg", 0),
+        ("mjpeg_96x72_no_dht.jpg", "mjpeg", 0),
+        ("rgb24_96x72_stride296.raw", "rgb24", 296),
+    ]:
+        write(d, name, frame(fmt, 96, 72, stride, (frames / name).read_bytes()))
+    # Small ones too: the fuzzer mutates short inputs faster, and a grey
+    # JPEG takes the decoder's other colour path.
+    write(d, "grey_4x2_stride5", frame("grey", 4, 2, 5, bytes(range(1, 10))))
+    write(d, "yuyv_4x2", frame("yuyv", 4, 2, 8, bytes([16, 90, 235, 240] * 4)))
+    ramp = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    write(d, "mjpeg_grey_16x16.jpg", frame("mjpeg", 16, 16, 0, pil_bytes(Image.fromarray(ramp), "JPEG", quality=80)))
+
+
 def hostile():
     # Not cleared first: rle_overrun.dcm there is an input the `dicom` fuzz
     # target found (dicom-rs's RLE decoder panicked on it), kept as found.
@@ -254,5 +282,6 @@ if __name__ == "__main__":
     dicom_seeds()
     manifest_seeds()
     config_seeds()
+    camera_seeds()
     hostile()
     print("written:", FUZZ, HOSTILE)

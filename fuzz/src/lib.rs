@@ -1,5 +1,6 @@
 //! The bodies of the fuzz targets: what the appliance does with bytes that
-//! come from outside (slices, DICOM files, a model manifest, its config).
+//! come from outside (slices, DICOM files, camera frames, a model manifest,
+//! its config).
 //!
 //! Each target feeds the input through the product's own entry point and
 //! checks what must hold for *any* input: no panic, a bounded allocation, an
@@ -12,6 +13,7 @@
 //! `fuzz_targets/<name>.rs`, a `[[bin]]` in `Cargo.toml` and seeds in
 //! `corpus/<name>/`.
 
+use board::camera::FrameFormat;
 use firmware::config::ApplianceConfig;
 use models::preprocess::{prepare, Normalisation, Preprocessing, ResizePolicy};
 use models::{Manifest, SliceImage};
@@ -24,6 +26,7 @@ pub type Target = fn(&[u8]);
 pub const TARGETS: &[(&str, Target)] = &[
     ("slice", slice),
     ("dicom", dicom),
+    ("camera", camera),
     ("manifest", manifest),
     ("config", config),
 ];
@@ -55,6 +58,104 @@ pub fn dicom(data: &[u8]) {
     match firmware::dicom::decode(data, origin) {
         Ok(s) => accepted_slice(&s),
         Err(e) => names(&e.to_string(), origin),
+    }
+}
+
+/// Bytes in front of each `camera` input: the frame's format, width, height
+/// and stride, as the V4L2 driver would report them.
+pub const CAMERA_HEADER: usize = 13;
+
+/// Sides up to this many pixels: larger than the capture sizes we support,
+/// small enough that an accepted frame stays a few tens of MB.
+pub const CAMERA_MAX_SIDE: u32 = 4096;
+
+/// Splits a `camera` input into what the driver says and the frame bytes:
+/// byte 0 picks the format (modulo 4), bytes 1-2 and 3-4 are the width and
+/// height (little-endian, modulo `CAMERA_MAX_SIDE + 1`, so 0 is possible),
+/// bytes 5-12 the stride (little-endian u64, any value: drivers have lied).
+/// None for inputs shorter than the header.
+pub fn camera_header(data: &[u8]) -> Option<(FrameFormat, u32, u32, usize, &[u8])> {
+    let (head, frame) = data.split_at_checked(CAMERA_HEADER)?;
+    let format = FrameFormat::ALL[usize::from(head[0]) % FrameFormat::ALL.len()];
+    let side = |b: &[u8]| u32::from(u16::from_le_bytes([b[0], b[1]])) % (CAMERA_MAX_SIDE + 1);
+    let stride = u64::from_le_bytes(head[5..13].try_into().unwrap());
+    Some((
+        format,
+        side(&head[1..3]),
+        side(&head[3..5]),
+        usize::try_from(stride).unwrap_or(usize::MAX),
+        frame,
+    ))
+}
+
+/// The header `camera_header` reads back as these values (for seeds and
+/// tests; `format` is written as its index in `FrameFormat::ALL`).
+pub fn camera_input(
+    format: FrameFormat,
+    width: u16,
+    height: u16,
+    stride: u64,
+    frame: &[u8],
+) -> Vec<u8> {
+    let index = FrameFormat::ALL.iter().position(|f| *f == format).unwrap() as u8;
+    let mut out = vec![index];
+    out.extend(width.to_le_bytes());
+    out.extend(height.to_le_bytes());
+    out.extend(stride.to_le_bytes());
+    out.extend(frame);
+    out
+}
+
+/// A camera frame decoded (as the capture thread does with each buffer the
+/// driver hands over) under a format, size and stride that may not match
+/// the bytes. An error must say which format and size it was decoding, so
+/// the log tells a wrong camera setting from a broken cable; an accepted
+/// frame must be the size asked for, grey for grey frames and RGB for the
+/// packed colour ones, and packed frames must be their rows without the
+/// padding.
+pub fn camera(data: &[u8]) {
+    // The MJPEG path catches a panicking JPEG decoder on purpose.
+    report_panics_without_aborting();
+    let Some((format, width, height, stride, frame)) = camera_header(data) else {
+        return;
+    };
+    match board::camera::decode(format, width, height, stride, frame) {
+        Ok(img) => {
+            assert_eq!(
+                (img.width(), img.height()),
+                (width, height),
+                "{} frame accepted at another size",
+                format.name()
+            );
+            let packed_rows = |bpp: usize, pixels: &[u8]| {
+                let row = width as usize * bpp;
+                for (y, got) in pixels.chunks_exact(row).enumerate() {
+                    assert_eq!(got, &frame[y * stride..y * stride + row], "row {y}");
+                }
+            };
+            match (format, &img) {
+                (FrameFormat::Grey, image::DynamicImage::ImageLuma8(p)) => {
+                    packed_rows(1, p.as_raw())
+                }
+                (FrameFormat::Rgb24, image::DynamicImage::ImageRgb8(p)) => {
+                    packed_rows(3, p.as_raw())
+                }
+                (FrameFormat::Yuyv, image::DynamicImage::ImageRgb8(_)) => {}
+                (
+                    FrameFormat::Mjpeg,
+                    image::DynamicImage::ImageLuma8(_) | image::DynamicImage::ImageRgb8(_),
+                ) => {}
+                (f, other) => panic!("{} frame came back as {:?}", f.name(), other.color()),
+            }
+        }
+        Err(e) => {
+            let message = e.to_string();
+            let claim = format!("{} frame {width}x{height}", format.name());
+            assert!(
+                message.starts_with(&claim),
+                "the error does not say which frame: {message}"
+            );
+        }
     }
 }
 
