@@ -158,11 +158,11 @@ def dicom_seeds():
             ds.PixelData = ds.pixel_array[:16, :16].copy().tobytes() if ds.file_meta.TransferSyntaxUID != pydicom.uid.ExplicitVRBigEndian else ds.pixel_array[:16, :16].astype(">i2").tobytes()
             ds.Rows, ds.Columns = 16, 16
         write(d, name, dicom_bytes(ds))
-    # pydicom's test files are MIT-licensed (see pydicom's LICENSE).
-    # JPEG 2000 files stop every fuzz run at once (fuzz/known-crashes/README.md):
-    # kept apart, replayed by firmware/tests/fuzz_corpus.rs.
+    # pydicom's test files are MIT-licensed (see pydicom's LICENSE). The
+    # JPEG 2000 ones stop a fuzz build with debug assertions at once: fuzz
+    # with `-O` (fuzz/known-crashes/README.md).
     for name in ["JPEG2000.dcm", "MR_small_jp2klossless.dcm"]:
-        write(FUZZ.parent / "known-crashes", name, Path(get_testdata_file(name)).read_bytes())
+        write(d, name, Path(get_testdata_file(name)).read_bytes())
 
 
 def manifest_seeds():
