@@ -305,7 +305,7 @@ fn work(
             };
             let _ = shown.send(Some((record, counters)));
             screened += 1;
-            if screened % RETENTION_EVERY == 0 {
+            if screened.is_multiple_of(RETENTION_EVERY) {
                 if let Err(e) = retention::apply(store.dir(), &retention_policy, SystemTime::now())
                 {
                     tracing::warn!("retention: {e}");
