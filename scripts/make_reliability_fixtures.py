@@ -111,6 +111,15 @@ def dicom_bytes(ds) -> bytes:
     return buf.getvalue()
 
 
+def lying_length(mr: bytes) -> bytes:
+    """MR_small (explicit VR little endian) with a private OB element just
+    before PatientName that declares 3 GB and holds 16 bytes: dicom-parser
+    sizes and zero-fills a buffer from the declared length."""
+    at = mr.index(b"\x10\x00\x10\x00PN")
+    element = struct.pack("<HH2sHI", 0x0009, 0x1001, b"OB", 0, 3_000_000_000) + bytes(16)
+    return mr[:at] + element + mr[at:]
+
+
 def slice_seeds():
     d = FUZZ / "slice"
     g = blob(16, 12)
@@ -273,6 +282,7 @@ def hostile():
     del ds.PixelData
     write(d, "no_pixel_data.dcm", dicom_bytes(ds))
     write(d, "garbage_after_magic.dcm", b"\x00" * 128 + b"DICM" + bytes(range(256)) * 2)
+    write(d, "lying_length_3gb.dcm", lying_length(mr))
     # A tumour mask whose slice is not there.
     write(d, "lonely_mask.png", pil_bytes(Image.fromarray(((g > 128) * 255).astype(np.uint8)), "PNG"))
 

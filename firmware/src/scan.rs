@@ -294,7 +294,7 @@ pub fn run(screener: &Screener<'_>, files: &[PathBuf], out: &mut impl Write) -> 
         segmenter_runs = engine.segmenter_runs(),
         "scan finished"
     );
-    let session = summary::write_session(store.dir(), session_started, &records)?;
+    let session = summary::write_session(store.dir(), session_started, &records[..])?;
     write_summary(&summary, store, out).map_err(Error::Report)?;
     writeln!(
         out,

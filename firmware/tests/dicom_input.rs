@@ -172,3 +172,47 @@ fn unreadable_dicom_is_an_error_naming_the_file_and_the_scan_goes_on() {
         assert!((mm2 - px * r * c).abs() < 1e-3, "{l}");
     }
 }
+
+/// The length check that runs before dicom-rs must never refuse a file
+/// dicom-rs reads: every file of pydicom's test set (odd encodings,
+/// sequences, private tags, encapsulated pixel data, big endian) that
+/// dicom-rs parses passes it, except deflated ones, which are refused on
+/// purpose and by name (their inflated size is unknown until inflated).
+#[test]
+fn the_length_check_passes_every_file_dicom_rs_reads() {
+    let mut read = 0;
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(pydicom_files())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for path in entries.into_iter().filter(|p| p.is_file()) {
+        let bytes = std::fs::read(&path).unwrap();
+        let preamble = if bytes.get(128..132) == Some(b"DICM") {
+            128
+        } else {
+            0
+        };
+        let body = &bytes[preamble..];
+        let parses = std::panic::catch_unwind(|| {
+            dicom_object::OpenFileOptions::new()
+                .from_reader(body)
+                .is_ok()
+        })
+        .unwrap_or(false);
+        if !parses {
+            continue;
+        }
+        read += 1;
+        if let Err(e) = firmware::dicom::lengths::check_file(body, preamble) {
+            if e.contains("deflated data sets (1.2.840.10008.1.2.1.99)") {
+                continue;
+            }
+            panic!(
+                "{}: dicom-rs reads it, the length check says: {e}",
+                path.display()
+            );
+        }
+    }
+    assert!(read >= 40, "only {read} of pydicom's files parsed");
+}

@@ -16,6 +16,7 @@
 mod build;
 pub mod capture;
 mod frames;
+pub mod lengths;
 mod read;
 pub mod scp;
 pub mod seg;

@@ -1,7 +1,7 @@
 //! One DICOM file: parsed once, its frames decoded one at a time (a
 //! multi-frame file of hundreds of frames is never held decoded whole).
 
-use super::{fail, frames, MAGIC};
+use super::{fail, frames, lengths, MAGIC};
 use crate::error::Result;
 use dicom_dictionary_std::tags;
 use dicom_object::{DefaultDicomObject, OpenFileOptions};
@@ -44,14 +44,15 @@ pub struct Frame {
 
 /// Parses `bytes` (a Part 10 file, with or without its preamble).
 pub fn open(bytes: &[u8], origin: &Path) -> Result<DicomFile> {
-    let body = if bytes.get(128..132) == Some(MAGIC) {
-        &bytes[128..]
+    let preamble = if bytes.get(128..132) == Some(MAGIC) {
+        128
     } else {
-        bytes
+        0
     };
-    // dicom-rs is young; a panic on a malformed file must not take the
-    // service down with it, so it becomes this file's error.
+    let body = &bytes[preamble..];
     let parse = |bytes: &[u8]| {
+        // Before dicom-rs sizes a buffer from a length the file declares.
+        lengths::check_file(bytes, preamble).map_err(|reason| fail(origin, reason))?;
         // dicom-rs is young; a panic on a malformed file must not take the
         // service down with it, so it becomes this file's error.
         catch_unwind(AssertUnwindSafe(|| {

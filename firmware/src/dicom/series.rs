@@ -103,10 +103,19 @@ fn header(path: &Path) -> Option<Header> {
     if !looks_like_dicom(path) {
         return None;
     }
+    let bytes = std::fs::read(path).ok()?;
+    let preamble = if bytes.get(128..132) == Some(b"DICM") {
+        128
+    } else {
+        0
+    };
+    let body = &bytes[preamble..];
+    // A file whose lengths lie is left to the reader, which names the problem.
+    super::lengths::check_file(body, preamble).ok()?;
     let object = std::panic::catch_unwind(|| {
         OpenFileOptions::new()
             .read_until(tags::PIXEL_DATA)
-            .open_file(path)
+            .from_reader(body)
     })
     .ok()?
     .ok()?;

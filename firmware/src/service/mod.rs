@@ -15,7 +15,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::inputs;
 use crate::scan::{Input, Screener, Summary, Tally};
-use crate::store::{retention, summary, Record, ResultsStore};
+use crate::store::{retention, summary, ResultsStore};
 use display::Counters;
 use notify::{RecursiveMode, Watcher};
 use std::path::PathBuf;
@@ -64,6 +64,9 @@ async fn serve(
     let started = SystemTime::now();
     let stop = shutdown::on_signal().map_err(|e| Error::io("signal handler", e))?;
     let ledger = store.ledger()?;
+    // This session's results are the lines appended from here on; the
+    // summary reads them back at the end rather than holding them.
+    let session_from = crate::store::log_end(&store.log_path())?;
     let source = format!("inbox {}", config.inbox.dir.display());
     let camera = if options.once {
         if config.camera.enabled {
@@ -153,12 +156,16 @@ async fn serve(
         // The worker dropped its sender: the sink draws the last result, then ends.
         let _ = task.await;
     }
-    let (records, tally, skipped_as_done, left_queued, store_failures) = outcome?;
+    let (screened, tally, skipped_as_done, left_queued, store_failures) = outcome?;
 
-    let session_html = if records.is_empty() {
+    let session_html = if screened == 0 {
         None
     } else {
-        Some(summary::write_session(&store_dir, started, &records)?.html)
+        let session = summary::LoggedSince {
+            log: store_dir.join(crate::store::RESULTS_LOG),
+            from: session_from,
+        };
+        Some(summary::write_session(&store_dir, started, &session)?.html)
     };
     retention::apply(&store_dir, &config.store.retention, SystemTime::now())?;
     Ok(SessionReport {
@@ -226,9 +233,11 @@ async fn send(
     }
 }
 
-/// The session's records and their tally, inputs skipped as already done,
-/// inputs left queued, inputs whose result could not be stored.
-type WorkOutcome = (Vec<Record>, Tally, usize, usize, usize);
+/// Results stored this session and their tally, inputs skipped as already
+/// done, inputs left queued, inputs whose result could not be stored. Only
+/// counts: a service runs for months, and what it keeps per slice must not
+/// grow with them (the records themselves are in the log).
+type WorkOutcome = (usize, Tally, usize, usize, usize);
 
 /// The inference thread: one slice at a time, each stored before the next
 /// starts, so a stop between slices leaves nothing half done.
@@ -241,7 +250,7 @@ fn work(
     retention_policy: retention::Retention,
 ) -> Result<WorkOutcome> {
     let store = screener.store;
-    let mut records = Vec::new();
+    let mut screened = 0usize;
     let mut tally = Tally::default();
     let mut store_failures = 0;
     let mut skipped = 0;
@@ -249,7 +258,7 @@ fn work(
         if *stop.borrow() {
             // Not screened now; an inbox file is screened at the next start.
             let left = 1 + drain(&mut jobs);
-            return Ok((records, tally, skipped, left, store_failures));
+            return Ok((screened, tally, skipped, left, store_failures));
         }
         let input = Input::read(&path);
         if let Some(sha) = &input.sha256 {
@@ -270,7 +279,7 @@ fn work(
         }
         let sha = input.sha256.clone();
         let done = |p: &std::path::Path| sha.as_ref().is_some_and(|s| ledger.contains(p, s));
-        let screened = match screener.screen_except(input, &done) {
+        let results = match screener.screen_except(input, &done) {
             Ok(r) => r,
             Err(e) => {
                 // The store itself failed (disk full, folder gone): the input
@@ -280,11 +289,11 @@ fn work(
                 continue;
             }
         };
-        if screened.is_empty() {
+        if results.is_empty() {
             // Every frame of a multi-frame file already had a result.
             skipped += 1;
         }
-        for record in screened {
+        for record in results {
             ledger.insert(&record);
             tally.add(&record);
             tracing::info!("{}", crate::scan::line(&record));
@@ -294,9 +303,9 @@ fn work(
                 flagged: s.tumour,
                 errors: s.errors + store_failures,
             };
-            let _ = shown.send(Some((record.clone(), counters)));
-            records.push(record);
-            if records.len() % RETENTION_EVERY == 0 {
+            let _ = shown.send(Some((record, counters)));
+            screened += 1;
+            if screened.is_multiple_of(RETENTION_EVERY) {
                 if let Err(e) = retention::apply(store.dir(), &retention_policy, SystemTime::now())
                 {
                     tracing::warn!("retention: {e}");
@@ -304,7 +313,7 @@ fn work(
             }
         }
     }
-    Ok((records, tally, skipped, 0, store_failures))
+    Ok((screened, tally, skipped, 0, store_failures))
 }
 
 fn drain(jobs: &mut mpsc::Receiver<PathBuf>) -> usize {

@@ -25,6 +25,16 @@ impl Batch {
 
     /// Writes `bytes` to a temporary for `name` in the batch's folder.
     pub fn stage(&mut self, name: &str, bytes: &[u8]) -> Result<PathBuf> {
+        self.stage_with(name, |w| w.write_all(bytes))
+    }
+
+    /// Like [`Batch::stage`], for content written piece by piece (a session
+    /// summary of a long run is never held whole in memory).
+    pub fn stage_with(
+        &mut self,
+        name: &str,
+        write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    ) -> Result<PathBuf> {
         let target = self.dir.join(name);
         let tmp = self.dir.join(format!(".{name}.{}.tmp", std::process::id()));
         let written = private::file_options()
@@ -33,10 +43,12 @@ impl Batch {
             .truncate(true)
             .open(&tmp)
             .map_err(|e| Error::io(&tmp, e))
-            .and_then(|mut f| {
+            .and_then(|f| {
                 private::restrict(&f, &tmp)?;
-                f.write_all(bytes)
-                    .and_then(|()| f.sync_all())
+                let mut buffered = std::io::BufWriter::new(f);
+                write(&mut buffered)
+                    .and_then(|()| buffered.into_inner().map_err(|e| e.into_error()))
+                    .and_then(|f| f.sync_all())
                     .map_err(|e| Error::io(&tmp, e))
             });
         if let Err(e) = written {

@@ -3,35 +3,63 @@
 
 use super::record::Record;
 use crate::error::{Error, Result};
+use sha2::{Digest, Sha256};
 use std::collections::HashSet;
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+/// 128 bits of a SHA-256: a key per entry that costs 16 bytes whatever the
+/// path's length (collisions need about 2^64 entries).
+type Key = [u8; 16];
 
 /// The inputs that have a line in `results.jsonl`, keyed by path and content
 /// hash: a file rewritten with new bytes under the same name is a new slice.
+///
+/// It holds a fixed-size key per result, not the paths: a service that runs
+/// for months screens hundreds of thousands of slices, and this is the one
+/// thing it must remember about each (about 40 bytes a result, where the
+/// paths and hashes themselves took ten times that).
 #[derive(Debug, Default)]
 pub struct Ledger {
-    done: HashSet<(PathBuf, String)>,
-    paths: HashSet<PathBuf>,
+    done: HashSet<Key>,
+    paths: HashSet<Key>,
+}
+
+fn key(parts: &[&[u8]]) -> Key {
+    let mut hash = Sha256::new();
+    for part in parts {
+        // Length-prefixed, so ("ab", "c") and ("a", "bc") differ.
+        hash.update((part.len() as u64).to_le_bytes());
+        hash.update(part);
+    }
+    let digest = hash.finalize();
+    let mut key = [0u8; 16];
+    key.copy_from_slice(&digest[..16]);
+    key
+}
+
+fn path_bytes(path: &Path) -> &[u8] {
+    path.as_os_str().as_encoded_bytes()
 }
 
 impl Ledger {
     pub fn contains(&self, input: &Path, sha256: &str) -> bool {
         self.done
-            .contains(&(input.to_path_buf(), sha256.to_string()))
+            .contains(&key(&[path_bytes(input), sha256.as_bytes()]))
     }
 
     pub fn insert(&mut self, record: &Record) {
         if let Some(sha) = &record.input_sha256 {
-            self.done.insert((record.input.clone(), sha.clone()));
-            self.paths.insert(record.input.clone());
+            let path = path_bytes(&record.input);
+            self.done.insert(key(&[path, sha.as_bytes()]));
+            self.paths.insert(key(&[path]));
         }
     }
 
     /// Whether some content under this path has a result (for a path that
     /// can no longer be read, so its content is unknown).
     pub fn has_path(&self, input: &Path) -> bool {
-        self.paths.contains(input)
+        self.paths.contains(&key(&[path_bytes(input)]))
     }
 
     pub fn len(&self) -> usize {
@@ -41,34 +69,72 @@ impl Ledger {
     pub fn is_empty(&self) -> bool {
         self.done.is_empty()
     }
+
+    /// The ledger of a results log, read one line at a time (a log of a
+    /// year of results is never held whole).
+    pub fn of_log(path: &Path) -> Result<Ledger> {
+        let mut ledger = Ledger::default();
+        for_each_record(path, 0, |r| ledger.insert(&r))?;
+        Ok(ledger)
+    }
 }
 
-/// Every record in the log. A line that does not parse (the tail of a write
-/// cut by a power failure) is skipped with a warning, never fatal: the
-/// records before and after it are still good.
+/// Every record in the log.
 pub fn read_log(path: &Path) -> Result<Vec<Record>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+    let mut records = Vec::new();
+    for_each_record(path, 0, |r| records.push(r))?;
+    Ok(records)
+}
+
+/// Calls `each` for every record from byte `from` of the log on, one line
+/// in memory at a time. A line that does not parse (the tail of a write
+/// cut by a power failure) is skipped with a warning, never fatal: the
+/// records before and after it are still good. A missing log has no records.
+pub fn for_each_record(path: &Path, from: u64, mut each: impl FnMut(Record)) -> Result<()> {
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(Error::io(path, e)),
     };
-    let mut records = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
+    file.seek(SeekFrom::Start(from))
+        .map_err(|e| Error::io(path, e))?;
+    let mut reader = BufReader::new(file);
+    let mut line = Vec::new();
+    let mut number = 0usize;
+    loop {
+        line.clear();
+        let read = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| Error::io(path, e))?;
+        if read == 0 {
+            return Ok(());
+        }
+        number += 1;
+        if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match serde_json::from_str::<Record>(line) {
-            Ok(r) => records.push(r),
+        match serde_json::from_slice::<Record>(&line) {
+            Ok(r) => each(r),
             Err(e) => tracing::warn!(
                 log = %path.display(),
-                line = i + 1,
+                line = number,
+                from_byte = from,
                 "skipping an unreadable results line: {e}"
             ),
         }
     }
-    Ok(records)
 }
 
+/// The log's length now: where the lines appended from now on begin.
+pub fn log_end(path: &Path) -> Result<u64> {
+    match std::fs::metadata(path) {
+        Ok(m) => Ok(m.len()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+#[cfg(test)]
 pub fn ledger_of(records: &[Record]) -> Ledger {
     let mut ledger = Ledger::default();
     for r in records {
@@ -111,6 +177,7 @@ pub fn end_torn_line(path: &Path) -> Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     fn record(input: &str, sha: &str) -> Record {
         let mut r = Record::new(input.into(), "f32".into(), Default::default());
@@ -159,5 +226,37 @@ mod tests {
             .unwrap()
             .is_empty());
         assert!(!end_torn_line(&d.path().join("results.jsonl")).unwrap());
+    }
+
+    #[test]
+    fn records_are_read_from_an_offset_on() {
+        let d = tempfile::tempdir().unwrap();
+        let log = d.path().join("results.jsonl");
+        let line = |i: &str, s: &str| serde_json::to_string(&record(i, s)).unwrap();
+        super::super::atomic::append_line(&log, &line("/in/a.png", "aa")).unwrap();
+        let start = log_end(&log).unwrap();
+        super::super::atomic::append_line(&log, &line("/in/b.png", "bb")).unwrap();
+        let mut inputs = Vec::new();
+        for_each_record(&log, start, |r| inputs.push(r.input)).unwrap();
+        assert_eq!(inputs, [PathBuf::from("/in/b.png")]);
+        assert_eq!(log_end(&d.path().join("none.jsonl")).unwrap(), 0);
+        for_each_record(&d.path().join("none.jsonl"), 0, |_| panic!("no records")).unwrap();
+    }
+
+    #[test]
+    fn keys_do_not_run_path_and_hash_together() {
+        let ledger = ledger_of(&[record("/in/ab", "c")]);
+        assert!(ledger.contains(Path::new("/in/ab"), "c"));
+        assert!(!ledger.contains(Path::new("/in/a"), "bc"));
+        let from_log = {
+            let d = tempfile::tempdir().unwrap();
+            let log = d.path().join("results.jsonl");
+            let line = serde_json::to_string(&record("/in/ab", "c")).unwrap();
+            super::super::atomic::append_line(&log, &line).unwrap();
+            Ledger::of_log(&log).unwrap()
+        };
+        assert!(from_log.contains(Path::new("/in/ab"), "c"));
+        assert!(from_log.has_path(Path::new("/in/ab")));
+        assert_eq!(from_log.len(), 1);
     }
 }

@@ -11,7 +11,7 @@ pub mod retention;
 mod stem;
 pub mod summary;
 
-pub use ledger::{read_log, Ledger};
+pub use ledger::{for_each_record, log_end, read_log, Ledger};
 pub use record::{round_ms, DicomRef, Latency, Record, RecordVerdict};
 pub use stem::stem_for;
 
@@ -85,7 +85,7 @@ impl ResultsStore {
 
     /// Which inputs already have a result.
     pub fn ledger(&self) -> Result<Ledger> {
-        Ok(ledger::ledger_of(&self.records()?))
+        Ledger::of_log(&self.log_path())
     }
 
     pub fn dir(&self) -> &Path {

@@ -3,8 +3,8 @@
 
 use super::atomic::Batch;
 use super::record::{Record, RecordVerdict};
-use crate::error::{Error, Result};
-use std::fmt::Write as _;
+use crate::error::Result;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -17,12 +17,39 @@ pub struct SessionFiles {
     pub html: PathBuf,
 }
 
+/// The records a summary covers, gone through as often as it needs (twice:
+/// counts first, then rows), never necessarily all in memory.
+pub trait SessionRecords {
+    fn each(&self, f: &mut dyn FnMut(&Record)) -> Result<()>;
+}
+
+impl SessionRecords for [Record] {
+    fn each(&self, f: &mut dyn FnMut(&Record)) -> Result<()> {
+        self.iter().for_each(f);
+        Ok(())
+    }
+}
+
+/// The lines a running service appended to `results.jsonl` from byte
+/// `from` on: its session, read back from disk at the end instead of held
+/// in memory for a run of months.
+pub struct LoggedSince {
+    pub log: PathBuf,
+    pub from: u64,
+}
+
+impl SessionRecords for LoggedSince {
+    fn each(&self, f: &mut dyn FnMut(&Record)) -> Result<()> {
+        super::for_each_record(&self.log, self.from, |r| f(&r))
+    }
+}
+
 /// Writes `<store>/sessions/<start>.csv` and `.html` for `records` (the
 /// session's own results, in the order they finished).
 pub fn write_session(
     store: &Path,
     started: SystemTime,
-    records: &[Record],
+    records: &(impl SessionRecords + ?Sized),
 ) -> Result<SessionFiles> {
     let dir = store.join(SESSIONS_DIR);
     super::private::create_dir(&dir)?;
@@ -30,18 +57,53 @@ pub fn write_session(
     let stamp = humantime::format_rfc3339_seconds(started)
         .to_string()
         .replace(':', "-");
-    let csv = csv_text(records).map_err(|reason| Error::Encode {
-        path: dir.join(format!("{stamp}.csv")),
-        reason,
-    })?;
-    let html = html_text(&stamp, records);
+    let mut counts = Counts::default();
+    records.each(&mut |r| counts.add(r))?;
     let mut batch = Batch::new(&dir);
     let files = SessionFiles {
-        csv: batch.stage(&format!("{stamp}.csv"), &csv)?,
-        html: batch.stage(&format!("{stamp}.html"), html.as_bytes())?,
+        csv: batch.stage_with(&format!("{stamp}.csv"), |w| write_csv(w, records))?,
+        html: batch.stage_with(&format!("{stamp}.html"), |w| {
+            write_html(w, &stamp, &counts, records)
+        })?,
     };
     batch.commit()?;
     Ok(files)
+}
+
+#[derive(Default)]
+struct Counts {
+    all: usize,
+    tumour: usize,
+    clear: usize,
+    error: usize,
+}
+
+impl Counts {
+    fn add(&mut self, r: &Record) {
+        self.all += 1;
+        match r.verdict {
+            RecordVerdict::Tumour => self.tumour += 1,
+            RecordVerdict::Clear => self.clear += 1,
+            RecordVerdict::Error => self.error += 1,
+        }
+    }
+}
+
+/// Runs `row` for every record, stopping at (and returning) the first write
+/// error; a read error of the records' source comes back as an I/O error.
+fn each_row(
+    records: &(impl SessionRecords + ?Sized),
+    mut row: impl FnMut(&Record) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let mut failed = None;
+    records
+        .each(&mut |r| {
+            if failed.is_none() {
+                failed = row(r).err();
+            }
+        })
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    failed.map_or(Ok(()), Err)
 }
 
 fn verdict_word(v: RecordVerdict) -> &'static str {
@@ -56,8 +118,8 @@ fn opt<T: ToString>(v: Option<T>) -> String {
     v.map(|v| v.to_string()).unwrap_or_default()
 }
 
-fn csv_text(records: &[Record]) -> std::result::Result<Vec<u8>, String> {
-    let mut w = csv::Writer::from_writer(Vec::new());
+fn write_csv(out: &mut dyn Write, records: &(impl SessionRecords + ?Sized)) -> std::io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
     let header = [
         "finished_at",
         "input",
@@ -77,8 +139,8 @@ fn csv_text(records: &[Record]) -> std::result::Result<Vec<u8>, String> {
         "overlay",
         "error",
     ];
-    w.write_record(header).map_err(|e| e.to_string())?;
-    for r in records {
+    w.write_record(header)?;
+    each_row(records, |r| {
         let b = |i: usize| opt(r.bbox.map(|b| b[i]));
         let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
         w.write_record([
@@ -99,10 +161,10 @@ fn csv_text(records: &[Record]) -> std::result::Result<Vec<u8>, String> {
             opt(path(&r.mask)),
             opt(path(&r.overlay)),
             opt(r.error.clone()),
-        ])
-        .map_err(|e| e.to_string())?;
-    }
-    w.into_inner().map_err(|e| e.to_string())
+        ])?;
+        Ok(())
+    })?;
+    w.flush()
 }
 
 fn escape(s: &str) -> String {
@@ -112,10 +174,13 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-fn html_text(stamp: &str, records: &[Record]) -> String {
-    let count = |v| records.iter().filter(|r| r.verdict == v).count();
-    let mut page = String::new();
-    let _ = write!(
+fn write_html(
+    page: &mut dyn Write,
+    stamp: &str,
+    counts: &Counts,
+    records: &(impl SessionRecords + ?Sized),
+) -> std::io::Result<()> {
+    write!(
         page,
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>neuroscreen session {stamp}</title>\
          <style>body{{font-family:sans-serif;background:#111;color:#eee}}\
@@ -127,12 +192,9 @@ fn html_text(stamp: &str, records: &[Record]) -> String {
          <span class=\"error\">{} errors</span>. A screening aid, not a diagnosis.</p>\
          <table><tr><th>slice</th><th>input</th><th>verdict</th><th>p(tumour)</th><th>area px</th>\
          <th>ms</th><th>finished</th></tr>",
-        records.len(),
-        count(RecordVerdict::Tumour),
-        count(RecordVerdict::Clear),
-        count(RecordVerdict::Error),
-    );
-    for r in records {
+        counts.all, counts.tumour, counts.clear, counts.error,
+    )?;
+    each_row(records, |r| {
         // Overlays sit in the results folder, one level above the page.
         let thumb = r
             .overlay
@@ -152,16 +214,15 @@ fn html_text(stamp: &str, records: &[Record]) -> String {
                 opt(r.area_px)
             ),
         };
-        let _ = write!(
+        write!(
             page,
             "<tr><td>{thumb}</td><td>{}</td><td class=\"{word}\">{word}</td>{detail}<td>{:.1}</td><td>{}</td></tr>",
             escape(&r.input.display().to_string()),
             r.latency_ms.total,
             escape(r.finished_at.as_deref().unwrap_or("")),
-        );
-    }
-    page.push_str("</table></body></html>\n");
-    page
+        )
+    })?;
+    page.write_all(b"</table></body></html>\n")
 }
 
 #[cfg(test)]
@@ -184,9 +245,23 @@ mod tests {
         vec![a, b]
     }
 
+    fn csv_text(records: &[Record]) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_csv(&mut out, records).unwrap();
+        out
+    }
+
+    fn html_text(stamp: &str, records: &[Record]) -> String {
+        let mut counts = Counts::default();
+        records.iter().for_each(|r| counts.add(r));
+        let mut out = Vec::new();
+        write_html(&mut out, stamp, &counts, records).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
     #[test]
     fn csv_has_a_row_per_slice_and_survives_commas_and_quotes() {
-        let text = csv_text(&records()).unwrap();
+        let text = csv_text(&records());
         let mut reader = csv::Reader::from_reader(text.as_slice());
         let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
         assert_eq!(rows.len(), 2);
@@ -210,7 +285,7 @@ mod tests {
     #[test]
     fn session_files_land_in_the_sessions_folder() {
         let d = tempfile::tempdir().unwrap();
-        let files = write_session(d.path(), SystemTime::UNIX_EPOCH, &records()).unwrap();
+        let files = write_session(d.path(), SystemTime::UNIX_EPOCH, &records()[..]).unwrap();
         assert_eq!(
             files.csv,
             d.path().join("sessions/1970-01-01T00-00-00Z.csv")
@@ -218,5 +293,29 @@ mod tests {
         assert!(std::fs::read_to_string(&files.html)
             .unwrap()
             .contains("<table>"));
+    }
+
+    #[test]
+    fn a_service_session_is_read_back_from_the_log_from_its_start() {
+        let d = tempfile::tempdir().unwrap();
+        let log = d.path().join(super::super::RESULTS_LOG);
+        let line = |r: &Record| serde_json::to_string(r).unwrap();
+        let [a, b] = <[Record; 2]>::try_from(records()).unwrap();
+        super::super::atomic::append_line(&log, &line(&b)).unwrap();
+        let from = super::super::log_end(&log).unwrap();
+        super::super::atomic::append_line(&log, &line(&a)).unwrap();
+        let files =
+            write_session(d.path(), SystemTime::UNIX_EPOCH, &LoggedSince { log, from }).unwrap();
+        let page = std::fs::read_to_string(&files.html).unwrap();
+        assert!(
+            page.contains("1 slices") && page.contains("1 tumour"),
+            "{page}"
+        );
+        assert!(
+            !page.contains("&lt;b&gt;"),
+            "the earlier session's line is not in it"
+        );
+        let csv = std::fs::read_to_string(&files.csv).unwrap();
+        assert_eq!(csv.lines().count(), 2, "{csv}");
     }
 }

@@ -303,6 +303,15 @@ async fn accept(
     };
     // Parsing up front refuses a broken object to the sender, who can still
     // do something about it, instead of leaving it to fail in the inbox.
+    let lengths = crate::dicom::lengths::Encoding::of(syntax).and_then(|encoding| {
+        crate::dicom::lengths::check_data_set(store.data.as_slice(), encoding)
+    });
+    if let Err(reason) = lengths {
+        return refuse(
+            dimse::CANNOT_UNDERSTAND,
+            format!("the data set does not parse: {reason}"),
+        );
+    }
     if let Err(e) = InMemDicomObject::read_dataset_with_ts(store.data.as_slice(), ts) {
         return refuse(
             dimse::CANNOT_UNDERSTAND,

@@ -29,6 +29,8 @@ pub struct Command {
 
 pub fn parse(bytes: &[u8]) -> Result<Command, String> {
     let ts = dicom_transfer_syntax_registry::entries::IMPLICIT_VR_LITTLE_ENDIAN.erased();
+    crate::dicom::lengths::check_data_set(bytes, crate::dicom::lengths::Encoding::IMPLICIT_LE)
+        .map_err(|e| format!("unreadable command set: {e}"))?;
     let object = InMemDicomObject::read_dataset_with_ts(bytes, &ts)
         .map_err(|e| format!("unreadable command set: {e}"))?;
     let uint = |tag, name: &str| {

@@ -1,0 +1,425 @@
+//! Declared element lengths checked against the bytes that are really there,
+//! before dicom-rs parses anything.
+//!
+//! dicom-parser sizes a value's buffer from the length its header declares
+//! and fills it with zeros before reading (`resize`), so a 2 KB file that
+//! declares a 3 GB element makes the service touch 3 GB: on a 4 GB board
+//! that is the kernel's OOM killer, not an error line. A walk over the
+//! element headers is cheap (no values are read) and bounds every
+//! allocation the parser can make by the size of the input, which the inbox
+//! and the DICOM receiver already bound.
+
+use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
+use dicom_core::{Tag, VR};
+use dicom_dictionary_std::StandardDataDictionary;
+
+const UNDEFINED: u32 = u32::MAX;
+const IMPLICIT_LE: &str = "1.2.840.10008.1.2";
+const EXPLICIT_BE: &str = "1.2.840.10008.1.2.2";
+/// Deflated data sets: the bytes on disk say nothing about what inflating
+/// them gives, so they are refused rather than inflated without a bound.
+const DEFLATED: [&str; 2] = ["1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.8.1"];
+
+/// How a data set's element headers are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Encoding {
+    pub explicit_vr: bool,
+    pub big_endian: bool,
+}
+
+impl Encoding {
+    pub const IMPLICIT_LE: Encoding = Encoding {
+        explicit_vr: false,
+        big_endian: false,
+    };
+    pub const EXPLICIT_LE: Encoding = Encoding {
+        explicit_vr: true,
+        big_endian: false,
+    };
+
+    /// The layout a transfer syntax gives its data set; an error for the
+    /// deflated ones.
+    pub fn of(transfer_syntax: &str) -> Result<Encoding, String> {
+        let uid = transfer_syntax.trim_end_matches(['\0', ' ']);
+        if DEFLATED.contains(&uid) {
+            return Err(format!(
+                "deflated data sets ({uid}) are not read: their inflated size cannot be checked"
+            ));
+        }
+        Ok(match uid {
+            IMPLICIT_LE => Encoding::IMPLICIT_LE,
+            EXPLICIT_BE => Encoding {
+                explicit_vr: true,
+                big_endian: true,
+            },
+            _ => Encoding::EXPLICIT_LE,
+        })
+    }
+}
+
+/// A Part 10 stream as dicom-rs reads it ("DICM", the file meta group in
+/// explicit VR little endian, then the data set in the meta group's
+/// transfer syntax). Bytes that do not start with the magic are left to the
+/// parser, which refuses them. `preamble` is how many bytes came before
+/// `body` in the file, so a message gives the byte in the file.
+pub fn check_file(body: &[u8], preamble: usize) -> Result<(), String> {
+    let Some(rest) = body.strip_prefix(b"DICM") else {
+        return Ok(());
+    };
+    let mut meta = Walk::new(rest, Encoding::EXPLICIT_LE, preamble + 4);
+    let mut transfer_syntax = None;
+    while meta.peek_group() == Some(0x0002) {
+        let Some(header) = meta.header() else {
+            return Ok(());
+        };
+        let value = meta.value(&header)?;
+        if header.tag == Tag(0x0002, 0x0010) {
+            transfer_syntax = Some(String::from_utf8_lossy(value).into_owned());
+        }
+    }
+    let Some(ts) = transfer_syntax else {
+        // The parser refuses a meta group without a transfer syntax.
+        return Ok(());
+    };
+    let data_set = Walk::new(&rest[meta.at..], Encoding::of(&ts)?, meta.origin + meta.at);
+    walk_data_set(data_set)
+}
+
+/// A bare data set (as the network delivers one) in `encoding`.
+pub fn check_data_set(bytes: &[u8], encoding: Encoding) -> Result<(), String> {
+    walk_data_set(Walk::new(bytes, encoding, 0))
+}
+
+/// What an undefined length opened, closed by the next sequence delimiter.
+enum Open {
+    /// A sequence, and the encoding to go back to after it (an undefined
+    /// length UN holds implicit VR little endian whatever the file's own).
+    Sequence { restore: Encoding },
+    /// Encapsulated pixel data: its items are opaque fragments.
+    Fragments,
+}
+
+fn walk_data_set(mut walk: Walk<'_>) -> Result<(), String> {
+    let mut open: Vec<Open> = Vec::new();
+    while let Some(header) = walk.header() {
+        match header.tag {
+            Tag(0xfffe, 0xe000) if matches!(open.last(), Some(Open::Fragments)) => {
+                walk.value(&header)?;
+            }
+            Tag(0xfffe, 0xe0dd) => {
+                if let Some(Open::Sequence { restore }) = open.pop() {
+                    walk.encoding = restore;
+                }
+                walk.value(&header)?;
+            }
+            // Items of a sequence and the item delimiter: what follows is
+            // the item's own elements, walked in turn.
+            Tag(0xfffe, _) => walk.enter(&header)?,
+            Tag(0x7fe0, 0x0010) if header.length == UNDEFINED => open.push(Open::Fragments),
+            _ if header.length == UNDEFINED => {
+                open.push(Open::Sequence {
+                    restore: walk.encoding,
+                });
+                if header.vr == Some(VR::UN) {
+                    walk.encoding = Encoding::IMPLICIT_LE;
+                }
+            }
+            _ if is_sequence(&header) => walk.enter(&header)?,
+            _ => {
+                walk.value(&header)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+struct Header {
+    tag: Tag,
+    /// `None` in implicit VR.
+    vr: Option<VR>,
+    length: u32,
+    /// Where the header starts, counted from the start of the file's magic
+    /// (or the data set) so a message points at the bytes.
+    at: usize,
+}
+
+fn is_sequence(header: &Header) -> bool {
+    match header.vr {
+        Some(vr) => vr == VR::SQ,
+        None => matches!(
+            StandardDataDictionary.by_tag(header.tag).map(|e| e.vr()),
+            Some(VirtualVr::Exact(VR::SQ))
+        ),
+    }
+}
+
+struct Walk<'a> {
+    bytes: &'a [u8],
+    encoding: Encoding,
+    at: usize,
+    /// Added to positions in messages: where `bytes` starts in the input.
+    origin: usize,
+}
+
+impl<'a> Walk<'a> {
+    fn new(bytes: &'a [u8], encoding: Encoding, origin: usize) -> Self {
+        Walk {
+            bytes,
+            encoding,
+            at: 0,
+            origin,
+        }
+    }
+
+    fn left(&self) -> usize {
+        self.bytes.len() - self.at
+    }
+
+    fn u16(&self, at: usize) -> Option<u16> {
+        let b: [u8; 2] = self.bytes.get(at..at + 2)?.try_into().ok()?;
+        Some(if self.encoding.big_endian {
+            u16::from_be_bytes(b)
+        } else {
+            u16::from_le_bytes(b)
+        })
+    }
+
+    fn u32(&self, at: usize) -> Option<u32> {
+        let b: [u8; 4] = self.bytes.get(at..at + 4)?.try_into().ok()?;
+        Some(if self.encoding.big_endian {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        })
+    }
+
+    fn peek_group(&self) -> Option<u16> {
+        self.u16(self.at)
+    }
+
+    /// The next element's header; `None` where the bytes end inside one
+    /// (no length to trust, so nothing for the parser to over-allocate:
+    /// whether such a tail is an error is the parser's call).
+    fn header(&mut self) -> Option<Header> {
+        let at = self.at;
+        let (group, element) = (self.u16(at)?, self.u16(at + 2)?);
+        let tag = Tag(group, element);
+        // Item and delimiter tags carry no VR in any encoding.
+        let (vr, length, size) = if group == 0xfffe || !self.encoding.explicit_vr {
+            (None, self.u32(at + 4)?, 8)
+        } else {
+            let code: [u8; 2] = self.bytes.get(at + 4..at + 6)?.try_into().ok()?;
+            // An unknown VR code is the parser's to refuse; its length is
+            // read as the short form, which cannot be large anyway.
+            let vr = VR::from_binary(code);
+            if vr.is_some_and(long_length) {
+                (vr, self.u32(at + 8)?, 12)
+            } else {
+                (vr, u32::from(self.u16(at + 6)?), 8)
+            }
+        };
+        self.at += size;
+        Some(Header {
+            tag,
+            vr,
+            length,
+            at: self.origin + at,
+        })
+    }
+
+    /// Refuses a defined length longer than what is left.
+    fn fits(&self, header: &Header) -> Result<(), String> {
+        if header.length != UNDEFINED && header.length as usize > self.left() {
+            return Err(format!(
+                "element ({:04X},{:04X}) at byte {} declares {} bytes but only {} follow",
+                header.tag.0,
+                header.tag.1,
+                header.at,
+                header.length,
+                self.left()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Steps over the value; an undefined length has no value to skip.
+    fn value(&mut self, header: &Header) -> Result<&'a [u8], String> {
+        self.fits(header)?;
+        if header.length == UNDEFINED {
+            return Ok(&[]);
+        }
+        let start = self.at;
+        self.at += header.length as usize;
+        Ok(&self.bytes[start..self.at])
+    }
+
+    /// Steps into a container (sequence or item): its contents are the
+    /// elements that follow, each checked in turn.
+    fn enter(&mut self, header: &Header) -> Result<(), String> {
+        self.fits(header)
+    }
+}
+
+/// The VRs whose explicit header has two reserved bytes and a 32-bit length.
+fn long_length(vr: VR) -> bool {
+    use VR::*;
+    matches!(
+        vr,
+        OB | OD | OF | OL | OV | OW | SQ | SV | UC | UN | UR | UT | UV
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An explicit VR little endian element header.
+    fn explicit(group: u16, element: u16, vr: &[u8; 2], length: u32) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend(group.to_le_bytes());
+        b.extend(element.to_le_bytes());
+        b.extend(vr);
+        if long_length(VR::from_binary(*vr).unwrap()) {
+            b.extend([0, 0]);
+            b.extend(length.to_le_bytes());
+        } else {
+            b.extend((length as u16).to_le_bytes());
+        }
+        b
+    }
+
+    fn implicit(group: u16, element: u16, length: u32) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend(group.to_le_bytes());
+        b.extend(element.to_le_bytes());
+        b.extend(length.to_le_bytes());
+        b
+    }
+
+    fn file(transfer_syntax: &str, data_set: &[u8]) -> Vec<u8> {
+        let mut uid = transfer_syntax.as_bytes().to_vec();
+        if uid.len() % 2 == 1 {
+            uid.push(0);
+        }
+        let mut b = b"DICM".to_vec();
+        b.extend(explicit(0x0002, 0x0010, b"UI", uid.len() as u32));
+        b.extend(uid);
+        b.extend(data_set);
+        b
+    }
+
+    #[test]
+    fn honest_lengths_pass() {
+        let mut ds = explicit(0x0010, 0x0010, b"PN", 4);
+        ds.extend(b"DOE^");
+        ds.extend(explicit(0x7fe0, 0x0010, b"OW", 8));
+        ds.extend([0; 8]);
+        assert_eq!(check_file(&file("1.2.840.10008.1.2.1", &ds), 0), Ok(()));
+    }
+
+    #[test]
+    fn a_length_past_the_end_is_named_with_its_tag_and_place() {
+        let mut ds = explicit(0x0010, 0x0010, b"PN", 4);
+        ds.extend(b"DOE^");
+        ds.extend(explicit(0x0009, 0x1001, b"OB", 3_000_000_000));
+        ds.extend([0; 16]);
+        let e = check_file(&file("1.2.840.10008.1.2.1", &ds), 0).unwrap_err();
+        assert!(e.contains("(0009,1001)") && e.contains("3000000000"), "{e}");
+        assert!(e.contains("only 16 follow"), "{e}");
+        // The header starts after DICM (4), the meta element (8 + 20) and
+        // the name (8 + 4).
+        assert!(e.contains("at byte 44"), "{e}");
+        let e = check_file(&file("1.2.840.10008.1.2.1", &ds), 128).unwrap_err();
+        assert!(e.contains("at byte 172"), "{e}");
+    }
+
+    #[test]
+    fn implicit_and_big_endian_lengths_are_read_as_such() {
+        let mut ds = implicit(0x0010, 0x0010, 4);
+        ds.extend(b"DOE^");
+        assert_eq!(check_file(&file("1.2.840.10008.1.2", &ds), 0), Ok(()));
+        ds.extend(implicit(0x0009, 0x1001, 1 << 30));
+        assert!(check_file(&file("1.2.840.10008.1.2", &ds), 0).is_err());
+
+        // 4 bytes little endian is 1 GiB big endian: the encoding matters.
+        let mut be = Vec::new();
+        be.extend(0x0010u16.to_be_bytes());
+        be.extend(0x0010u16.to_be_bytes());
+        be.extend(b"PN");
+        be.extend(4u16.to_be_bytes());
+        be.extend(b"DOE^");
+        assert_eq!(check_file(&file("1.2.840.10008.1.2.2", &be), 0), Ok(()));
+        be[6..8].copy_from_slice(&4u16.to_le_bytes());
+        assert!(check_file(&file("1.2.840.10008.1.2.2", &be), 0).is_err());
+    }
+
+    #[test]
+    fn lengths_inside_sequences_are_checked() {
+        // Explicit: an undefined-length sequence whose one item lies.
+        let mut ds = explicit(0x0008, 0x1140, b"SQ", UNDEFINED);
+        ds.extend(implicit(0xfffe, 0xe000, UNDEFINED));
+        ds.extend(explicit(0x0008, 0x1155, b"UI", 4));
+        ds.extend(b"1.2\0");
+        ds.extend(implicit(0xfffe, 0xe00d, 0));
+        ds.extend(implicit(0xfffe, 0xe0dd, 0));
+        assert_eq!(check_file(&file("1.2.840.10008.1.2.1", &ds), 0), Ok(()));
+        let mut lying = ds.clone();
+        lying[12 + 8 + 6..12 + 8 + 8].copy_from_slice(&0xfff0u16.to_le_bytes());
+        assert!(check_file(&file("1.2.840.10008.1.2.1", &lying), 0).is_err());
+
+        // Implicit: the dictionary says (0008,1140) is a sequence, so a
+        // defined-length one is walked into, not skipped whole.
+        let mut item = implicit(0x0008, 0x1155, 2_000_000_000);
+        item.extend(b"1.2\0");
+        let mut ds = implicit(0x0008, 0x1140, 8 + item.len() as u32);
+        ds.extend(implicit(0xfffe, 0xe000, item.len() as u32));
+        ds.extend(item);
+        let e = check_file(&file("1.2.840.10008.1.2", &ds), 0).unwrap_err();
+        assert!(e.contains("(0008,1155)"), "{e}");
+    }
+
+    #[test]
+    fn fragments_of_encapsulated_pixel_data_are_skipped_not_parsed() {
+        // The fragment's bytes would read as a lying header if walked.
+        let fragment = [
+            0x09, 0x00, 0x01, 0x10, b'O', b'B', 0, 0, 0xff, 0xff, 0xff, 0x7f,
+        ];
+        let mut ds = explicit(0x7fe0, 0x0010, b"OB", UNDEFINED);
+        ds.extend(implicit(0xfffe, 0xe000, 0));
+        ds.extend(implicit(0xfffe, 0xe000, fragment.len() as u32));
+        ds.extend(fragment);
+        ds.extend(implicit(0xfffe, 0xe0dd, 0));
+        assert_eq!(check_file(&file("1.2.840.10008.1.2.4.50", &ds), 0), Ok(()));
+        let mut lying = ds.clone();
+        let at = 12 + 8 + 4;
+        lying[at..at + 4].copy_from_slice(&1_000_000u32.to_le_bytes());
+        assert!(check_file(&file("1.2.840.10008.1.2.4.50", &lying), 0).is_err());
+    }
+
+    #[test]
+    fn undefined_length_un_holds_implicit_elements() {
+        let mut ds = explicit(0x0009, 0x1010, b"UN", UNDEFINED);
+        ds.extend(implicit(0xfffe, 0xe000, UNDEFINED));
+        // Read as explicit, "1." would be a VR and 0x0000 a length; read as
+        // implicit it is a 4-byte length that must fit.
+        ds.extend(implicit(0x0009, 0x1011, 4));
+        ds.extend(b"1.2\0");
+        ds.extend(implicit(0xfffe, 0xe00d, 0));
+        ds.extend(implicit(0xfffe, 0xe0dd, 0));
+        ds.extend(explicit(0x0010, 0x0010, b"PN", 4));
+        ds.extend(b"DOE^");
+        assert_eq!(check_file(&file("1.2.840.10008.1.2.1", &ds), 0), Ok(()));
+    }
+
+    #[test]
+    fn deflated_data_sets_are_refused_by_name() {
+        let e = check_file(&file("1.2.840.10008.1.2.1.99", &[1, 2, 3]), 0).unwrap_err();
+        assert!(e.contains("deflated"), "{e}");
+    }
+
+    #[test]
+    fn a_header_cut_short_is_left_to_the_parser() {
+        let ds = explicit(0x0010, 0x0010, b"PN", 4)[..5].to_vec();
+        assert_eq!(check_file(&file("1.2.840.10008.1.2.1", &ds), 0), Ok(()));
+    }
+}
