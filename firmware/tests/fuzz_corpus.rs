@@ -139,19 +139,3 @@ fn the_camera_target_holds_for_headers_that_lie() {
     // Shorter than the header: nothing to decode, nothing to check.
     assert!(harness::camera_header(&[0; harness::CAMERA_HEADER - 1]).is_none());
 }
-
-/// Inputs the fuzzers found crashing inside a dependency, kept out of the
-/// seed corpora (they would stop every fuzz run) but replayed here: in the
-/// profiles the appliance is built with they must not crash it. See the
-/// README's Reliability section for each.
-#[test]
-fn known_dependency_crashes_do_not_crash_the_appliance_build() {
-    for file in files_in(&root().join("fuzz/known-crashes")) {
-        if file.extension().is_some_and(|e| e == "md") {
-            continue;
-        }
-        let bytes = std::fs::read(&file).unwrap();
-        let outcome = std::panic::catch_unwind(|| harness::dicom(&bytes));
-        assert!(outcome.is_ok(), "{} panicked", file.display());
-    }
-}
