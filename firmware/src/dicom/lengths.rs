@@ -209,13 +209,16 @@ impl<'a> Walk<'a> {
             (None, self.u32(at + 4)?, 8)
         } else {
             let code: [u8; 2] = self.bytes.get(at + 4..at + 6)?.try_into().ok()?;
-            // An unknown VR code is the parser's to refuse; its length is
-            // read as the short form, which cannot be large anyway.
-            let vr = VR::from_binary(code);
-            if vr.is_some_and(long_length) {
-                (vr, self.u32(at + 8)?, 12)
+            // dicom-encoding reads a VR code it does not know as UN, with
+            // the reserved bytes and 32-bit length PS3.5 7.1.2 gives VRs
+            // defined later; it does not refuse it. Read the same way, or a
+            // 3.7 GB length behind garbage VR bytes goes unchecked (the
+            // fuzzer found one: regression-unknown-vr-length.dcm).
+            let vr = VR::from_binary(code).unwrap_or(VR::UN);
+            if long_length(vr) {
+                (Some(vr), self.u32(at + 8)?, 12)
             } else {
-                (vr, u32::from(self.u16(at + 6)?), 8)
+                (Some(vr), u32::from(self.u16(at + 6)?), 8)
             }
         };
         self.at += size;
@@ -409,6 +412,37 @@ mod tests {
         ds.extend(explicit(0x0010, 0x0010, b"PN", 4));
         ds.extend(b"DOE^");
         assert_eq!(check_file(&file("1.2.840.10008.1.2.1", &ds), 0), Ok(()));
+    }
+
+    /// An unknown VR code has the long form, as dicom-encoding reads it: an
+    /// honest length there passes (read in the short form, the value's
+    /// bytes would be walked as headers) and a lying one is refused.
+    #[test]
+    fn an_unknown_vr_code_has_the_reserved_bytes_and_a_32_bit_length() {
+        let unknown = |length: u32| {
+            let mut b = Vec::new();
+            b.extend(0x0009u16.to_le_bytes());
+            b.extend(0x1001u16.to_le_bytes());
+            b.extend(b"ZZ");
+            b.extend([0, 0]);
+            b.extend(length.to_le_bytes());
+            b
+        };
+        let mut ds = unknown(4);
+        ds.extend(b"abcd");
+        ds.extend(explicit(0x0010, 0x0010, b"PN", 4));
+        ds.extend(b"DOE^");
+        assert_eq!(check_file(&file("1.2.840.10008.1.2.1", &ds), 0), Ok(()));
+        let mut lying = unknown(3_000_000_000);
+        lying.extend([0; 16]);
+        let e = check_file(&file("1.2.840.10008.1.2.1", &lying), 0).unwrap_err();
+        assert!(e.contains("(0009,1001)") && e.contains("3000000000"), "{e}");
+
+        // The file the fuzzer found: a one-byte shift left the bytes
+        // E0 00 where a VR belongs and FE FF DD E0 (3.7 GB) as the length.
+        let found = include_bytes!("../../../fuzz/corpus/dicom/regression-unknown-vr-length.dcm");
+        let e = check_file(&found[128..], 128).unwrap_err();
+        assert!(e.contains("declares 3724541440 bytes"), "{e}");
     }
 
     #[test]
