@@ -66,16 +66,38 @@ pub fn check_file(body: &[u8], preamble: usize) -> Result<(), String> {
     let Some(rest) = body.strip_prefix(b"DICM") else {
         return Ok(());
     };
+    // The meta group as dicom-object reads it (`FileMetaTable::read_from`):
+    // (0002,0000) first, holding the group's length in bytes, then elements
+    // of any group (an off-group tag is skipped, not refused) until that
+    // many bytes are read; the data set starts where the last one ends.
+    // Stopping at the first tag outside group 0002 instead let the data set
+    // go unchecked (the fuzzer found a 416-byte file doing that).
     let mut meta = Walk::new(rest, Encoding::EXPLICIT_LE, preamble + 4);
+    let Some(first) = meta.header() else {
+        return Ok(());
+    };
+    if first.tag != Tag(0x0002, 0x0000) || first.length != 4 {
+        // The parser refuses a meta group that does not start so.
+        return Ok(());
+    }
+    let value = meta.value(&first)?;
+    let group_length = u32::from_le_bytes(value.try_into().expect("4 bytes"));
+    let mut read: u32 = 0;
     let mut transfer_syntax = None;
-    while meta.peek_group() == Some(0x0002) {
+    while read < group_length {
+        let start = meta.at;
         let Some(header) = meta.header() else {
             return Ok(());
         };
+        if header.length == UNDEFINED {
+            // Refused by the parser too.
+            return Ok(());
+        }
         let value = meta.value(&header)?;
         if header.tag == Tag(0x0002, 0x0010) {
             transfer_syntax = Some(String::from_utf8_lossy(value).into_owned());
         }
+        read = read.saturating_add((meta.at - start) as u32);
     }
     let Some(ts) = transfer_syntax else {
         // The parser refuses a meta group without a transfer syntax.
@@ -193,10 +215,6 @@ impl<'a> Walk<'a> {
         })
     }
 
-    fn peek_group(&self) -> Option<u16> {
-        self.u16(self.at)
-    }
-
     /// The next element's header; `None` where the bytes end inside one
     /// (no length to trust, so nothing for the parser to over-allocate:
     /// whether such a tail is an error is the parser's call).
@@ -300,13 +318,23 @@ mod tests {
     }
 
     fn file(transfer_syntax: &str, data_set: &[u8]) -> Vec<u8> {
+        file_with_meta(transfer_syntax, &[], data_set)
+    }
+
+    /// "DICM", the meta group ((0002,0000) with the group's length, then
+    /// `meta_before` and the transfer syntax), then the data set.
+    fn file_with_meta(transfer_syntax: &str, meta_before: &[u8], data_set: &[u8]) -> Vec<u8> {
         let mut uid = transfer_syntax.as_bytes().to_vec();
         if uid.len() % 2 == 1 {
             uid.push(0);
         }
+        let mut group = meta_before.to_vec();
+        group.extend(explicit(0x0002, 0x0010, b"UI", uid.len() as u32));
+        group.extend(uid);
         let mut b = b"DICM".to_vec();
-        b.extend(explicit(0x0002, 0x0010, b"UI", uid.len() as u32));
-        b.extend(uid);
+        b.extend(explicit(0x0002, 0x0000, b"UL", 4));
+        b.extend((group.len() as u32).to_le_bytes());
+        b.extend(group);
         b.extend(data_set);
         b
     }
@@ -329,11 +357,11 @@ mod tests {
         let e = check_file(&file("1.2.840.10008.1.2.1", &ds), 0).unwrap_err();
         assert!(e.contains("(0009,1001)") && e.contains("3000000000"), "{e}");
         assert!(e.contains("only 16 follow"), "{e}");
-        // The header starts after DICM (4), the meta element (8 + 20) and
-        // the name (8 + 4).
-        assert!(e.contains("at byte 44"), "{e}");
+        // The header starts after DICM (4), the group length (8 + 4), the
+        // transfer syntax (8 + 20) and the name (8 + 4).
+        assert!(e.contains("at byte 56"), "{e}");
         let e = check_file(&file("1.2.840.10008.1.2.1", &ds), 128).unwrap_err();
-        assert!(e.contains("at byte 172"), "{e}");
+        assert!(e.contains("at byte 184"), "{e}");
     }
 
     #[test]
@@ -443,6 +471,36 @@ mod tests {
         let found = include_bytes!("../../../fuzz/corpus/dicom/regression-unknown-vr-length.dcm");
         let e = check_file(&found[128..], 128).unwrap_err();
         assert!(e.contains("declares 3724541440 bytes"), "{e}");
+    }
+
+    /// dicom-object reads the meta group by its declared length and skips
+    /// an element of another group inside it: the data set after it is
+    /// still checked.
+    #[test]
+    fn the_meta_group_ends_where_its_length_says_not_at_another_group() {
+        let mut off_group = explicit(0x0000, 0x0001, b"OB", 2);
+        off_group.extend([0, 1]);
+        let mut ds = explicit(0x0010, 0x0010, b"PN", 4);
+        ds.extend(b"DOE^");
+        let honest = file_with_meta("1.2.840.10008.1.2.1", &off_group, &ds);
+        assert_eq!(check_file(&honest, 0), Ok(()));
+        ds.extend(explicit(0x0009, 0x1001, b"OB", 3_000_000_000));
+        ds.extend([0; 16]);
+        let lying = file_with_meta("1.2.840.10008.1.2.1", &off_group, &ds);
+        let e = check_file(&lying, 0).unwrap_err();
+        assert!(e.contains("(0009,1001)"), "{e}");
+
+        // A lying length inside the meta group itself, off-group or not.
+        let mut meta = explicit(0x0000, 0x0001, b"OB", 1 << 30);
+        meta.extend([0, 1]);
+        let e = check_file(&file_with_meta("1.2.840.10008.1.2.1", &meta, &[]), 0).unwrap_err();
+        assert!(e.contains("(0000,0001)"), "{e}");
+
+        // The file the fuzzer found: (0000,0001) second in the meta group,
+        // a 3.5 GB length behind an unknown VR in the data set.
+        let found = include_bytes!("../../../fuzz/corpus/dicom/regression-meta-off-group-tag.dcm");
+        let e = check_file(&found[128..], 128).unwrap_err();
+        assert!(e.contains("declares"), "{e}");
     }
 
     #[test]
