@@ -1,20 +1,37 @@
 //! Declared element lengths checked against the bytes that are really there,
-//! before dicom-rs parses anything.
+//! before dicom-rs builds an object from them.
 //!
 //! dicom-parser sizes a value's buffer from the length its header declares
 //! and fills it with zeros before reading (`resize`), so a 2 KB file that
 //! declares a 3 GB element makes the service touch 3 GB: on a 4 GB board
-//! that is the kernel's OOM killer, not an error line. A walk over the
-//! element headers is cheap (no values are read) and bounds every
-//! allocation the parser can make by the size of the input, which the inbox
-//! and the DICOM receiver already bound.
+//! that is the kernel's OOM killer, not an error line. The check bounds
+//! every allocation the parser makes by the size of the input, which the
+//! inbox and the DICOM receiver already bound.
+//!
+//! The data set is tokenised by dicom-parser's own `DataSetReader`, the one
+//! dicom-object builds from: it yields each element's header before it
+//! reads the value (and each pixel fragment's item header before the
+//! fragment), so a length is checked where the parser stands, in its own
+//! reading of sequences, delimiters, unknown VRs and encapsulated pixel
+//! data. A walk of our own over the headers disagreed with the parser three
+//! times in the fuzzer's first minutes (an unknown VR's length form, a
+//! sequence delimiter's length, undefined-length UN), and each disagreement
+//! was a file whose lying length went unchecked. The meta group is walked
+//! here, as dicom-object's `FileMetaTable::read_from` reads it.
 
-use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
 use dicom_core::{Tag, VR};
-use dicom_dictionary_std::StandardDataDictionary;
+use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
+use dicom_parser::dataset::read::DataSetReaderOptions;
+use dicom_parser::dataset::DataToken;
+use dicom_parser::DataSetReader;
+use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+use std::cell::Cell;
+use std::io::Read;
+use std::rc::Rc;
 
 const UNDEFINED: u32 = u32::MAX;
 const IMPLICIT_LE: &str = "1.2.840.10008.1.2";
+const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
 const EXPLICIT_BE: &str = "1.2.840.10008.1.2.2";
 /// Deflated data sets: the bytes on disk say nothing about what inflating
 /// them gives, so they are refused rather than inflated without a bound.
@@ -36,6 +53,16 @@ impl Encoding {
         explicit_vr: true,
         big_endian: false,
     };
+
+    /// The native transfer syntax with this layout (what the parser needs
+    /// to read a data set's structure; pixel encodings do not change it).
+    fn native_syntax(self) -> &'static str {
+        match (self.explicit_vr, self.big_endian) {
+            (false, _) => IMPLICIT_LE,
+            (true, true) => EXPLICIT_BE,
+            (true, false) => EXPLICIT_LE,
+        }
+    }
 
     /// The layout a transfer syntax gives its data set; an error for the
     /// deflated ones.
@@ -103,78 +130,97 @@ pub fn check_file(body: &[u8], preamble: usize) -> Result<(), String> {
         // The parser refuses a meta group without a transfer syntax.
         return Ok(());
     };
-    let data_set = Walk::new(&rest[meta.at..], Encoding::of(&ts)?, meta.origin + meta.at);
-    walk_data_set(data_set)
+    Encoding::of(&ts)?;
+    check_tokens(&rest[meta.at..], &ts, meta.origin + meta.at)
 }
 
 /// A bare data set (as the network delivers one) in `encoding`.
 pub fn check_data_set(bytes: &[u8], encoding: Encoding) -> Result<(), String> {
-    walk_data_set(Walk::new(bytes, encoding, 0))
+    check_tokens(bytes, encoding.native_syntax(), 0)
 }
 
-/// What an undefined length opened, closed by the next sequence delimiter.
-enum Open {
-    /// A sequence, and the encoding to go back to after it (an undefined
-    /// length UN holds implicit VR little endian whatever the file's own).
-    Sequence { restore: Encoding },
-    /// Encapsulated pixel data: its items are opaque fragments.
-    Fragments,
-}
-
-fn walk_data_set(mut walk: Walk<'_>) -> Result<(), String> {
-    let mut open: Vec<Open> = Vec::new();
-    while let Some(header) = walk.header() {
-        match header.tag {
-            Tag(0xfffe, 0xe000) if matches!(open.last(), Some(Open::Fragments)) => {
-                walk.value(&header)?;
+/// Reads `bytes` as dicom-object does after the meta group (the same
+/// reader, options and transfer syntax) and refuses the first element
+/// header or pixel fragment whose defined length is longer than what is
+/// left, before the parser is asked for its value. Values that fit are read
+/// and dropped: the extra work is one parse, and its memory at most the
+/// largest value. Where the parser fails or the syntax is unknown to it,
+/// dicom-object fails at the same point, so that is left to it.
+fn check_tokens(bytes: &[u8], transfer_syntax: &str, origin: usize) -> Result<(), String> {
+    let uid = transfer_syntax.trim_end_matches(['\0', ' ']);
+    let Some(ts) = TransferSyntaxRegistry.get(uid) else {
+        return Ok(());
+    };
+    let consumed = Rc::new(Cell::new(0));
+    let source = Counting {
+        bytes,
+        consumed: consumed.clone(),
+    };
+    let Ok(mut reader) =
+        DataSetReader::new_with_ts_options(source, ts, DataSetReaderOptions::default())
+    else {
+        return Ok(());
+    };
+    // Fragments of encapsulated pixel data are items whose value the
+    // parser reads (into a buffer of the item's length); items of other
+    // sequences are containers.
+    let mut in_pixel_sequence = false;
+    loop {
+        let at = consumed.get();
+        let token = match reader.next() {
+            Some(Ok(token)) => token,
+            None | Some(Err(_)) => return Ok(()),
+        };
+        let (tag, length) = match token {
+            DataToken::ElementHeader(header) => (header.tag, header.len),
+            DataToken::ItemStart { len } if in_pixel_sequence => (Tag(0xfffe, 0xe000), len),
+            DataToken::PixelSequenceStart => {
+                in_pixel_sequence = true;
+                continue;
             }
-            Tag(0xfffe, 0xe0dd) => {
-                if let Some(Open::Sequence { restore }) = open.pop() {
-                    walk.encoding = restore;
-                }
-                walk.value(&header)?;
+            DataToken::SequenceEnd => {
+                in_pixel_sequence = false;
+                continue;
             }
-            // Items of a sequence and the item delimiter: what follows is
-            // the item's own elements, walked in turn.
-            Tag(0xfffe, _) => walk.enter(&header)?,
-            Tag(0x7fe0, 0x0010) if header.length == UNDEFINED => open.push(Open::Fragments),
-            _ if header.length == UNDEFINED => {
-                open.push(Open::Sequence {
-                    restore: walk.encoding,
-                });
-                if header.vr == Some(VR::UN) {
-                    walk.encoding = Encoding::IMPLICIT_LE;
-                }
-            }
-            _ if is_sequence(&header) => walk.enter(&header)?,
-            _ => {
-                walk.value(&header)?;
-            }
+            _ => continue,
+        };
+        let left = bytes.len() - consumed.get();
+        if let Some(length) = length.get().filter(|&n| n as usize > left) {
+            return Err(format!(
+                "element ({:04X},{:04X}) at byte {} declares {length} bytes but only {left} follow",
+                tag.0,
+                tag.1,
+                origin + at,
+            ));
         }
     }
-    Ok(())
+}
+
+/// The bytes as a reader that tells how many have been read: dicom-parser
+/// reads its source exactly (no read-ahead), so that is its position.
+struct Counting<'a> {
+    bytes: &'a [u8],
+    consumed: Rc<Cell<usize>>,
+}
+
+impl Read for Counting<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let at = self.consumed.get();
+        let n = (&self.bytes[at..]).read(buf)?;
+        self.consumed.set(at + n);
+        Ok(n)
+    }
 }
 
 struct Header {
     tag: Tag,
-    /// `None` in implicit VR.
-    vr: Option<VR>,
     length: u32,
     /// Where the header starts, counted from the start of the file's magic
     /// (or the data set) so a message points at the bytes.
     at: usize,
 }
 
-fn is_sequence(header: &Header) -> bool {
-    match header.vr {
-        Some(vr) => vr == VR::SQ,
-        None => matches!(
-            StandardDataDictionary.by_tag(header.tag).map(|e| e.vr()),
-            Some(VirtualVr::Exact(VR::SQ))
-        ),
-    }
-}
-
+/// Element headers of the meta group, read as dicom-object reads them.
 struct Walk<'a> {
     bytes: &'a [u8],
     encoding: Encoding,
@@ -223,8 +269,8 @@ impl<'a> Walk<'a> {
         let (group, element) = (self.u16(at)?, self.u16(at + 2)?);
         let tag = Tag(group, element);
         // Item and delimiter tags carry no VR in any encoding.
-        let (vr, length, size) = if group == 0xfffe || !self.encoding.explicit_vr {
-            (None, self.u32(at + 4)?, 8)
+        let (length, size) = if group == 0xfffe || !self.encoding.explicit_vr {
+            (self.u32(at + 4)?, 8)
         } else {
             let code: [u8; 2] = self.bytes.get(at + 4..at + 6)?.try_into().ok()?;
             // dicom-encoding reads a VR code it does not know as UN, with
@@ -234,15 +280,14 @@ impl<'a> Walk<'a> {
             // fuzzer found one: regression-unknown-vr-length.dcm).
             let vr = VR::from_binary(code).unwrap_or(VR::UN);
             if long_length(vr) {
-                (Some(vr), self.u32(at + 8)?, 12)
+                (self.u32(at + 8)?, 12)
             } else {
-                (Some(vr), u32::from(self.u16(at + 6)?), 8)
+                (u32::from(self.u16(at + 6)?), 8)
             }
         };
         self.at += size;
         Some(Header {
             tag,
-            vr,
             length,
             at: self.origin + at,
         })
@@ -272,12 +317,6 @@ impl<'a> Walk<'a> {
         let start = self.at;
         self.at += header.length as usize;
         Ok(&self.bytes[start..self.at])
-    }
-
-    /// Steps into a container (sequence or item): its contents are the
-    /// elements that follow, each checked in turn.
-    fn enter(&mut self, header: &Header) -> Result<(), String> {
-        self.fits(header)
     }
 }
 
@@ -427,19 +466,42 @@ mod tests {
         assert!(check_file(&file("1.2.840.10008.1.2.4.50", &lying), 0).is_err());
     }
 
+    /// dicom-parser 0.10 reads what an undefined-length UN holds in the
+    /// file's own encoding (PS3.5 says implicit VR little endian): the check
+    /// reads it the same way, since the parser's reading is what allocates.
+    /// An explicit element in there is checked as such; an implicit one is
+    /// misread by the parser as a 3 MB value, and refused.
     #[test]
-    fn undefined_length_un_holds_implicit_elements() {
-        let mut ds = explicit(0x0009, 0x1010, b"UN", UNDEFINED);
+    fn undefined_length_un_is_read_as_dicom_rs_reads_it() {
+        let un = |element: Vec<u8>| {
+            let mut ds = explicit(0x0009, 0x1010, b"UN", UNDEFINED);
+            ds.extend(implicit(0xfffe, 0xe000, UNDEFINED));
+            ds.extend(element);
+            ds.extend(b"1.2\0");
+            ds.extend(implicit(0xfffe, 0xe00d, 0));
+            ds.extend(implicit(0xfffe, 0xe0dd, 0));
+            ds.extend(explicit(0x0010, 0x0010, b"PN", 4));
+            ds.extend(b"DOE^");
+            check_file(&file("1.2.840.10008.1.2.1", &ds), 0)
+        };
+        assert_eq!(un(explicit(0x0009, 0x1011, b"UI", 4)), Ok(()));
+        let e = un(implicit(0x0009, 0x1011, 4)).unwrap_err();
+        assert!(e.contains("(0009,1011)"), "{e}");
+    }
+
+    /// A sequence delimiter's length field is not a value length: the
+    /// parser reads on straight after it (a walk that skipped it missed
+    /// the lying element behind, regression-delimiter-length.dcm).
+    #[test]
+    fn a_delimiter_length_is_not_skipped() {
+        let mut ds = explicit(0x0008, 0x1140, b"SQ", UNDEFINED);
         ds.extend(implicit(0xfffe, 0xe000, UNDEFINED));
-        // Read as explicit, "1." would be a VR and 0x0000 a length; read as
-        // implicit it is a 4-byte length that must fit.
-        ds.extend(implicit(0x0009, 0x1011, 4));
-        ds.extend(b"1.2\0");
         ds.extend(implicit(0xfffe, 0xe00d, 0));
-        ds.extend(implicit(0xfffe, 0xe0dd, 0));
-        ds.extend(explicit(0x0010, 0x0010, b"PN", 4));
-        ds.extend(b"DOE^");
-        assert_eq!(check_file(&file("1.2.840.10008.1.2.1", &ds), 0), Ok(()));
+        ds.extend(implicit(0xfffe, 0xe0dd, 12));
+        ds.extend(explicit(0x0009, 0x1001, b"OB", 3_000_000_000));
+        ds.extend([0; 16]);
+        let e = check_file(&file("1.2.840.10008.1.2.1", &ds), 0).unwrap_err();
+        assert!(e.contains("(0009,1001)"), "{e}");
     }
 
     /// An unknown VR code has the long form, as dicom-encoding reads it: an
