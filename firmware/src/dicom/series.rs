@@ -7,6 +7,7 @@
 
 use super::frames::{along_normal, geometry};
 use dicom_dictionary_std::tags;
+use dicom_object::file::ReadPreamble;
 use dicom_object::OpenFileOptions;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -113,7 +114,10 @@ fn header(path: &Path) -> Option<Header> {
     // A file whose lengths lie is left to the reader, which names the problem.
     super::lengths::check_file(body, preamble).ok()?;
     let object = std::panic::catch_unwind(|| {
+        // The preamble is gone already (see read.rs: dicom-object would
+        // take "DICM" at byte 128 of the body for the magic).
         OpenFileOptions::new()
+            .read_preamble(ReadPreamble::Never)
             .read_until(tags::PIXEL_DATA)
             .from_reader(body)
     })
