@@ -59,14 +59,14 @@ reference="${NEUROSCREEN_TORCH_REFERENCE:-../shared/reference/torch_reference.py
 peer=(--reference "$reference")
 [ -f "$reference" ] || peer=(--no-peer)
 section "Training speed: tch (Rust) vs PyTorch (Python) on this machine's CPU" \
-"Both sides train the same architectures (the PyTorch side imports the team's reference models) on the same synthetic 256x256 batches with the same steps and threads, alternating rounds; each side's best round counts. No GPU was available to this run: the CUDA figures come from scripts/gpu/train.sh on a CUDA machine." \
-"$target/neuroscreen-train" speed "${speed[@]}" --threads 2 "${peer[@]}"
+"Both sides train the same architectures (the PyTorch side imports the team's reference models) on the same synthetic 256x256 batches with the same steps and one thread each (two threads per side oversubscribe this 2-core machine as soon as anything else runs, and the ratio then swings by 3x between runs), alternating rounds; each side's best round counts. No GPU was available to this run: the CUDA figures come from scripts/gpu/train.sh on a CUDA machine." \
+"$target/neuroscreen-train" speed "${speed[@]}" --threads 1 "${peer[@]}"
 
-if [ -x scripts/soak.sh ]; then
-    section "Memory over a long run" \
-"The service screening $soak slices through the watched inbox: resident memory and open files sampled as it goes." \
-    scripts/soak.sh --slices "$soak"
-fi
+soak_dir="$(mktemp -d)"
+section "Memory over a long run: $soak slices through the service" \
+"\`neuroscreen soak\` starts \`neuroscreen run\` on a fresh box and renames sample slices into its watched inbox, 24 in flight, as a scanner would; every window it samples the service's resident memory (RSS, and its high-water mark HWM: the peak), open file descriptors and threads from /proc, and the latency percentiles (the record's own decode-to-mask time; e2e: rename into the inbox to the result line). The README's reliability section has a 10,000-slice run." \
+"$target/neuroscreen" soak --dir "$soak_dir/box" --slices "$soak" --window $((soak / 5)) --threads 1 --precision f32
+rm -rf "$soak_dir"
 
 mv "$tmp" "$doc"
 trap - EXIT

@@ -157,11 +157,17 @@ fn patient_summary(patients: &[PatientScore]) -> PatientSummary {
     }
 }
 
+/// A stratum is chosen by the lesion's area in the source mask, but scored
+/// on the masks at the model's resolution, where a small lesion can vanish
+/// (a 60 px lesion at 256 px is under 4 px at 64 px). Such a slice has no
+/// tumour left to find and is not a tumour slice in the other scores; here
+/// it would count as a perfect empty prediction (Dice 1), so it is left out
+/// of its stratum too.
 fn stratum(records: &[SliceRecord], size: LesionSize) -> StratumSummary {
     let s = SliceSummary::from_slices(
         records
             .iter()
-            .filter(|r| LesionSize::of(r.true_area_px) == Some(size))
+            .filter(|r| LesionSize::of(r.true_area_px) == Some(size) && !r.counts.truth_empty())
             .map(|r| &r.counts),
     );
     StratumSummary {
@@ -271,6 +277,25 @@ pub(crate) mod tests {
         let (da, db) = (2.0 / 3.0, 400.0 / 2410.0);
         assert!(close(pp.mean_dice_tumour, (da + db) / 2.0));
         assert!(close(pp.mean_dice_all, (da + db + 1.0 + 0.0) / 4.0));
+    }
+
+    #[test]
+    fn a_lesion_gone_at_model_resolution_is_not_scored_in_its_stratum() {
+        // Small in the source mask, nothing left of it at the model's size,
+        // nothing predicted: not a found lesion.
+        let vanished = SliceRecord {
+            patient: "A".into(),
+            counts: counts(0, 0, 0, 1024),
+            true_area_px: 40,
+        };
+        let missed = SliceRecord {
+            patient: "A".into(),
+            counts: counts(0, 0, 5, 1019),
+            true_area_px: 60,
+        };
+        let small = summarise_segmentation(&[vanished, missed]).by_lesion_size[0];
+        assert_eq!(small.slices, 1);
+        assert_eq!(small.mean_dice, 0.0);
     }
 
     #[test]
