@@ -178,6 +178,80 @@ fn check_declared_size(object: &DefaultDicomObject) -> std::result::Result<(), S
     Ok(())
 }
 
+/// The JPEG 2000 transfer syntaxes (Part 1 and HTJ2K); dicom-pixeldata
+/// hands their frames to openjp2.
+const JPEG_2000: [&str; 7] = [
+    "1.2.840.10008.1.2.4.90",
+    "1.2.840.10008.1.2.4.91",
+    "1.2.840.10008.1.2.4.92",
+    "1.2.840.10008.1.2.4.93",
+    "1.2.840.10008.1.2.4.201",
+    "1.2.840.10008.1.2.4.202",
+    "1.2.840.10008.1.2.4.203",
+];
+
+/// openjp2 sizes the decoded image from the codestream's own SIZ marker,
+/// not from Rows x Columns, which `check_declared_size` bounds: a 6 kB file
+/// from the fuzzer whose codestream declared a larger image made it
+/// allocate 8.6 GB. The frame's bytes (the ones the decoder gets) must be a
+/// bare codestream, as DICOM requires (PS3.5 A.4.4), whose image area and
+/// component count are the header's.
+fn check_jpeg_2000_size(
+    object: &DefaultDicomObject,
+    index: u32,
+) -> std::result::Result<(), String> {
+    use dicom_encoding::adapters::PixelDataObject;
+    let ts = object
+        .meta()
+        .transfer_syntax()
+        .trim_end_matches(['\0', ' ']);
+    if !JPEG_2000.contains(&ts) {
+        return Ok(());
+    }
+    let Some(frame) = object.frame_pixel_data(index) else {
+        // No such frame: the decoder says so without decoding anything.
+        return Ok(());
+    };
+    let Some((width, height, components)) = codestream_size(&frame) else {
+        return Err(format!(
+            "frame {} is not a JPEG 2000 codestream (a SIZ marker after SOC)",
+            index + 1
+        ));
+    };
+    let header = (object.cols(), object.rows(), object.samples_per_pixel());
+    if header != (Some(width), Some(height), Some(components)) {
+        return Err(format!(
+            "frame {}: its JPEG 2000 codestream is {width}x{height} with {components} \
+             components, the header says {}x{} with {}",
+            index + 1,
+            object.cols().unwrap_or(0),
+            object.rows().unwrap_or(0),
+            object.samples_per_pixel().unwrap_or(0),
+        ));
+    }
+    Ok(())
+}
+
+/// Width and height of the image area and the number of components a
+/// JPEG 2000 codestream declares: SOC, then the SIZ marker segment (Lsiz,
+/// Rsiz, Xsiz, Ysiz, XOsiz, YOsiz, four tile fields, Csiz; big endian).
+/// None where the bytes are not that.
+fn codestream_size(bytes: &[u8]) -> Option<(u16, u16, u16)> {
+    if !bytes.starts_with(&[0xff, 0x4f, 0xff, 0x51]) {
+        return None;
+    }
+    let u32_at = |at: usize| Some(u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?));
+    let (x, y, x0, y0) = (u32_at(8)?, u32_at(12)?, u32_at(16)?, u32_at(20)?);
+    let components = u16::from_be_bytes(bytes.get(40..42)?.try_into().ok()?);
+    // Larger than a u16 side is larger than any Rows or Columns.
+    let side = |n: u32| u16::try_from(n).unwrap_or(u16::MAX);
+    Some((
+        side(x.saturating_sub(x0)),
+        side(y.saturating_sub(y0)),
+        components,
+    ))
+}
+
 /// Decodes the first frame: the whole slice for the usual single-frame MR
 /// file. Multi-frame callers use [`open`] and [`DicomFile::frame`].
 pub fn decode(bytes: &[u8], origin: &Path) -> Result<SliceImage> {
@@ -245,6 +319,7 @@ impl DicomFile {
     fn decode_frame(&self, index: u32) -> Result<SliceImage> {
         let origin = &self.origin;
         check_declared_size(&self.object).map_err(|reason| fail(origin, reason))?;
+        check_jpeg_2000_size(&self.object, index).map_err(|reason| fail(origin, reason))?;
         let pixels = self
             .object
             .decode_pixel_data_frame(index)
@@ -363,6 +438,39 @@ mod tests {
         assert_eq!(&bytes[256..260], b"DICM");
         let file = open(&bytes, Path::new("/in/magic.dcm")).unwrap();
         assert_eq!(file.frame(1).unwrap().slice.width, 3);
+    }
+
+    /// The file the fuzzer found (6 kB, its JPEG 2000 codestream declaring
+    /// a larger image than its header; openjp2 allocated 8.6 GB for it) is
+    /// refused before decoding; pydicom's own JPEG 2000 file still decodes.
+    #[test]
+    fn a_jpeg_2000_codestream_must_have_the_header_s_size() {
+        let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/dicom");
+        let found = std::fs::read(corpus.join("regression-jpeg2000-size.dcm")).unwrap();
+        let e = decode(&found, Path::new("/in/j2k.dcm"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("its JPEG 2000 codestream is"), "{e}");
+        let good = std::fs::read(corpus.join("JPEG2000.dcm")).unwrap();
+        let slice = decode(&good, Path::new("/in/good.dcm")).unwrap();
+        assert_eq!((slice.width, slice.height), (256, 1024));
+    }
+
+    #[test]
+    fn the_codestream_size_is_read_from_siz() {
+        let mut siz = vec![0xff, 0x4f, 0xff, 0x51, 0, 41, 0, 0];
+        for v in [300u32, 200, 44, 0, 256, 256, 0, 0] {
+            siz.extend(v.to_be_bytes());
+        }
+        siz.extend(3u16.to_be_bytes());
+        assert_eq!(codestream_size(&siz), Some((256, 200, 3)));
+        assert_eq!(codestream_size(&siz[..41]), None);
+        // A JP2 file (boxes around the codestream) is not what DICOM carries.
+        let mut jp2 = vec![
+            0, 0, 0, 0x0c, b'j', b'P', b' ', b' ', 0x0d, 0x0a, 0x87, 0x0a,
+        ];
+        jp2.extend(&siz);
+        assert_eq!(codestream_size(&jp2), None);
     }
 
     #[test]
