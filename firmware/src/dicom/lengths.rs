@@ -99,7 +99,7 @@ pub fn check_file(body: &[u8], preamble: usize) -> Result<(), String> {
     // many bytes are read; the data set starts where the last one ends.
     // Stopping at the first tag outside group 0002 instead let the data set
     // go unchecked (the fuzzer found a 416-byte file doing that).
-    let mut meta = Walk::new(rest, Encoding::EXPLICIT_LE, preamble + 4);
+    let mut meta = Walk::new(rest, preamble + 4);
     let Some(first) = meta.header() else {
         return Ok(());
     };
@@ -186,12 +186,7 @@ fn check_tokens(bytes: &[u8], transfer_syntax: &str, origin: usize) -> Result<()
         };
         let left = bytes.len() - consumed.get();
         if let Some(length) = length.get().filter(|&n| n as usize > left) {
-            return Err(format!(
-                "element ({:04X},{:04X}) at byte {} declares {length} bytes but only {left} follow",
-                tag.0,
-                tag.1,
-                origin + at,
-            ));
+            return Err(too_long(tag, origin + at, length, left));
         }
     }
 }
@@ -220,20 +215,19 @@ struct Header {
     at: usize,
 }
 
-/// Element headers of the meta group, read as dicom-object reads them.
+/// Element headers of the meta group, read as dicom-object reads them:
+/// always explicit VR little endian, whatever the data set's syntax.
 struct Walk<'a> {
     bytes: &'a [u8],
-    encoding: Encoding,
     at: usize,
     /// Added to positions in messages: where `bytes` starts in the input.
     origin: usize,
 }
 
 impl<'a> Walk<'a> {
-    fn new(bytes: &'a [u8], encoding: Encoding, origin: usize) -> Self {
+    fn new(bytes: &'a [u8], origin: usize) -> Self {
         Walk {
             bytes,
-            encoding,
             at: 0,
             origin,
         }
@@ -244,21 +238,15 @@ impl<'a> Walk<'a> {
     }
 
     fn u16(&self, at: usize) -> Option<u16> {
-        let b: [u8; 2] = self.bytes.get(at..at + 2)?.try_into().ok()?;
-        Some(if self.encoding.big_endian {
-            u16::from_be_bytes(b)
-        } else {
-            u16::from_le_bytes(b)
-        })
+        Some(u16::from_le_bytes(
+            self.bytes.get(at..at + 2)?.try_into().ok()?,
+        ))
     }
 
     fn u32(&self, at: usize) -> Option<u32> {
-        let b: [u8; 4] = self.bytes.get(at..at + 4)?.try_into().ok()?;
-        Some(if self.encoding.big_endian {
-            u32::from_be_bytes(b)
-        } else {
-            u32::from_le_bytes(b)
-        })
+        Some(u32::from_le_bytes(
+            self.bytes.get(at..at + 4)?.try_into().ok()?,
+        ))
     }
 
     /// The next element's header; `None` where the bytes end inside one
@@ -269,7 +257,7 @@ impl<'a> Walk<'a> {
         let (group, element) = (self.u16(at)?, self.u16(at + 2)?);
         let tag = Tag(group, element);
         // Item and delimiter tags carry no VR in any encoding.
-        let (length, size) = if group == 0xfffe || !self.encoding.explicit_vr {
+        let (length, size) = if group == 0xfffe {
             (self.u32(at + 4)?, 8)
         } else {
             let code: [u8; 2] = self.bytes.get(at + 4..at + 6)?.try_into().ok()?;
@@ -296,14 +284,7 @@ impl<'a> Walk<'a> {
     /// Refuses a defined length longer than what is left.
     fn fits(&self, header: &Header) -> Result<(), String> {
         if header.length != UNDEFINED && header.length as usize > self.left() {
-            return Err(format!(
-                "element ({:04X},{:04X}) at byte {} declares {} bytes but only {} follow",
-                header.tag.0,
-                header.tag.1,
-                header.at,
-                header.length,
-                self.left()
-            ));
+            return Err(too_long(header.tag, header.at, header.length, self.left()));
         }
         Ok(())
     }
@@ -318,6 +299,13 @@ impl<'a> Walk<'a> {
         self.at += header.length as usize;
         Ok(&self.bytes[start..self.at])
     }
+}
+
+fn too_long(tag: Tag, at: usize, length: u32, left: usize) -> String {
+    format!(
+        "element ({:04X},{:04X}) at byte {at} declares {length} bytes but only {left} follow",
+        tag.0, tag.1
+    )
 }
 
 /// The VRs whose explicit header has two reserved bytes and a 32-bit length.
