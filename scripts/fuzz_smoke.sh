@@ -18,6 +18,10 @@ seconds="${NEUROSCREEN_FUZZ_SECONDS:-15}"
 # An explicit target dir: a CARGO_TARGET_DIR meant for the main workspace
 # would otherwise get these differently-flagged builds of the same crates.
 build=(--fuzz-dir fuzz --target-dir fuzz/target -O --sanitizer none)
+# No debug info (cargo-fuzz asks for line tables; RUSTFLAGS come after and
+# win): each target links all of tract and was 260 MB with it, and CI ran
+# out of disk building them. A crash still names the functions on its stack.
+export RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }-Cdebuginfo=0"
 start=$SECONDS
 cargo fuzz build "${build[@]}"
 echo "fuzz smoke: built in $((SECONDS - start)) s"

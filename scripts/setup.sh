@@ -50,7 +50,7 @@ if [ ! -x "$venv/bin/python3" ]; then
 fi
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "setup: installing Python requirements (torch is a ~4 GB CUDA wheel; several minutes)"
-    "$venv/bin/pip" install -q --disable-pip-version-check -r "$here/requirements.txt"
+    "$venv/bin/pip" install -q --disable-pip-version-check --no-cache-dir -r "$here/requirements.txt"
     echo "$want" > "$stamp"
 fi
 

@@ -7,6 +7,9 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=env.sh
 source "$here/env.sh"
 cd "$NEUROSCREEN_ROOT"
+# CI once ran out of disk here; each stage says what it left.
+disk_free() { echo "test.sh: $1: $(df -h --output=avail . | tail -1 | tr -d ' ') free on $(df --output=target . | tail -1)"; }
+disk_free "start"
 cargo fmt --all --check
 # The fuzz targets are a workspace of their own (fuzz/Cargo.toml).
 cargo fmt --manifest-path fuzz/Cargo.toml --check
@@ -20,6 +23,7 @@ export NEUROSCREEN_REQUIRE_AARCH64=1
 # fail rather than skip without them.
 export NEUROSCREEN_REQUIRE_DICOM_TOOLS=1
 cargo test --workspace --all-targets "$@"
+disk_free "after cargo test"
 
 # A short run of each fuzz target from its committed corpus (every seed is
 # also replayed by `cargo test` above, firmware/tests/fuzz_corpus.rs); a
@@ -27,4 +31,5 @@ cargo test --workspace --all-targets "$@"
 # its first build takes several minutes (README, Reliability).
 if [ "${NEUROSCREEN_FUZZ_SMOKE:-1}" != 0 ]; then
     "$here/fuzz_smoke.sh"
+    disk_free "after the fuzz smoke"
 fi
