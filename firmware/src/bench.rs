@@ -6,8 +6,11 @@
 //! Each precision runs in its own child process (`bench-worker`), so its
 //! start-up time and peak resident memory are its own.
 
+pub mod filter_on_off;
+
 use crate::engine::{precision, Engine, EngineConfig, PrecisionChoice};
 use crate::error::{Error, Result};
+use filter_on_off::FilterOnOff;
 use models::SliceImage;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -67,6 +70,9 @@ pub struct WorkerReport {
     pub end_to_end_ms: Option<Stats>,
     pub slices: usize,
     pub peak_rss_kib: Option<u64>,
+    /// With `--slices` and a filter in the set.
+    #[serde(default)]
+    pub filter_on_off: Option<FilterOnOff>,
 }
 
 /// Runs in the child: loads the engine at `choice` and times it on the samples.
@@ -75,6 +81,7 @@ pub fn worker(
     choice: PrecisionChoice,
     threads: usize,
     runs: usize,
+    labelled: Option<&Path>,
 ) -> Result<WorkerReport> {
     let started = Instant::now();
     let config = EngineConfig {
@@ -108,6 +115,16 @@ pub fn worker(
             segment.extend(s.latency.segment_ms);
         }
     }
+    // Before the labelled slices are decoded and held in memory, so the
+    // peak is the appliance's own.
+    let peak_rss_kib = peak_rss_kib();
+    let filter_on_off = match labelled {
+        Some(dir) => {
+            let (slices, skipped) = filter_on_off::labelled_slices(dir)?;
+            Some(filter_on_off::measure(&engine, dir, &slices, skipped)?)
+        }
+        None => None,
+    };
     Ok(WorkerReport {
         precision: name,
         threads,
@@ -117,7 +134,8 @@ pub fn worker(
         segment_ms: Stats::of(&segment),
         end_to_end_ms: Stats::of(&total),
         slices: total.len(),
-        peak_rss_kib: peak_rss_kib(),
+        peak_rss_kib,
+        filter_on_off,
     })
 }
 
@@ -177,6 +195,8 @@ pub struct BenchOptions {
     pub threads: usize,
     /// Python with onnxruntime, and the script; `None` skips the peer.
     pub ort: Option<(PathBuf, PathBuf)>,
+    /// Labelled slices to screen with the filter on and off.
+    pub slices: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -197,15 +217,17 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport> {
     for p in crate::check::available(&opts.models)? {
         let name = precision::name(p);
         tracing::info!(precision = name, "timing tract");
-        let out = Command::new(&exe)
-            .arg("bench-worker")
+        let mut cmd = Command::new(&exe);
+        cmd.arg("bench-worker")
             .arg("--models")
             .arg(&opts.models)
             .args(["--precision", name])
             .args(["--threads", &opts.threads.to_string()])
-            .args(["--runs", &opts.runs.to_string()])
-            .output()
-            .map_err(|e| Error::io(&exe, e))?;
+            .args(["--runs", &opts.runs.to_string()]);
+        if let Some(dir) = &opts.slices {
+            cmd.arg("--slices").arg(dir);
+        }
+        let out = cmd.output().map_err(|e| Error::io(&exe, e))?;
         if !out.status.success() {
             return Err(Error::Bench(format!(
                 "tract {name} worker failed: {}",
@@ -393,6 +415,11 @@ pub fn print(r: &BenchReport, out: &mut impl Write) -> std::io::Result<()> {
                     }
                 )?;
             }
+        }
+    }
+    for w in &r.tract {
+        if let Some(f) = &w.filter_on_off {
+            filter_on_off::print(f, &w.precision, out)?;
         }
     }
     let auto = precision::name(precision::preferred_on_this_cpu());

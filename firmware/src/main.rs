@@ -110,6 +110,11 @@ enum Command {
         /// Also write every figure as JSON here
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Also screen every slice under this folder with the filter on and
+        /// off (a `<slice>_mask` file beside each gives the truth, as in the
+        /// LGG layout): time per slice, what the filter passes and misses
+        #[arg(long)]
+        slices: Option<PathBuf>,
     },
     /// One precision of `bench`, in its own process (used by bench)
     #[command(hide = true)]
@@ -122,6 +127,8 @@ enum Command {
         threads: usize,
         #[arg(long)]
         runs: usize,
+        #[arg(long)]
+        slices: Option<PathBuf>,
     },
     /// Boot self-test: verify model hashes and screen the known sample against its recorded result
     Check {
@@ -355,6 +362,7 @@ fn run(command: Command) -> Result<usize> {
             python,
             no_ort,
             json,
+            slices,
         } => {
             let models = models.unwrap_or_else(default_models_dir);
             let threads = threads.unwrap_or_else(|| EngineConfig::default().threads);
@@ -367,6 +375,7 @@ fn run(command: Command) -> Result<usize> {
                 runs: runs.max(1),
                 threads,
                 ort,
+                slices,
             })?;
             bench::print(&report, &mut std::io::stdout().lock())?;
             if let Some(path) = json {
@@ -380,8 +389,15 @@ fn run(command: Command) -> Result<usize> {
             precision,
             threads,
             runs,
+            slices,
         } => {
-            let report = bench::worker(&models, precision, threads.max(1), runs.max(1))?;
+            let report = bench::worker(
+                &models,
+                precision,
+                threads.max(1),
+                runs.max(1),
+                slices.as_deref(),
+            )?;
             println!("{}", serde_json::to_string(&report)?);
             Ok(0)
         }

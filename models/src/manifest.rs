@@ -48,7 +48,8 @@ pub enum Precision {
 pub struct ModelEntry {
     pub name: String,
     pub role: Role,
-    /// e.g. `resunet`, `unet`, `resnet50_filter`, `resnet18_filter`.
+    /// e.g. `resunet`, `unet`, `resnet50_filter`, `resnet18_filter`,
+    /// `resnet18_filter_w16` (a narrower ResNet-18).
     pub architecture: String,
     pub files: Vec<ModelFile>,
     pub input: InputSpec,

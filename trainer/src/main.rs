@@ -72,6 +72,10 @@ struct FitArgs {
     /// Encoder widths for resunet / unet, e.g. 16,32,64,128,256
     #[arg(long, value_delimiter = ',')]
     widths: Option<Vec<i64>>,
+    /// ResNet-18 filter: channels of its first stage, doubled per stage (64
+    /// = torchvision's; 16 or 32 for a filter cheap enough for a board)
+    #[arg(long)]
+    filter_width: Option<i64>,
     /// tversky, focal-tversky, dice, bce, bce-dice
     #[arg(long)]
     loss: Option<LossArg>,
@@ -105,6 +109,14 @@ struct FitArgs {
     /// Threads assembling augmented batches
     #[arg(long)]
     workers: Option<usize>,
+    /// Filters: weight of the training-only mask head's loss beside the
+    /// cross-entropy (0 = slice labels only)
+    #[arg(long)]
+    mask_weight: Option<f64>,
+    /// libtorch's threads for the maths [default: libtorch's own choice].
+    /// On a small shared CPU, 1 avoids oversubscription (README, Training)
+    #[arg(long)]
+    threads: Option<i32>,
     /// Continue the run in --out from its last checkpoint
     #[arg(long)]
     resume: bool,
@@ -183,13 +195,26 @@ impl FitArgs {
                 ModelArg::Resunet => Architecture::ResUnet { widths: w },
                 ModelArg::Unet => Architecture::Unet { widths: w },
                 ModelArg::Resnet50 => Architecture::Resnet50Filter { dropout: 0.3 },
-                ModelArg::Resnet18 => Architecture::Resnet18Filter { dropout: 0.3 },
+                ModelArg::Resnet18 => Architecture::resnet18(0.3),
             };
         } else if let Some(w) = widths {
             c.model = match c.model {
                 Architecture::Unet { .. } => Architecture::Unet { widths: w },
                 _ => Architecture::ResUnet { widths: w },
             };
+        }
+        if let Some(w) = self.mask_weight {
+            anyhow::ensure!(w >= 0.0 && w.is_finite(), "--mask-weight must be 0 or more");
+            c.filter_mask_weight = w;
+        }
+        if let Some(w) = self.filter_width {
+            match &mut c.model {
+                Architecture::Resnet18Filter { width, .. } => *width = w,
+                other => anyhow::bail!(
+                    "--filter-width sets the ResNet-18 filter's width; the model is {}",
+                    other.name()
+                ),
+            }
         }
         if let Some(l) = self.loss {
             c.loss = l.loss();
@@ -329,6 +354,10 @@ enum Command {
         /// Where the models were trained, for the provenance
         #[arg(long, default_value = "CPU")]
         trained_on: String,
+        /// The filter's threshold keeps at least this share of the tumour
+        /// slices of the validation patients (never above P = 0.5)
+        #[arg(long, default_value_t = 0.95)]
+        filter_sensitivity: f64,
     },
     /// Write the calibration and held-out slices `export` uses as .npy files
     /// (for onnxruntime's quantiser in scripts/ort_quantize.py)
@@ -403,6 +432,9 @@ enum Command {
         /// Filter input sides tried for the ResNet-18 filter (ResNet-50 runs at --size)
         #[arg(long, value_delimiter = ',', default_value = "256,128,64")]
         small_filter_sizes: Vec<i64>,
+        /// ResNet-18 widths tried at each of those sides (64 = torchvision's)
+        #[arg(long, value_delimiter = ',', default_value = "64,16")]
+        small_filter_widths: Vec<i64>,
         #[arg(long)]
         json: Option<PathBuf>,
     },
@@ -594,6 +626,10 @@ fn main() -> Result<()> {
             }
         }
         Command::Fit(args) => {
+            if let Some(n) = args.threads {
+                anyhow::ensure!(n > 0, "--threads must be at least 1");
+                tch::set_num_threads(n);
+            }
             let (cfg, resume) = args.into_config()?;
             let bar = ProgressBar::new(0).with_style(
                 ProgressStyle::with_template("loading {bar:30} {pos}/{len} slices")
@@ -617,7 +653,7 @@ fn main() -> Result<()> {
             }
             println!(
                 "{}: {} train / {} val / {} test slices ({} / {} / {} patients), {} skipped files",
-                cfg.model.name(),
+                cfg.model.label(),
                 data.train.len(),
                 data.val.len(),
                 data.test.len(),
@@ -650,8 +686,13 @@ fn main() -> Result<()> {
             float_first,
             int8_last,
             trained_on,
+            filter_sensitivity,
         } => {
             slices.check()?;
+            anyhow::ensure!(
+                (0.0..=1.0).contains(&filter_sensitivity),
+                "--filter-sensitivity is a share between 0 and 1"
+            );
             let SliceSelection {
                 calibration_slices,
                 calibration_clear_share,
@@ -677,6 +718,7 @@ fn main() -> Result<()> {
                 data,
                 eval_slices,
                 trained_on,
+                filter_sensitivity,
             };
             let mut reports = Vec::new();
             for (run, name) in std::iter::once((&segmenter, "segmenter"))
@@ -702,6 +744,21 @@ fn main() -> Result<()> {
                     r.int8_vs_f32.mean_abs,
                     100.0 * r.int8_vs_f32.sign_flips
                 );
+                if let Some(op) = &r.filter {
+                    println!(
+                        "{:<10} threshold {:.4} (P(tumour), picked on {} validation slices for sensitivity >= {}): validation sensitivity {:.3} specificity {:.3}; held-out test (f32, {} tumour / {} clear slices) sensitivity {:.3} specificity {:.3}",
+                        name,
+                        op.validation.threshold,
+                        op.validation.tumour_slices + op.validation.clear_slices,
+                        filter_sensitivity,
+                        op.validation.sensitivity,
+                        op.validation.specificity,
+                        op.test_f32.tumour_slices,
+                        op.test_f32.clear_slices,
+                        op.test_f32.sensitivity,
+                        op.test_f32.specificity
+                    );
+                }
                 reports.push(r);
             }
             let seg = reports.remove(0);
@@ -782,8 +839,16 @@ fn main() -> Result<()> {
             prevalence,
             size,
             small_filter_sizes,
+            small_filter_widths,
             json,
-        } => run_arch_bench(runs, prevalence, size, &small_filter_sizes, json)?,
+        } => run_arch_bench(
+            runs,
+            prevalence,
+            size,
+            &small_filter_sizes,
+            &small_filter_widths,
+            json,
+        )?,
         Command::Experiment(args) => run_experiment(args)?,
         Command::Info => {
             println!(
@@ -1084,8 +1149,9 @@ fn run_experiment(a: ExperimentArgs) -> Result<()> {
     let machine = if device.is_cuda() {
         "CUDA".to_string()
     } else {
+        let threads = tch::get_num_threads();
         format!(
-            "{}, {} threads",
+            "{}, {threads} libtorch thread{}",
             std::fs::read_to_string("/proc/cpuinfo")
                 .ok()
                 .and_then(
@@ -1097,7 +1163,7 @@ fn run_experiment(a: ExperimentArgs) -> Result<()> {
                         .to_string())
                 )
                 .unwrap_or_else(|| "CPU".into()),
-            tch::get_num_threads()
+            if threads == 1 { "" } else { "s" }
         )
     };
     let command = std::env::args()
@@ -1187,6 +1253,7 @@ fn run_arch_bench(
     prevalence: f64,
     size: i64,
     small_filter_sizes: &[i64],
+    small_filter_widths: &[i64],
     json: Option<PathBuf>,
 ) -> Result<()> {
     use trainer::export::arch_bench::{bench_arch, measure_best_peak, FilterEconomy, PEAK_SHAPES};
@@ -1195,27 +1262,26 @@ fn run_arch_bench(
         "--prevalence is a share between 0 and 1"
     );
     let work = tempfile_dir()?;
-    let mut jobs: Vec<(&str, Architecture, i64)> = vec![
-        ("resunet", Architecture::default_resunet(), size),
+    let mut jobs: Vec<(Architecture, i64)> = vec![
+        (Architecture::default_resunet(), size),
         (
-            "unet",
             Architecture::Unet {
                 widths: vec![16, 32, 64, 128, 256],
             },
             size,
         ),
-        (
-            "resnet50_filter",
-            Architecture::Resnet50Filter { dropout: 0.3 },
-            size,
-        ),
+        (Architecture::Resnet50Filter { dropout: 0.3 }, size),
     ];
-    for &s in small_filter_sizes {
-        jobs.push((
-            "resnet18_filter",
-            Architecture::Resnet18Filter { dropout: 0.3 },
-            s,
-        ));
+    for &width in small_filter_widths {
+        for &s in small_filter_sizes {
+            jobs.push((
+                Architecture::Resnet18Filter {
+                    dropout: 0.3,
+                    width,
+                },
+                s,
+            ));
+        }
     }
     let bar = ProgressBar::new(jobs.len() as u64 + 1).with_style(
         ProgressStyle::with_template("arch-bench {bar:30} {pos}/{len} {msg}")
@@ -1225,9 +1291,10 @@ fn run_arch_bench(
     let peak = measure_best_peak(&PEAK_SHAPES, runs, &work)?;
     bar.inc(1);
     let mut rows = Vec::new();
-    for (name, arch, s) in &jobs {
+    for (arch, s) in &jobs {
+        let name = arch.label();
         bar.set_message(format!("{name} @ {s}"));
-        rows.push(bench_arch(name, arch, *s, runs, &work)?);
+        rows.push(bench_arch(&name, arch, *s, runs, &work)?);
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -1237,12 +1304,12 @@ fn run_arch_bench(
         PEAK_SHAPES.len(), peak.shape[0], peak.shape[1], peak.shape[2], peak.gflops
     );
     println!(
-        "{:<16} {:>5} {:>10} {:>9} {:>10} {:>9} {:>8}",
+        "{:<20} {:>5} {:>10} {:>9} {:>10} {:>9} {:>8}",
         "model", "input", "params", "GFLOP", "ms", "GFLOP/s", "of peak"
     );
     for r in &rows {
         println!(
-            "{:<16} {:>5} {:>10} {:>9.2} {:>10.1} {:>9.1} {:>7.0}%",
+            "{:<20} {:>5} {:>10} {:>9.2} {:>10.1} {:>9.1} {:>7.0}%",
             r.model,
             r.input,
             r.params,
@@ -1270,15 +1337,15 @@ fn run_arch_bench(
         100.0 * prevalence
     );
     println!(
-        "{:<24} {:>10} {:>14} {:>9} {:>18} {:>9}",
+        "{:<30} {:>10} {:>14} {:>9} {:>18} {:>9}",
         "filter", "filter ms", "ideal filter", "speed-up", "sens 95 / spec 90", "speed-up"
     );
     let mut economies = Vec::new();
-    for f in rows.iter().filter(|r| r.model.ends_with("_filter")) {
+    for f in rows.iter().filter(|r| r.model.contains("_filter")) {
         let ideal = FilterEconomy::new(f, seg, prevalence, prevalence);
         let real = FilterEconomy::new(f, seg, prevalence, realistic);
         println!(
-            "{:<24} {:>10.1} {:>14.1} {:>8.2}x {:>18.1} {:>8.2}x",
+            "{:<30} {:>10.1} {:>14.1} {:>8.2}x {:>18.1} {:>8.2}x",
             ideal.filter,
             f.ms_median,
             ideal.with_filter_ms,

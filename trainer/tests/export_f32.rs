@@ -99,7 +99,18 @@ fn unet_tract_matches_tch() {
 
 #[test]
 fn resnet18_filter_tract_matches_tch() {
-    check(Architecture::Resnet18Filter { dropout: 0.3 }, 32);
+    check(Architecture::resnet18(0.3), 32);
+}
+
+#[test]
+fn narrow_resnet18_filter_tract_matches_tch() {
+    check(
+        Architecture::Resnet18Filter {
+            dropout: 0.3,
+            width: 8,
+        },
+        32,
+    );
 }
 
 mod int8 {
@@ -188,12 +199,7 @@ mod int8 {
     #[test]
     fn quantised_filter_stays_close_to_float() {
         // Eighteen quantised convolutions in a row add up more error.
-        check_int8(
-            Architecture::Resnet18Filter { dropout: 0.3 },
-            32,
-            RangeMethod::MinMax,
-            0.25,
-        );
+        check_int8(Architecture::resnet18(0.3), 32, RangeMethod::MinMax, 0.25);
     }
 }
 

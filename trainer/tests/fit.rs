@@ -210,3 +210,46 @@ fn channels_last_bf16_training_saves_checkpoints_that_load_into_plain_nets() {
         "NCHW vs channels-last outputs differ by {diff}"
     );
 }
+
+/// The mask head trains beside the classifier, its checkpoint reloads into
+/// the run's network, and the exported graph (which leaves the head out)
+/// gives the same logits as the network.
+#[test]
+fn filter_with_a_mask_head_trains_reloads_and_exports_without_it() {
+    tch::set_num_threads(2);
+    let dir = tempfile::tempdir().unwrap();
+    let data = phantom_split(dir.path(), 32);
+    let run = dir.path().join("filter");
+    let cfg = FitConfig {
+        model: Architecture::Resnet18Filter {
+            dropout: 0.0,
+            width: 8,
+        },
+        filter_mask_weight: 1.0,
+        epochs: 2,
+        ..small_cfg(&run, 32)
+    };
+    let outcome = fit(&cfg, &data, false, false).unwrap();
+    assert!(outcome.history.iter().all(|r| r.train_loss.is_finite()));
+    let trained = trainer::train::checkpoint::load_best(&run, Device::Cpu).unwrap();
+    assert!(trained.vs.variables().contains_key("mask_head.weight"));
+    let lowered = trainer::export::lower::lower(&trained.net, 32);
+    let onnx = trainer::export::onnx_f32::to_onnx_f32(&lowered, "f", "image", "class_logits", &[]);
+    let path = dir.path().join("f.onnx");
+    std::fs::write(&path, prost::Message::encode_to_vec(&onnx)).unwrap();
+    let plan = trainer::export::tract_check::load(&path, &[1, 3, 32, 32]).unwrap();
+    let x = data.val.image(0);
+    let got = trainer::export::tract_check::run(&plan, &[1, 3, 32, 32], x).unwrap();
+    let want = Vec::<f32>::try_from(
+        tch::no_grad(|| {
+            trained
+                .net
+                .forward_t(&Tensor::from_slice(x).view([1, 3, 32, 32]), false)
+        })
+        .flatten(0, -1),
+    )
+    .unwrap();
+    for (a, b) in got.iter().zip(&want) {
+        assert!((a - b).abs() < 1e-3, "tract {got:?} vs tch {want:?}");
+    }
+}

@@ -141,9 +141,23 @@ impl Engine {
     }
 
     pub fn screen(&self, slice: &SliceImage) -> Result<Screening> {
+        self.screen_with(slice, true)
+    }
+
+    /// As `screen`, but every slice goes to the segmenter even when the set
+    /// has a filter: what the filter saves is measured against this.
+    pub fn screen_without_filter(&self, slice: &SliceImage) -> Result<Screening> {
+        self.screen_with(slice, false)
+    }
+
+    pub fn has_filter(&self) -> bool {
+        self.filter.is_some()
+    }
+
+    fn screen_with(&self, slice: &SliceImage, use_filter: bool) -> Result<Screening> {
         let mut latency = StageLatency::default();
         let mut filter_probability = None;
-        if let Some(filter) = &self.filter {
+        if let Some(filter) = self.filter.as_ref().filter(|_| use_filter) {
             let started = Instant::now();
             let p = self.tumour_probability(filter, slice)?;
             latency.filter_ms = Some(ms_since(started));

@@ -8,6 +8,7 @@ pub mod lower;
 pub mod model_card;
 pub mod npy;
 pub mod onnx_f32;
+pub mod operating_point;
 pub mod quantize;
 pub mod ship;
 pub mod tract_check;

@@ -89,6 +89,42 @@ pub fn render(manifest: &Manifest, seg: &ExportReport, filter: Option<&ExportRep
             r.max_abs_f32_vs_tch
         );
     }
+    if let Some(op) = filter.and_then(|f| f.filter.as_ref()) {
+        let _ = writeln!(
+            s,
+            "\n**The filter's threshold.** A slice goes on to the segmenter when the filter's P(tumour) is at \
+             least {:.4}. It was picked on the validation patients (never trained on, not in the test set) as \
+             the highest threshold keeping at least {:.0} % of their tumour slices (and never above 0.5), \
+             because a tumour slice the filter drops is never segmented, while a false alarm costs one \
+             segmenter run.\n",
+            op.validation.threshold,
+            100.0 * manifest
+                .filter()
+                .and_then(|m| m.metrics.get("threshold_target_sensitivity"))
+                .copied()
+                .unwrap_or(f64::NAN)
+        );
+        let _ = writeln!(
+            s,
+            "| slices (tract) | tumour | clear | sensitivity | specificity |"
+        );
+        let _ = writeln!(s, "|---|---|---|---|---|");
+        for (what, p) in [
+            (
+                "validation, f32 (where the threshold was picked)",
+                &op.validation,
+            ),
+            ("held-out test, f32", &op.test_f32),
+            ("scored held-out subset, f32", &op.eval_f32),
+            ("scored held-out subset, int8", &op.eval_int8),
+        ] {
+            let _ = writeln!(
+                s,
+                "| {what} | {} | {} | {:.3} | {:.3} |",
+                p.tumour_slices, p.clear_slices, p.sensitivity, p.specificity
+            );
+        }
+    }
     for (name, r) in std::iter::once(("segmenter", seg)).chain(filter.map(|f| ("filter", f))) {
         let q = &r.quant;
         let _ = writeln!(

@@ -5,6 +5,7 @@
 use super::calibrate::calibrate;
 use super::lower::lower;
 use super::onnx_f32::to_onnx_f32;
+use super::operating_point::{self, OperatingPoint};
 use super::quantize::{to_onnx_int8, QuantSettings};
 use super::tract_check;
 use crate::train::checkpoint::{load_best, load_run_data, write_atomic, TrainedRun};
@@ -44,6 +45,21 @@ pub struct ExportOptions {
     /// on x86, so this is capped).
     pub eval_slices: usize,
     pub trained_on: String,
+    /// Share of the validation patients' tumour slices the filter's
+    /// threshold must keep.
+    pub filter_sensitivity: f64,
+}
+
+/// A filter's threshold and how it does there.
+#[derive(Debug, Clone)]
+pub struct FilterOperation {
+    /// Picked here, on every slice of the validation patients (tract f32).
+    pub validation: OperatingPoint,
+    /// The same threshold on every held-out test slice, tract f32...
+    pub test_f32: OperatingPoint,
+    /// ...and on the scored held-out slices in f32 and int8.
+    pub eval_f32: OperatingPoint,
+    pub eval_int8: OperatingPoint,
 }
 
 /// What an exported model measured.
@@ -62,6 +78,8 @@ pub struct ExportReport {
     pub quant: QuantSettings,
     pub calibration_slices: usize,
     pub calibration_clear_slices: usize,
+    /// Filters only.
+    pub filter: Option<FilterOperation>,
 }
 
 /// How far one model's output is from another's, over all pixels of all
@@ -241,7 +259,7 @@ pub fn export_run(run: &Path, name: &str, opts: &ExportOptions) -> Result<Export
             "neuroscreen.role".to_string(),
             if segmenter { "segmenter" } else { "filter" }.to_string(),
         ),
-        ("neuroscreen.architecture".into(), cfg.model.name().into()),
+        ("neuroscreen.architecture".into(), cfg.model.label()),
         (
             "neuroscreen.provenance".into(),
             serde_json::to_string(&provenance).expect("serialises"),
@@ -307,6 +325,24 @@ pub fn export_run(run: &Path, name: &str, opts: &ExportOptions) -> Result<Export
     } else {
         f32_score - int8_score <= MAX_ACCURACY_DROP_POINTS
     };
+    let filter = if segmenter {
+        None
+    } else {
+        let p_of = |outs: &[Vec<f32>]| -> Vec<f32> {
+            outs.iter().map(|o| operating_point::p_tumour(o)).collect()
+        };
+        let val_p = p_of(&outputs(&f32_plan, &shape, &data.val)?);
+        let validation =
+            operating_point::for_sensitivity(&val_p, &data.val.labels, opts.filter_sensitivity)?;
+        let t = validation.threshold;
+        let test_p = p_of(&outputs(&f32_plan, &shape, &data.test)?);
+        Some(FilterOperation {
+            validation,
+            test_f32: operating_point::at(&test_p, &data.test.labels, t),
+            eval_f32: operating_point::at(&p_of(&f32_out), &eval.labels, t),
+            eval_int8: operating_point::at(&p_of(&int8_out), &eval.labels, t),
+        })
+    };
     let mut files = vec![ModelFile {
         precision: Precision::F32,
         path: f32_file,
@@ -350,6 +386,30 @@ pub fn export_run(run: &Path, name: &str, opts: &ExportOptions) -> Result<Export
         f64::from(max_abs),
     );
     metrics.insert("gmac_per_slice".into(), lowered.macs() as f64 / 1e9);
+    if let Some(op) = &filter {
+        metrics.insert(
+            "threshold_target_sensitivity".into(),
+            opts.filter_sensitivity,
+        );
+        for (part, p) in [
+            ("val", &op.validation),
+            ("test_f32_tract", &op.test_f32),
+            ("eval_f32_tract", &op.eval_f32),
+            ("eval_int8_tract", &op.eval_int8),
+        ] {
+            // NaN (no slice of that class) would not survive the JSON.
+            for (what, v) in [
+                ("sensitivity", p.sensitivity),
+                ("specificity", p.specificity),
+            ] {
+                if v.is_finite() {
+                    metrics.insert(format!("{part}_{what}_at_threshold"), v);
+                }
+            }
+            metrics.insert(format!("{part}_tumour_slices"), p.tumour_slices as f64);
+            metrics.insert(format!("{part}_clear_slices"), p.clear_slices as f64);
+        }
+    }
     if let Some(best) = state
         .history
         .iter()
@@ -369,7 +429,7 @@ pub fn export_run(run: &Path, name: &str, opts: &ExportOptions) -> Result<Export
         } else {
             Role::Filter
         },
-        architecture: cfg.model.name().into(),
+        architecture: cfg.model.label(),
         files,
         input: InputSpec {
             name: input_name.into(),
@@ -388,7 +448,7 @@ pub fn export_run(run: &Path, name: &str, opts: &ExportOptions) -> Result<Export
                 vec!["clear".into(), "tumour".into()]
             },
         },
-        threshold: 0.5,
+        threshold: filter.as_ref().map_or(0.5, |op| op.validation.threshold),
         provenance: Some(provenance),
         metrics,
     };
@@ -403,6 +463,7 @@ pub fn export_run(run: &Path, name: &str, opts: &ExportOptions) -> Result<Export
         quant: opts.quant,
         calibration_slices: calib_set.len(),
         calibration_clear_slices: calib_set.labels.iter().filter(|&&l| !l).count(),
+        filter,
     })
 }
 

@@ -17,10 +17,28 @@ pub use unet::{SegNet, SegNetKind};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Architecture {
-    ResUnet { widths: Vec<i64> },
-    Unet { widths: Vec<i64> },
-    Resnet50Filter { dropout: f64 },
-    Resnet18Filter { dropout: f64 },
+    ResUnet {
+        widths: Vec<i64>,
+    },
+    Unet {
+        widths: Vec<i64>,
+    },
+    Resnet50Filter {
+        dropout: f64,
+    },
+    /// `width` is the first stage's channel count, doubled at each stage:
+    /// 64 is torchvision's ResNet-18 (and what an ImageNet `--init` needs);
+    /// 16 or 32 give a filter cheap enough to pay in front of a small
+    /// segmenter on a board's CPU.
+    Resnet18Filter {
+        dropout: f64,
+        #[serde(default = "torchvision_width")]
+        width: i64,
+    },
+}
+
+fn torchvision_width() -> i64 {
+    64
 }
 
 impl Architecture {
@@ -40,6 +58,25 @@ impl Architecture {
         }
     }
 
+    /// The name with what sets the size apart from the stock layout, for
+    /// tables, logs and the manifest ("resnet18_filter_w16").
+    pub fn label(&self) -> String {
+        match self {
+            Architecture::Resnet18Filter { width, .. } if *width != torchvision_width() => {
+                format!("{}_w{width}", self.name())
+            }
+            _ => self.name().to_string(),
+        }
+    }
+
+    /// ResNet-18 filter at torchvision's width.
+    pub fn resnet18(dropout: f64) -> Self {
+        Architecture::Resnet18Filter {
+            dropout,
+            width: torchvision_width(),
+        }
+    }
+
     pub fn default_resunet() -> Self {
         Architecture::ResUnet {
             widths: vec![16, 32, 64, 128, 256],
@@ -55,17 +92,27 @@ pub enum Net {
 
 impl Net {
     pub fn new(p: &nn::Path, arch: &Architecture) -> Self {
+        Self::for_training(p, arch, false)
+    }
+
+    /// `mask_head`: filters get the training-only mask head
+    /// (`ResNetFilter::mask_head`); segmenters ignore it.
+    pub fn for_training(p: &nn::Path, arch: &Architecture, mask_head: bool) -> Self {
         match arch {
             Architecture::ResUnet { widths } => {
                 Net::Seg(SegNet::new(p, SegNetKind::Residual, widths))
             }
             Architecture::Unet { widths } => Net::Seg(SegNet::new(p, SegNetKind::Plain, widths)),
-            Architecture::Resnet50Filter { dropout } => {
-                Net::Filter(ResNetFilter::new(p, ResNetDepth::R50, *dropout))
-            }
-            Architecture::Resnet18Filter { dropout } => {
-                Net::Filter(ResNetFilter::new(p, ResNetDepth::R18, *dropout))
-            }
+            Architecture::Resnet50Filter { dropout } => Net::Filter(ResNetFilter::with_mask_head(
+                p,
+                ResNetDepth::R50,
+                torchvision_width(),
+                *dropout,
+                mask_head,
+            )),
+            Architecture::Resnet18Filter { dropout, width } => Net::Filter(
+                ResNetFilter::with_mask_head(p, ResNetDepth::R18, *width, *dropout, mask_head),
+            ),
         }
     }
 

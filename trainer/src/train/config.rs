@@ -97,6 +97,11 @@ pub struct FitConfig {
     /// Channels-last (NHWC) weights and batches; unset: on CUDA only, where
     /// cuDNN's tensor-core kernels want it.
     pub channels_last: Option<bool>,
+    /// Filters: weight of the mask-head loss (`ResNetFilter::mask_head`)
+    /// beside the cross-entropy; 0 trains from the slice labels alone.
+    /// Runs saved before the head existed read as 0.
+    #[serde(default)]
+    pub filter_mask_weight: f64,
 }
 
 impl Default for FitConfig {
@@ -124,6 +129,7 @@ impl Default for FitConfig {
             init: None,
             bf16: None,
             channels_last: None,
+            filter_mask_weight: 0.0,
         }
     }
 }

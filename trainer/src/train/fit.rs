@@ -57,7 +57,8 @@ pub fn device_for(choice: DeviceChoice) -> Result<Device> {
 pub fn build(cfg: &FitConfig, device: Device) -> (nn::VarStore, Net) {
     tch::manual_seed(cfg.seed as i64);
     let vs = nn::VarStore::new(device);
-    let net = Net::new(&vs.root(), &cfg.model);
+    let mask_head = !cfg.model.is_segmenter() && cfg.filter_mask_weight > 0.0;
+    let net = Net::for_training(&vs.root(), &cfg.model, mask_head);
     (vs, net)
 }
 
@@ -106,6 +107,50 @@ fn to_tensors(
         Tensor::from_slice(&b.labels).to_device(device)
     };
     Ok((x, y))
+}
+
+/// The filter's training loss: cross-entropy on the slice labels plus, with
+/// a mask head, `filter_mask_weight` times a per-cell BCE against the mask
+/// max-pooled to the head's grid (a cell holds tumour if any pixel does).
+fn filter_training_loss(
+    cfg: &FitConfig,
+    net: &Net,
+    x: &Tensor,
+    b: &Batch,
+    size: u32,
+    speedups: Speedups,
+    device: Device,
+) -> Tensor {
+    let Net::Filter(f) = net else {
+        unreachable!("filters only")
+    };
+    let (logits, mask_logits) =
+        bf16_autocast(device, speedups.bf16, || f.forward_with_mask_t(x, true));
+    let labels = Tensor::from_slice(&b.labels).to_device(device);
+    let ce = logits
+        .to_kind(Kind::Float)
+        .cross_entropy_for_logits(&labels);
+    match mask_logits {
+        Some(m) => {
+            let m = m.to_kind(Kind::Float);
+            let (h, w) = (m.size()[2], m.size()[3]);
+            let s = i64::from(size);
+            let target = Tensor::from_slice(&b.masks)
+                .view([b.n as i64, 1, s, s])
+                .to_device(device)
+                .to_kind(Kind::Float)
+                .adaptive_max_pool2d([h, w])
+                .0;
+            ce + cfg.filter_mask_weight
+                * m.binary_cross_entropy_with_logits::<Tensor>(
+                    &target,
+                    None,
+                    None,
+                    tch::Reduction::Mean,
+                )
+        }
+        None => ce,
+    }
 }
 
 fn loss_of(cfg: &FitConfig, logits: &Tensor, target: &Tensor) -> Tensor {
@@ -291,7 +336,11 @@ pub fn fit(
         };
         for_each_batch(train, &order, &plan, |b| {
             let (x, y) = to_tensors(&b, train.size, device, seg, speedups)?;
-            let loss = loss_of(cfg, &forward(&net, &x, true, speedups, device), &y);
+            let loss = if seg || cfg.filter_mask_weight == 0.0 {
+                loss_of(cfg, &forward(&net, &x, true, speedups, device), &y)
+            } else {
+                filter_training_loss(cfg, &net, &x, &b, train.size, speedups, device)
+            };
             opt.backward_step(&loss);
             let l = loss.double_value(&[]);
             if !l.is_finite() {

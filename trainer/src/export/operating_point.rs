@@ -1,0 +1,146 @@
+//! The filter's threshold, picked on the validation patients for a target
+//! sensitivity. A screening filter that drops a tumour slice loses it for
+//! good (the segmenter never sees it), while a false alarm only costs one
+//! segmenter run; so the operating point favours sensitivity, and it is
+//! chosen on patients the model did not train on and the test set does not
+//! contain.
+
+use crate::{Error, Result};
+
+/// Where the filter runs: slices with P(tumour) at or above `threshold` go
+/// on to the segmenter.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OperatingPoint {
+    pub threshold: f32,
+    /// On the slices the threshold was picked on.
+    pub sensitivity: f64,
+    pub specificity: f64,
+    pub tumour_slices: usize,
+    pub clear_slices: usize,
+}
+
+/// The highest threshold that keeps at least `target` of the tumour slices,
+/// capped at 0.5: a slice the model itself calls tumour always passes.
+pub fn for_sensitivity(p_tumour: &[f32], labels: &[bool], target: f64) -> Result<OperatingPoint> {
+    if p_tumour.len() != labels.len() {
+        return Err(Error::Invalid(format!(
+            "{} probabilities for {} labels",
+            p_tumour.len(),
+            labels.len()
+        )));
+    }
+    if !(0.0..=1.0).contains(&target) {
+        return Err(Error::Invalid(format!(
+            "target sensitivity {target} is not a share between 0 and 1"
+        )));
+    }
+    let mut tumour: Vec<f32> = p_tumour
+        .iter()
+        .zip(labels)
+        .filter(|(_, &l)| l)
+        .map(|(&p, _)| p)
+        .collect();
+    if tumour.is_empty() {
+        return Err(Error::Invalid(
+            "no tumour slice to pick the filter's threshold on".into(),
+        ));
+    }
+    tumour.sort_by(f32::total_cmp);
+    let keep = (target * tumour.len() as f64).ceil() as usize;
+    let may_miss = tumour.len() - keep.min(tumour.len());
+    let threshold = tumour[may_miss].min(0.5);
+    Ok(at(p_tumour, labels, threshold))
+}
+
+/// Sensitivity and specificity of `threshold` on these slices.
+pub fn at(p_tumour: &[f32], labels: &[bool], threshold: f32) -> OperatingPoint {
+    let (mut tp, mut tumour, mut tn, mut clear) = (0, 0, 0, 0);
+    for (&p, &l) in p_tumour.iter().zip(labels) {
+        if l {
+            tumour += 1;
+            tp += usize::from(p >= threshold);
+        } else {
+            clear += 1;
+            tn += usize::from(p < threshold);
+        }
+    }
+    let share = |k: usize, n: usize| {
+        if n == 0 {
+            f64::NAN
+        } else {
+            k as f64 / n as f64
+        }
+    };
+    OperatingPoint {
+        threshold,
+        sensitivity: share(tp, tumour),
+        specificity: share(tn, clear),
+        tumour_slices: tumour,
+        clear_slices: clear,
+    }
+}
+
+/// P(tumour) from a filter's two logits (clear, tumour).
+pub fn p_tumour(logits: &[f32]) -> f32 {
+    // softmax over two classes = sigmoid of the difference
+    1.0 / (1.0 + (logits[0] - logits[1]).exp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_target_share_of_tumour_slices() {
+        // Tumour slices at 0.1, 0.2, ..., 1.0 (ten); clear at 0.05 and 0.15.
+        let mut p: Vec<f32> = (1..=10).map(|i| i as f32 / 10.0).collect();
+        let mut l = vec![true; 10];
+        p.extend([0.05, 0.15]);
+        l.extend([false, false]);
+        // 90 %: nine of ten must pass -> the threshold is the second lowest
+        // tumour probability, 0.2; one clear slice (0.15) falls below it.
+        let op = for_sensitivity(&p, &l, 0.9).unwrap();
+        assert_eq!(op.threshold, 0.2);
+        assert_eq!(op.sensitivity, 0.9);
+        assert_eq!(op.specificity, 1.0);
+        // 100 %: every tumour slice -> 0.1; the clear slice at 0.15 passes.
+        let op = for_sensitivity(&p, &l, 1.0).unwrap();
+        assert_eq!(op.threshold, 0.1);
+        assert_eq!(op.sensitivity, 1.0);
+        assert_eq!(op.specificity, 0.5);
+    }
+
+    #[test]
+    fn never_above_one_half() {
+        // A confident filter: every tumour slice at 0.9 or more.
+        let p = [0.9, 0.95, 0.99, 0.1];
+        let l = [true, true, true, false];
+        let op = for_sensitivity(&p, &l, 0.5).unwrap();
+        assert_eq!(op.threshold, 0.5);
+        assert_eq!((op.sensitivity, op.specificity), (1.0, 1.0));
+    }
+
+    #[test]
+    fn ties_at_the_threshold_pass() {
+        let p = [0.3, 0.3, 0.3, 0.3];
+        let l = [true, true, false, false];
+        let op = for_sensitivity(&p, &l, 0.5).unwrap();
+        assert_eq!(op.threshold, 0.3);
+        assert_eq!((op.sensitivity, op.specificity), (1.0, 0.0));
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_pick_on() {
+        assert!(for_sensitivity(&[0.2, 0.4], &[false, false], 0.95).is_err());
+        assert!(for_sensitivity(&[0.2], &[true, false], 0.95).is_err());
+        assert!(for_sensitivity(&[0.2], &[true], 1.5).is_err());
+    }
+
+    #[test]
+    fn two_logits_give_the_softmax_tumour_share() {
+        assert!((p_tumour(&[0.0, 0.0]) - 0.5).abs() < 1e-6);
+        let (a, b) = (0.3f32, 2.1f32);
+        let softmax = b.exp() / (a.exp() + b.exp());
+        assert!((p_tumour(&[a, b]) - softmax).abs() < 1e-6);
+    }
+}
