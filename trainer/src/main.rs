@@ -718,6 +718,7 @@ fn main() -> Result<()> {
                 data,
                 eval_slices,
                 trained_on,
+                code_revision: ship::code_revision(),
                 filter_sensitivity,
             };
             let mut reports = Vec::new();

@@ -45,6 +45,10 @@ pub struct ExportOptions {
     /// on x86, so this is capped).
     pub eval_slices: usize,
     pub trained_on: String,
+    /// The code revision recorded in the provenance: read once before
+    /// anything is written, so the files `export` writes itself do not mark
+    /// the later models' revision `+uncommitted`.
+    pub code_revision: String,
     /// Share of the validation patients' tumour slices the filter's
     /// threshold must keep.
     pub filter_sensitivity: f64,
@@ -202,7 +206,7 @@ pub fn score(outputs: &[Vec<f32>], data: &Prepared, segmenter: bool) -> f64 {
     }
 }
 
-fn code_revision() -> String {
+pub fn code_revision() -> String {
     let git = |args: &[&str]| {
         std::process::Command::new("git")
             .args(args)
@@ -250,7 +254,7 @@ pub fn export_run(run: &Path, name: &str, opts: &ExportOptions) -> Result<Export
         ),
         seed: cfg.seed,
         epochs: state.epoch,
-        code_revision: code_revision(),
+        code_revision: opts.code_revision.clone(),
         trained_on: opts.trained_on.clone(),
         created: chrono_free_date(),
     };
