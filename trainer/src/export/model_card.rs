@@ -162,5 +162,14 @@ pub fn render(manifest: &Manifest, seg: &ExportReport, filter: Option<&ExportRep
          measured yet.\n\
          - The held-out set is small (see the table); the numbers carry sampling noise."
     );
+    if let Some(op) = filter.and_then(|f| f.filter.as_ref()) {
+        let _ = writeln!(
+            s,
+            "- The filter passed {:.0} % of the held-out tumour slices at its threshold; a slice it drops is \
+             never segmented. A site that would rather segment every slice exports the set without \
+             `--filter` (or with a higher `--filter-sensitivity`, which passes more clear slices too).",
+            100.0 * op.test_f32.sensitivity
+        );
+    }
     s
 }
