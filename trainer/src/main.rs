@@ -936,8 +936,8 @@ fn run_speed(a: SpeedArgs) -> Result<()> {
     });
     let device_name = if cuda { "CUDA" } else { "CPU" };
     eprintln!(
-        "speed on {device_name} ({} threads): {} cases x {} rounds, {steps} timed steps after {warmup} warm-up, 256x256{}",
-        tch::get_num_threads(),
+        "speed on {device_name} ({}): {} cases x {} rounds, {steps} timed steps after {warmup} warm-up, 256x256{}",
+        threads_label(tch::get_num_threads()),
         cases.len(),
         a.rounds,
         if a.no_channels_last { ", NCHW" } else { ", channels-last" }
@@ -967,10 +967,11 @@ fn run_speed(a: SpeedArgs) -> Result<()> {
     bar.finish_and_clear();
     if let Some(info) = &peer_info {
         println!(
-            "PyTorch {} on {} ({} threads), eager, the reference's models",
+            "PyTorch {} on {} ({}), eager, the reference's models",
             info.torch,
             info.device,
-            info.threads.map_or("?".into(), |t| t.to_string())
+            info.threads
+                .map_or("? threads".into(), |t| threads_label(t as i32))
         );
     }
     println!(
@@ -1150,9 +1151,8 @@ fn run_experiment(a: ExperimentArgs) -> Result<()> {
     let machine = if device.is_cuda() {
         "CUDA".to_string()
     } else {
-        let threads = tch::get_num_threads();
         format!(
-            "{}, {threads} libtorch thread{}",
+            "{}, libtorch {}",
             std::fs::read_to_string("/proc/cpuinfo")
                 .ok()
                 .and_then(
@@ -1164,7 +1164,7 @@ fn run_experiment(a: ExperimentArgs) -> Result<()> {
                         .to_string())
                 )
                 .unwrap_or_else(|| "CPU".into()),
-            if threads == 1 { "" } else { "s" }
+            threads_label(tch::get_num_threads())
         )
     };
     let command = std::env::args()
@@ -1375,4 +1375,9 @@ fn tempfile_dir() -> Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("neuroscreen-arch-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     Ok(dir)
+}
+
+/// "1 thread", "2 threads".
+fn threads_label(n: i32) -> String {
+    format!("{n} thread{}", if n == 1 { "" } else { "s" })
 }
