@@ -87,7 +87,7 @@ impl Architecture {
 /// A network of either role behind one interface for the training loop.
 pub enum Net {
     Seg(SegNet),
-    Filter(ResNetFilter),
+    Filter(Box<ResNetFilter>),
 }
 
 impl Net {
@@ -103,16 +103,18 @@ impl Net {
                 Net::Seg(SegNet::new(p, SegNetKind::Residual, widths))
             }
             Architecture::Unet { widths } => Net::Seg(SegNet::new(p, SegNetKind::Plain, widths)),
-            Architecture::Resnet50Filter { dropout } => Net::Filter(ResNetFilter::with_mask_head(
-                p,
-                ResNetDepth::R50,
-                torchvision_width(),
-                *dropout,
-                mask_head,
-            )),
-            Architecture::Resnet18Filter { dropout, width } => Net::Filter(
+            Architecture::Resnet50Filter { dropout } => {
+                Net::Filter(Box::new(ResNetFilter::with_mask_head(
+                    p,
+                    ResNetDepth::R50,
+                    torchvision_width(),
+                    *dropout,
+                    mask_head,
+                )))
+            }
+            Architecture::Resnet18Filter { dropout, width } => Net::Filter(Box::new(
                 ResNetFilter::with_mask_head(p, ResNetDepth::R18, *width, *dropout, mask_head),
-            ),
+            )),
         }
     }
 
