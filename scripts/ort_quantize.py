@@ -1,19 +1,22 @@
 #!/usr/bin/env python3
 """onnxruntime peer for neuroscreen's own int8 quantiser.
 
-Quantises the shipped float segmenter with onnxruntime's static
-post-training quantiser (per-channel int8 weights, uint8 activations, the
-same calibration slices the Rust exporter used), then scores the float
-file, our int8 file and onnxruntime's int8 file with onnxruntime on the
-same held-out slices against the true masks.
+Quantises a shipped float model (segmenter or filter) with onnxruntime's
+static post-training quantiser (per-channel int8 weights, uint8
+activations, the same calibration slices the Rust exporter used), then
+scores the float file, our int8 file and onnxruntime's int8 file with
+onnxruntime on the same held-out slices against the true masks.
 
 The slices come from `neuroscreen-train dump-slices` (calibration.npy,
-eval_images.npy, eval_masks.npy). The score is the exporter's: mean
-per-slice Dice over slices whose mask is not empty, logit > 0.
+eval_images.npy, eval_masks.npy). The score is the exporter's: for a
+segmenter, mean per-slice Dice over slices whose mask is not empty, logit
+> 0; for a filter, accuracy in percent at P(tumour) >= 0.5, a slice being
+tumour when its mask is not empty.
 
 Usage:
-  ort_quantize.py --f32 models/segmenter.f32.onnx --ours models/segmenter.int8.onnx \
-      --slices SLICES_DIR --ort-out OUT/segmenter.ort-int8.onnx [--format qdq|qoperator]
+  ort_quantize.py [--task segmenter|filter] --f32 models/segmenter.f32.onnx \
+      --ours models/segmenter.int8.onnx --slices SLICES_DIR \
+      --ort-out OUT/segmenter.ort-int8.onnx [--format qdq|qoperator]
 
 Prints one JSON object on stdout (everything else goes to stderr).
 Needs the .venv (onnx, onnxruntime, numpy).
@@ -81,6 +84,14 @@ def mean_dice_tumour(outs, masks):
     return float(np.mean(dice)) if dice else float("nan")
 
 
+def accuracy_percent(outs, masks):
+    """Share of slices whose (clear, tumour) logits call the truth, in %."""
+    right = [
+        (y[1] > y[0]) == bool((m != 0).any()) for y, m in zip(outs, masks)
+    ]
+    return 100.0 * float(np.mean(right)) if right else float("nan")
+
+
 def logit_diff(a, b):
     d = np.abs(np.concatenate(a) - np.concatenate(b))
     return {"max_abs": float(d.max()), "mean_abs": float(d.mean())}
@@ -88,6 +99,7 @@ def logit_diff(a, b):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--task", choices=["segmenter", "filter"], default="segmenter")
     p.add_argument("--f32", required=True, help="float ONNX file")
     p.add_argument("--ours", help="our int8 ONNX file (optional)")
     p.add_argument("--slices", required=True, help="folder from `neuroscreen-train dump-slices`")
@@ -129,22 +141,28 @@ def main():
             calibrate_method=method,
         )
 
+    score, metric = {
+        "segmenter": (mean_dice_tumour, "Dice"),
+        "filter": (accuracy_percent, "accuracy %"),
+    }[a.task]
     f32_out = outputs(a.f32, images, a.threads)
     result = {
+        "task": a.task,
+        "metric": metric,
         "eval_slices": int(len(images)),
         "calibration_slices": int(len(calib)),
         "ort_format": a.format,
         "ort_calibration": a.calibration_method,
         "ort_int8_bytes": os.path.getsize(ort_out),
-        "dice": {"f32": mean_dice_tumour(f32_out, masks)},
+        "score": {"f32": score(f32_out, masks)},
         "logit_diff_vs_f32": {},
     }
     ort_q = outputs(ort_out, images, a.threads)
-    result["dice"]["ort_int8"] = mean_dice_tumour(ort_q, masks)
+    result["score"]["ort_int8"] = score(ort_q, masks)
     result["logit_diff_vs_f32"]["ort_int8"] = logit_diff(f32_out, ort_q)
     if a.ours:
         ours = outputs(a.ours, images, a.threads)
-        result["dice"]["ours_int8"] = mean_dice_tumour(ours, masks)
+        result["score"]["ours_int8"] = score(ours, masks)
         result["logit_diff_vs_f32"]["ours_int8"] = logit_diff(f32_out, ours)
     if a.ort_out:
         result["ort_int8_path"] = a.ort_out

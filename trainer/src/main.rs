@@ -380,7 +380,11 @@ enum Command {
         /// The segmenter's run folder (from `fit`)
         #[arg(long)]
         run: PathBuf,
-        /// Data root, when not where the run's config says
+        /// The filter's run folder, when the set has a filter (without it
+        /// the filter is only timed)
+        #[arg(long)]
+        filter_run: Option<PathBuf>,
+        /// Data root of the segmenter's run, when not where its config says
         #[arg(long)]
         data: Option<PathBuf>,
         /// Timed tract runs per file (median reported), after one warm-up
@@ -805,6 +809,7 @@ fn main() -> Result<()> {
         Command::QuantBench {
             models,
             run,
+            filter_run,
             data,
             runs,
             python,
@@ -818,6 +823,7 @@ fn main() -> Result<()> {
             let opts = bench::BenchOptions {
                 models,
                 run,
+                filter_run,
                 data,
                 runs,
                 python: (!no_peer).then_some(python),

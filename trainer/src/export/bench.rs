@@ -1,16 +1,18 @@
 //! `neuroscreen-train quant-bench`: what int8 buys and costs for each model
 //! of a shipped set — file sizes, tract latency f32 vs int8 (same thread
-//! count, median of N runs), and the int8 segmenter's Dice from our
-//! quantiser against onnxruntime's static quantiser on the same slices
-//! (scripts/ort_quantize.py, run with the project's Python).
+//! count, median of N runs), and each int8 model's score (segmenter: Dice;
+//! filter: accuracy) from our quantiser against onnxruntime's static
+//! quantiser on the same slices (scripts/ort_quantize.py, run with the
+//! project's Python).
 
 use super::npy;
 use super::ship::{calibration_set, eval_set, run_data};
 use super::tract_check;
 use crate::train::checkpoint::RunState;
+use crate::train::dataset::Prepared;
 use crate::{Error, Result};
 use models::manifest::{Precision, Role};
-use models::Manifest;
+use models::{Manifest, ModelEntry};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,7 +24,10 @@ pub struct BenchOptions {
     pub models: PathBuf,
     /// The segmenter's run folder (data split and calibration slices).
     pub run: PathBuf,
-    /// Data root, when not where the run's config says.
+    /// The filter's run folder, when the set has a filter; without it the
+    /// filter is timed on a grey input and not scored.
+    pub filter_run: Option<PathBuf>,
+    /// Data root of the segmenter's run, when not where its config says.
     pub data: Option<PathBuf>,
     /// Timed runs per file (after one warm-up run).
     pub runs: usize,
@@ -75,9 +80,11 @@ pub struct PeerScores {
     pub eval_slices: usize,
     pub calibration_slices: usize,
     pub format: String,
-    pub dice_f32: f64,
-    pub dice_ours_int8: Option<f64>,
-    pub dice_ort_int8: f64,
+    /// What the scores are: "Dice" or "accuracy %".
+    pub metric: String,
+    pub score_f32: f64,
+    pub score_ours_int8: Option<f64>,
+    pub score_ort_int8: f64,
     pub ort_int8_bytes: u64,
 }
 
@@ -108,9 +115,14 @@ pub fn parse_peer_json(stdout: &str) -> Result<PeerScores> {
             .and_then(|f| f.as_str())
             .unwrap_or("?")
             .to_string(),
-        dice_f32: need(&["dice", "f32"])?,
-        dice_ours_int8: num(&["dice", "ours_int8"]),
-        dice_ort_int8: need(&["dice", "ort_int8"])?,
+        metric: v
+            .get("metric")
+            .and_then(|f| f.as_str())
+            .unwrap_or("?")
+            .to_string(),
+        score_f32: need(&["score", "f32"])?,
+        score_ours_int8: num(&["score", "ours_int8"]),
+        score_ort_int8: need(&["score", "ort_int8"])?,
         ort_int8_bytes: need(&["ort_int8_bytes"])? as u64,
     })
 }
@@ -135,6 +147,7 @@ fn file_len(p: &Path) -> Result<u64> {
 pub fn run_peer(
     python: &Path,
     script: &Path,
+    role: Role,
     f32_file: &Path,
     ours: Option<&Path>,
     slices: &Path,
@@ -142,6 +155,14 @@ pub fn run_peer(
 ) -> Result<PeerScores> {
     let mut cmd = Command::new(python);
     cmd.arg(script)
+        .args([
+            "--task",
+            if role == Role::Filter {
+                "filter"
+            } else {
+                "segmenter"
+            },
+        ])
         .arg("--f32")
         .arg(f32_file)
         .arg("--slices")
@@ -164,13 +185,21 @@ pub fn run_peer(
     parse_peer_json(&String::from_utf8_lossy(&out.stdout))
 }
 
-/// Measures every model in `opts.models`.
-pub fn bench(opts: &BenchOptions) -> Result<Vec<BenchRow>> {
-    let manifest = Manifest::load(&opts.models.join("manifest.json"))?;
-    let state = RunState::load(&opts.run)?;
+/// A model's held-out and calibration slices, drawn as `export` drew them.
+struct RoleSets {
+    calibration: Prepared,
+    eval: Prepared,
+}
+
+fn role_sets(
+    opts: &BenchOptions,
+    run: &Path,
+    data: Option<&Path>,
+    entry: &ModelEntry,
+) -> Result<RoleSets> {
+    let state = RunState::load(run)?;
     let cfg = &state.config;
-    let seg = manifest.segmenter();
-    let metric = |k: &str| seg.metrics.get(k).copied();
+    let metric = |k: &str| entry.metrics.get(k).copied();
     let calib_n = opts
         .calibration_slices
         .or(metric("calibration_slices").map(|v| v as usize))
@@ -183,24 +212,50 @@ pub fn bench(opts: &BenchOptions) -> Result<Vec<BenchRow>> {
         .eval_slices
         .or(metric("eval_slices_held_out").map(|v| v as usize))
         .unwrap_or(40);
-    let split = run_data(cfg, opts.data.as_deref())?;
+    let split = run_data(cfg, data)?;
     let segmenter = cfg.model.is_segmenter();
+    if segmenter != (entry.role == Role::Segmenter) {
+        return Err(Error::Invalid(format!(
+            "{}: a {} run, but the set's {} is a {:?}",
+            run.display(),
+            if segmenter { "segmenter" } else { "filter" },
+            entry.name,
+            entry.role
+        )));
+    }
     let eval = eval_set(&split.test, eval_n, segmenter);
     if eval.is_empty() {
-        return Err(Error::Invalid("no held-out slices to time or score".into()));
+        return Err(Error::Invalid(format!(
+            "{}: no held-out slices to time or score",
+            run.display()
+        )));
     }
+    Ok(RoleSets {
+        calibration: calibration_set(&split.train, calib_n, segmenter, clear_share),
+        eval,
+    })
+}
 
+/// Measures every model in `opts.models`.
+pub fn bench(opts: &BenchOptions) -> Result<Vec<BenchRow>> {
+    let manifest = Manifest::load(&opts.models.join("manifest.json"))?;
     let mut rows = Vec::new();
     for m in &manifest.models {
+        let sets = match m.role {
+            Role::Segmenter => Some(role_sets(opts, &opts.run, opts.data.as_deref(), m)?),
+            Role::Filter => match &opts.filter_run {
+                Some(run) => Some(role_sets(opts, run, None, m)?),
+                None => None,
+            },
+        };
         let f32_path = m
             .file_path(&opts.models, Precision::F32)
             .ok_or_else(|| Error::Invalid(format!("{}: no f32 file", m.name)))?;
         let int8_path = m.file_path(&opts.models, Precision::Int8);
         let shape = m.input.shape.to_vec();
-        let input = if m.input.shape[2] as u32 == eval.size {
-            eval.image(0).to_vec()
-        } else {
-            vec![0.5; shape.iter().product()]
+        let input = match &sets {
+            Some(s) if m.input.shape[2] as u32 == s.eval.size => s.eval.image(0).to_vec(),
+            _ => vec![0.5; shape.iter().product()],
         };
         let f32_plan = tract_check::load(&f32_path, &shape)?;
         let f32_ms = median(&time_plan(&f32_plan, &shape, &input, opts.runs)?);
@@ -211,14 +266,14 @@ pub fn bench(opts: &BenchOptions) -> Result<Vec<BenchRow>> {
             }
             None => None,
         };
-        let peer = match (&opts.python, m.role) {
-            (Some(python), Role::Segmenter) if segmenter => {
-                let calib = calibration_set(&split.train, calib_n, true, clear_share);
-                let dir = opts.work.join("slices");
-                npy::write_slice_sets(&dir, &calib, &eval)?;
+        let peer = match (&opts.python, &sets) {
+            (Some(python), Some(sets)) => {
+                let dir = opts.work.join(format!("{}-slices", m.name));
+                npy::write_slice_sets(&dir, &sets.calibration, &sets.eval)?;
                 Some(run_peer(
                     python,
                     &opts.script,
+                    m.role,
                     &f32_path,
                     int8_path.as_deref(),
                     &dir,
@@ -249,14 +304,14 @@ pub fn render(rows: &[BenchRow]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "| model | f32 KiB | int8 KiB | ort int8 KiB | tract f32 ms | tract int8 ms | int8/f32 time | runs | held-out | Dice f32 (ort) | Dice ours int8 (ort) | Dice ort int8 (ort) |"
+        "| model | f32 KiB | int8 KiB | ort int8 KiB | tract f32 ms | tract int8 ms | int8/f32 time | runs | held-out | score | f32 (ort) | ours int8 (ort) | ort int8 (ort) |"
     );
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in rows {
         let p = r.peer.as_ref();
         let _ = writeln!(
             s,
-            "| {} | {:.1} | {} | {} | {:.2} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {:.1} | {} | {} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.name,
             r.f32_bytes as f64 / 1024.0,
             opt(r.int8_bytes, |b| format!("{:.1}", b as f64 / 1024.0)),
@@ -266,9 +321,10 @@ pub fn render(rows: &[BenchRow]) -> String {
             opt(r.int8_ms, |m| format!("{:.2}x", m / r.f32_ms)),
             r.runs,
             opt(p, |p| p.eval_slices.to_string()),
-            opt(p, |p| format!("{:.4}", p.dice_f32)),
-            opt(p.and_then(|p| p.dice_ours_int8), |d| format!("{d:.4}")),
-            opt(p, |p| format!("{:.4} ({})", p.dice_ort_int8, p.format)),
+            opt(p, |p| p.metric.clone()),
+            opt(p, |p| format!("{:.4}", p.score_f32)),
+            opt(p.and_then(|p| p.score_ours_int8), |d| format!("{d:.4}")),
+            opt(p, |p| format!("{:.4} ({})", p.score_ort_int8, p.format)),
         );
     }
     s
@@ -288,22 +344,24 @@ mod tests {
     #[test]
     fn peer_json_is_parsed_from_the_last_line() {
         let out = "some log\n{\"eval_slices\": 40, \"calibration_slices\": 32, \"ort_format\": \"qoperator\", \
-                   \"ort_int8_bytes\": 600000, \"dice\": {\"f32\": 0.4, \"ort_int8\": 0.39, \"ours_int8\": 0.41}}\n\n";
+                   \"metric\": \"Dice\", \"ort_int8_bytes\": 600000, \
+                   \"score\": {\"f32\": 0.4, \"ort_int8\": 0.39, \"ours_int8\": 0.41}}\n\n";
         let p = parse_peer_json(out).unwrap();
         assert_eq!(p.eval_slices, 40);
         assert_eq!(p.calibration_slices, 32);
         assert_eq!(p.format, "qoperator");
         assert_eq!(p.ort_int8_bytes, 600000);
-        assert_eq!((p.dice_f32, p.dice_ort_int8), (0.4, 0.39));
-        assert_eq!(p.dice_ours_int8, Some(0.41));
+        assert_eq!(p.metric, "Dice");
+        assert_eq!((p.score_f32, p.score_ort_int8), (0.4, 0.39));
+        assert_eq!(p.score_ours_int8, Some(0.41));
     }
 
     #[test]
     fn peer_json_without_our_file_or_with_missing_fields() {
         let out = "{\"eval_slices\": 2, \"calibration_slices\": 1, \"ort_int8_bytes\": 1, \
-                   \"dice\": {\"f32\": 0.5, \"ort_int8\": 0.5}}";
-        assert_eq!(parse_peer_json(out).unwrap().dice_ours_int8, None);
-        assert!(parse_peer_json("{\"dice\": {}}").is_err());
+                   \"score\": {\"f32\": 0.5, \"ort_int8\": 0.5}}";
+        assert_eq!(parse_peer_json(out).unwrap().score_ours_int8, None);
+        assert!(parse_peer_json("{\"score\": {}}").is_err());
         assert!(parse_peer_json("not json").is_err());
         assert!(parse_peer_json("").is_err());
     }

@@ -1,15 +1,29 @@
 //! Early stopping on validation loss.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EarlyStopping {
     pub patience: u32,
     /// A new best must beat the old one by more than this.
     pub min_delta: f64,
+    /// Infinite until an epoch gives a finite validation loss; JSON writes
+    /// that as null, read back as infinite.
+    #[serde(deserialize_with = "null_is_infinite")]
     pub best: f64,
     pub best_epoch: u32,
     pub epochs_since_best: u32,
+}
+
+/// serde_json writes a non-finite f64 as null; reading null back as
+/// infinity keeps a run whose validation never gave a finite loss loadable.
+pub fn null_is_infinite<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::INFINITY))
+}
+
+/// As `null_is_infinite`, for losses: null (a NaN written out) reads as NaN.
+pub fn null_is_nan<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 impl EarlyStopping {
@@ -44,6 +58,17 @@ impl EarlyStopping {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_without_a_finite_loss_survives_json() {
+        let mut es = EarlyStopping::new(3);
+        es.observe(1, f64::NAN);
+        let text = serde_json::to_string(&es).unwrap();
+        assert!(text.contains("\"best\":null"), "{text}");
+        let back: EarlyStopping = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.best, f64::INFINITY);
+        assert_eq!(back.epochs_since_best, 1);
+    }
 
     #[test]
     fn stops_after_patience_epochs_without_improvement() {

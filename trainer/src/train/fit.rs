@@ -21,6 +21,8 @@ pub struct EpochRecord {
     pub epoch: u32,
     pub lr: f64,
     pub train_loss: f64,
+    /// NaN when the network's outputs were (JSON: null).
+    #[serde(deserialize_with = "super::early_stop::null_is_nan")]
     pub val_loss: f64,
     /// Segmenters: mean per-slice Dice over validation tumour slices, at
     /// model resolution, threshold 0.5. Filters: None.
@@ -335,6 +337,13 @@ pub fn fit(
             workers: cfg.workers,
         };
         for_each_batch(train, &order, &plan, |b| {
+            if b.n == 1 && !seg {
+                // A lone slice left over at the end of the epoch: on a
+                // small input the filter's last stage is a 1x1 grid, and
+                // batch norm's running variance of a single value is 0/0,
+                // which poisons every later evaluation with NaN.
+                return Ok(());
+            }
             let (x, y) = to_tensors(&b, train.size, device, seg, speedups)?;
             let loss = if seg || cfg.filter_mask_weight == 0.0 {
                 loss_of(cfg, &forward(&net, &x, true, speedups, device), &y)
