@@ -157,10 +157,18 @@ impl Engine {
     fn screen_with(&self, slice: &SliceImage, use_filter: bool) -> Result<Screening> {
         let mut latency = StageLatency::default();
         let mut filter_probability = None;
+        let mut prepared = None;
         if let Some(filter) = self.filter.as_ref().filter(|_| use_filter) {
             let started = Instant::now();
-            let p = self.tumour_probability(filter, slice)?;
+            let input = prepare(&filter.entry, slice)?;
+            let p = self.tumour_probability(filter, &input)?;
             latency.filter_ms = Some(ms_since(started));
+            // Resizing and normalising cost the filter's stage twice its
+            // model (128 px); the segmenter reuses them when its input
+            // contract is the filter's.
+            if same_input(&filter.entry.input, &self.segmenter.entry.input) {
+                prepared = Some(input);
+            }
             if p < filter.entry.threshold {
                 return Ok(Screening {
                     verdict: Verdict::Clear,
@@ -172,7 +180,7 @@ impl Engine {
             filter_probability = Some(p);
         }
         let started = Instant::now();
-        let (segmentation, max_pixel) = self.segment(slice)?;
+        let (segmentation, max_pixel) = self.segment(slice, prepared)?;
         latency.segment_ms = Some(ms_since(started));
         let verdict = if segmentation.summary.area_px > 0 {
             Verdict::Tumour
@@ -187,17 +195,24 @@ impl Engine {
         })
     }
 
-    fn tumour_probability(&self, filter: &Stage, slice: &SliceImage) -> Result<f32> {
-        let input = prepare(&filter.entry, slice)?;
+    fn tumour_probability(&self, filter: &Stage, input: &ModelInput) -> Result<f32> {
         let output = filter.model.run(&input.data)?;
         postprocess::tumour_probability(&output, &filter.entry.output)
             .map_err(|reason| inference_error(&filter.entry, reason))
     }
 
-    /// The mask at the slice's resolution and the highest pixel probability.
-    fn segment(&self, slice: &SliceImage) -> Result<(Segmentation, f32)> {
+    /// The mask at the slice's resolution and the highest pixel probability;
+    /// `prepared`: the slice already prepared to the segmenter's contract.
+    fn segment(
+        &self,
+        slice: &SliceImage,
+        prepared: Option<ModelInput>,
+    ) -> Result<(Segmentation, f32)> {
         let stage = &self.segmenter;
-        let input = prepare(&stage.entry, slice)?;
+        let input = match prepared {
+            Some(input) => input,
+            None => prepare(&stage.entry, slice)?,
+        };
         let output = stage.model.run(&input.data)?;
         let plane =
             postprocess::probability_plane(&output, &stage.entry.output, input.width, input.height)
@@ -257,6 +272,14 @@ impl Engine {
     pub fn segmenter_runs(&self) -> usize {
         self.segmenter.model.runs()
     }
+}
+
+/// Whether two models take the same tensor from a slice (names aside).
+fn same_input(a: &models::manifest::InputSpec, b: &models::manifest::InputSpec) -> bool {
+    a.shape == b.shape
+        && a.layout == b.layout
+        && a.channels == b.channels
+        && a.preprocessing == b.preprocessing
 }
 
 fn prepare(entry: &ModelEntry, slice: &SliceImage) -> Result<ModelInput> {

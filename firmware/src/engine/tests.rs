@@ -42,6 +42,21 @@ fn bright_blob_is_flagged_and_masked_at_the_input_size() {
 }
 
 #[test]
+fn the_segmenter_reusing_the_filters_input_draws_the_same_mask() {
+    // Filter and segmenter share the input contract here, so `screen`
+    // hands the filter's prepared tensor on; without the filter the
+    // segmenter prepares its own.
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path(), &ModelSet::default(), single_threaded());
+    let s = slice(blob_slice(BLOB_W, BLOB_H, &[BLOB_DISC]));
+    let reused = e.screen(&s).unwrap().segmentation.unwrap();
+    let own = e.screen_without_filter(&s).unwrap().segmentation.unwrap();
+    assert_eq!(reused.mask, own.mask);
+    assert_eq!(reused.summary.area_px, own.summary.area_px);
+    assert!(reused.summary.area_px > 0);
+}
+
+#[test]
 fn dark_slice_is_cleared_by_the_filter_without_segmenting() {
     let dir = tempfile::tempdir().unwrap();
     // This segmenter marks every pixel, so any run on the slice would show.
