@@ -118,8 +118,8 @@ fn filter_training_loss(
     cfg: &FitConfig,
     net: &Net,
     x: &Tensor,
-    b: &Batch,
-    size: u32,
+    labels: &Tensor,
+    masks: &[f32],
     speedups: Speedups,
     device: Device,
 ) -> Tensor {
@@ -128,17 +128,14 @@ fn filter_training_loss(
     };
     let (logits, mask_logits) =
         bf16_autocast(device, speedups.bf16, || f.forward_with_mask_t(x, true));
-    let labels = Tensor::from_slice(&b.labels).to_device(device);
-    let ce = logits
-        .to_kind(Kind::Float)
-        .cross_entropy_for_logits(&labels);
+    let ce = logits.to_kind(Kind::Float).cross_entropy_for_logits(labels);
     match mask_logits {
         Some(m) => {
             let m = m.to_kind(Kind::Float);
             let (h, w) = (m.size()[2], m.size()[3]);
-            let s = i64::from(size);
-            let target = Tensor::from_slice(&b.masks)
-                .view([b.n as i64, 1, s, s])
+            let size = x.size();
+            let target = Tensor::from_slice(masks)
+                .view([size[0], 1, size[2], size[3]])
                 .to_device(device)
                 .to_kind(Kind::Float)
                 .adaptive_max_pool2d([h, w])
@@ -348,7 +345,7 @@ pub fn fit(
             let loss = if seg || cfg.filter_mask_weight == 0.0 {
                 loss_of(cfg, &forward(&net, &x, true, speedups, device), &y)
             } else {
-                filter_training_loss(cfg, &net, &x, &b, train.size, speedups, device)
+                filter_training_loss(cfg, &net, &x, &y, &b.masks, speedups, device)
             };
             opt.backward_step(&loss);
             let l = loss.double_value(&[]);
