@@ -44,8 +44,7 @@ pub struct DemoRow {
 }
 
 fn grey_mask(path: &Path) -> Result<Vec<bool>> {
-    let img = image::open(path).map_err(|e| Error::Demo(format!("{}: {e}", path.display())))?;
-    Ok(img.to_luma8().pixels().map(|p| p[0] != 0).collect())
+    crate::inputs::read_mask(path).map_err(|e| Error::Demo(format!("{}: {e}", path.display())))
 }
 
 fn draw_screen(

@@ -63,6 +63,24 @@ fn has_its_slice(mask: &Path, siblings: &[PathBuf]) -> bool {
         .any(|p| p.file_stem().and_then(|s| s.to_str()) == Some(slice) && is_slice_file(p))
 }
 
+/// The mask beside a slice by the LGG naming (`<stem>_mask.<ext>`), if
+/// there is one.
+pub fn mask_beside(slice: &Path) -> Option<PathBuf> {
+    let stem = slice.file_stem()?.to_str()?;
+    let ext = slice.extension()?.to_str()?;
+    let mask = slice.with_file_name(format!("{stem}_mask.{ext}"));
+    mask.is_file().then_some(mask)
+}
+
+/// A mask file as one flag per pixel: any non-zero grey value is tumour.
+pub fn read_mask(path: &Path) -> std::result::Result<Vec<bool>, image::ImageError> {
+    Ok(image::open(path)?
+        .to_luma8()
+        .pixels()
+        .map(|p| p[0] != 0)
+        .collect())
+}
+
 pub fn is_slice_file(p: &Path) -> bool {
     let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or("");
     if stem.ends_with("_mask") {

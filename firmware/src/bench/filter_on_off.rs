@@ -28,15 +28,15 @@ pub fn labelled_slices(dir: &Path) -> Result<(Vec<Labelled>, usize)> {
     let mut out = Vec::new();
     let mut skipped = 0;
     for path in crate::inputs::expand(&[dir.to_path_buf()])? {
-        let Some(mask) = mask_of(&path) else {
+        let Some(mask) = crate::inputs::mask_beside(&path) else {
             skipped += 1;
             continue;
         };
         let image = SliceImage::open(&path)
             .map_err(|e| Error::Bench(format!("{}: {e}", path.display())))?;
-        let truth =
-            image::open(&mask).map_err(|e| Error::Bench(format!("{}: {e}", mask.display())))?;
-        let tumour = truth.to_luma8().pixels().any(|p| p[0] != 0);
+        let tumour = crate::inputs::read_mask(&mask)
+            .map_err(|e| Error::Bench(format!("{}: {e}", mask.display())))?
+            .contains(&true);
         out.push(Labelled {
             patient: path.parent().map(Path::to_path_buf).unwrap_or_default(),
             path,
@@ -51,13 +51,6 @@ pub fn labelled_slices(dir: &Path) -> Result<(Vec<Labelled>, usize)> {
         )));
     }
     Ok((out, skipped))
-}
-
-fn mask_of(slice: &Path) -> Option<PathBuf> {
-    let stem = slice.file_stem()?.to_str()?;
-    let ext = slice.extension()?.to_str()?;
-    let mask = slice.with_file_name(format!("{stem}_mask.{ext}"));
-    mask.is_file().then_some(mask)
 }
 
 /// One way of running the pipeline over the slices.

@@ -56,6 +56,9 @@ pub struct Engine {
     filter: Option<Stage>,
     segmenter: Stage,
     config: EngineConfig,
+    /// The segmenter takes the filter's input tensor (same contract), so a
+    /// passed slice is resized and normalised once.
+    segmenter_takes_filter_input: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,10 +136,14 @@ impl Engine {
         };
         let filter = manifest.filter().map(load).transpose()?;
         let segmenter = load(manifest.segmenter())?;
+        let segmenter_takes_filter_input = filter
+            .as_ref()
+            .is_some_and(|f| same_input(&f.entry.input, &segmenter.entry.input));
         Ok(Self {
             filter,
             segmenter,
             config,
+            segmenter_takes_filter_input,
         })
     }
 
@@ -163,10 +170,7 @@ impl Engine {
             let input = prepare(&filter.entry, slice)?;
             let p = self.tumour_probability(filter, &input)?;
             latency.filter_ms = Some(ms_since(started));
-            // Resizing and normalising cost the filter's stage twice its
-            // model (128 px); the segmenter reuses them when its input
-            // contract is the filter's.
-            if same_input(&filter.entry.input, &self.segmenter.entry.input) {
+            if self.segmenter_takes_filter_input {
                 prepared = Some(input);
             }
             if p < filter.entry.threshold {

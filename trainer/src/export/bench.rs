@@ -107,19 +107,17 @@ pub fn parse_peer_json(stdout: &str) -> Result<PeerScores> {
             Error::Invalid(format!("ort_quantize.py output lacks {}", path.join(".")))
         })
     };
+    let text = |key: &str| {
+        v.get(key)
+            .and_then(|f| f.as_str())
+            .unwrap_or("?")
+            .to_string()
+    };
     Ok(PeerScores {
         eval_slices: need(&["eval_slices"])? as usize,
         calibration_slices: need(&["calibration_slices"])? as usize,
-        format: v
-            .get("ort_format")
-            .and_then(|f| f.as_str())
-            .unwrap_or("?")
-            .to_string(),
-        metric: v
-            .get("metric")
-            .and_then(|f| f.as_str())
-            .unwrap_or("?")
-            .to_string(),
+        format: text("ort_format"),
+        metric: text("metric"),
         score_f32: need(&["score", "f32"])?,
         score_ours_int8: num(&["score", "ours_int8"]),
         score_ort_int8: need(&["score", "ort_int8"])?,

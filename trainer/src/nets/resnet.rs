@@ -43,7 +43,6 @@ impl Unit {
 
 #[derive(Debug)]
 pub struct ResNetFilter {
-    pub depth: ResNetDepth,
     pub stem: ConvBn,
     pub layers: Vec<Vec<Unit>>,
     pub fc: [nn::Linear; 3],
@@ -115,7 +114,6 @@ impl ResNetFilter {
         let mask_head =
             mask_head.then(|| nn::conv2d(p / "mask_head", cin, 1, 1, Default::default()));
         Self {
-            depth,
             stem,
             layers,
             fc,
