@@ -13,6 +13,9 @@ disk_free "start"
 cargo fmt --all --check
 # The fuzz targets are a workspace of their own (fuzz/Cargo.toml).
 cargo fmt --manifest-path fuzz/Cargo.toml --check
+# Lints are part of the tests: a lint that crept in unnoticed once (a large
+# enum variant after a field was removed) is now caught here.
+cargo clippy --workspace --all-targets -- -D warnings
 # The board's binary, cross-built in the test profile; tests/board_emulation.rs
 # runs it under qemu and, with this set, fails rather than skips without it.
 # With the hardware features (SPI LCD, GPIO button): built, never run here.

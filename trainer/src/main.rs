@@ -491,9 +491,14 @@ struct ExperimentArgs {
     /// Use at most this many slices (whole patients)
     #[arg(long)]
     max_slices: Option<usize>,
-    /// A trained filter run (from `fit --model resnet50|resnet18`) for "filter on"
+    /// A trained filter run (from `fit --model resnet50|resnet18`) for "filter on";
+    /// it must have been trained on the same split (same --data, --max-slices, seed)
     #[arg(long)]
     filter: Option<PathBuf>,
+    /// The filter's threshold keeps at least this share of its validation
+    /// patients' tumour slices, as `export` picks the appliance's
+    #[arg(long, default_value_t = 0.95)]
+    filter_sensitivity: f64,
     /// Seed of the patient split, the same for every run
     #[arg(long, default_value_t = 0)]
     split_seed: u64,
@@ -1108,8 +1113,13 @@ fn run_experiment(a: ExperimentArgs) -> Result<()> {
         filter: a.filter.clone(),
     };
     let device = tch::Device::cuda_if_available();
-    let flags = match &a.filter {
-        Some(run) => Some(experiment::filter_flags(run, &data, device)?),
+    let gate = match &a.filter {
+        Some(run) => Some(experiment::filter_gate(
+            run,
+            &data,
+            a.filter_sensitivity,
+            device,
+        )?),
         None => None,
     };
     let test_tumour = data.test.labels.iter().filter(|&&l| l).count();
@@ -1134,7 +1144,7 @@ fn run_experiment(a: ExperimentArgs) -> Result<()> {
         )
         .expect("valid template"),
     );
-    let results = experiment::run(&plan, &data, flags.as_deref(), |done, _, cell| {
+    let results = experiment::run(&plan, &data, gate.as_ref(), |done, _, cell| {
         progress.set_position(done as u64);
         progress.set_message(cell.dir_name());
     })?;
@@ -1211,25 +1221,36 @@ fn run_experiment(a: ExperimentArgs) -> Result<()> {
             test_tumour_at_input,
             a.input_size
         ),
-        filter: match (&a.filter, &flags) {
-            (Some(run), Some(flags)) => {
+        filter: match &gate {
+            Some(gate) => {
                 // The filter's own record on these held-out slices, so a
                 // reader can tell a weak filter from a weak segmenter.
                 let labels = &data.test.labels;
                 let flagged = |tumour: bool| {
                     labels
                         .iter()
-                        .zip(flags)
+                        .zip(&gate.flags)
                         .filter(|&(&l, &f)| l == tumour && f)
                         .count()
                 };
                 let (tp, fp) = (flagged(true), flagged(false));
                 let clear = labels.len() - test_tumour;
+                let v = &gate.validation;
                 format!(
-                    "the run in `{}`, threshold 0.5. On these held-out slices it flags {tp} of \
-                     {test_tumour} tumour slices (sensitivity {:.3}) and {fp} of {clear} clear \
-                     slices (specificity {:.3}).",
-                    run.display(),
+                    "the run in `{}` ({}), at threshold {:.3} on P(tumour): the highest that \
+                     keeps at least {:.0} % of the tumour slices of its validation patients \
+                     (there: sensitivity {:.3} on {} tumour slices, specificity {:.3} on {} \
+                     clear), as `export` picks the appliance's. On these held-out slices it \
+                     flags {tp} of {test_tumour} tumour slices (sensitivity {:.3}) and {fp} of \
+                     {clear} clear slices (specificity {:.3}).",
+                    gate.run.display(),
+                    gate.model,
+                    v.threshold,
+                    a.filter_sensitivity * 100.0,
+                    v.sensitivity,
+                    v.tumour_slices,
+                    v.specificity,
+                    v.clear_slices,
                     tp as f64 / test_tumour.max(1) as f64,
                     (clear - fp) as f64 / clear.max(1) as f64,
                 )

@@ -113,3 +113,85 @@ fn experiment_writes_results_and_resumes() {
     .unwrap();
     assert_eq!(trained, still, "a finished run is not trained again");
 }
+
+/// "Filter on" in the experiment: a filter trained on the experiment's own
+/// split gates the held-out slices at a threshold picked on its validation
+/// patients, and finished cells are scored again from their checkpoints
+/// rather than retrained; a filter that trained on the experiment's test
+/// patients is refused by name.
+#[test]
+fn experiment_gates_with_a_filter_from_its_own_split_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let experiment = |filter: Option<&std::path::Path>| {
+        let mut cmd = bin();
+        cmd.args(["experiment", "--phantoms", "6", "--archs", "resunet"])
+            .args(["--losses", "dice", "--seeds", "0", "--epochs", "1"])
+            .args(["--input-size", "32", "--widths", "4,8", "--label", "toy"])
+            .arg("--data")
+            .arg(&data)
+            .arg("--out")
+            .arg(dir.path().join("out"))
+            .arg("--doc")
+            .arg(dir.path().join("RESULTS.md"));
+        if let Some(f) = filter {
+            cmd.arg("--filter").arg(f);
+        }
+        cmd.output().unwrap()
+    };
+    let fit_filter = |out: &str, config: Option<&str>| {
+        let mut cmd = bin();
+        cmd.args(["fit", "--model", "resnet18", "--filter-width", "4"])
+            .args(["--input-size", "32", "--epochs", "1", "--batch", "8"])
+            .arg("--data")
+            .arg(&data)
+            .arg("--out")
+            .arg(dir.path().join(out));
+        if let Some(text) = config {
+            let path = dir.path().join(format!("{out}.toml"));
+            std::fs::write(&path, text).unwrap();
+            cmd.arg("--config").arg(path);
+        }
+        let o = cmd.output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        dir.path().join(out)
+    };
+    let first = experiment(None);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let best = dir.path().join("out/runs/resunet-dice-s0/best.safetensors");
+    let trained = std::fs::metadata(&best).unwrap().modified().unwrap();
+
+    let same_split = fit_filter("filter", None);
+    let gated = experiment(Some(&same_split));
+    assert!(
+        gated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&gated.stderr)
+    );
+    let doc = std::fs::read_to_string(dir.path().join("RESULTS.md")).unwrap();
+    assert!(doc.contains("## Filter on vs off"), "{doc}");
+    assert!(
+        doc.contains("keeps at least 95 % of the tumour slices"),
+        "{doc}"
+    );
+    let results = std::fs::read_to_string(dir.path().join("out/results.jsonl")).unwrap();
+    assert_eq!(results.lines().count(), 1);
+    assert!(results.contains("\"gate\":\""), "{results}");
+    assert!(results.contains("\"filter_on\":{"), "{results}");
+    let still = std::fs::metadata(&best).unwrap().modified().unwrap();
+    assert_eq!(trained, still, "scored again, not retrained");
+
+    // No test patients: it trains on every patient the experiment holds out.
+    let leaky = fit_filter("leaky", Some("[split]\ntest = 0.0\nval = 0.2\n"));
+    let refused = experiment(Some(&leaky));
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("leaky: the filter trained or early-stopped on"),
+        "{err}"
+    );
+}

@@ -272,6 +272,7 @@ mod tests {
             train_seconds: 10.0,
             filter_off: s.clone(),
             filter_on: None,
+            gate: None,
         }
     }
 

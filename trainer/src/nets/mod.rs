@@ -86,7 +86,7 @@ impl Architecture {
 
 /// A network of either role behind one interface for the training loop.
 pub enum Net {
-    Seg(SegNet),
+    Seg(Box<SegNet>),
     Filter(Box<ResNetFilter>),
 }
 
@@ -100,9 +100,11 @@ impl Net {
     pub fn for_training(p: &nn::Path, arch: &Architecture, mask_head: bool) -> Self {
         match arch {
             Architecture::ResUnet { widths } => {
-                Net::Seg(SegNet::new(p, SegNetKind::Residual, widths))
+                Net::Seg(Box::new(SegNet::new(p, SegNetKind::Residual, widths)))
             }
-            Architecture::Unet { widths } => Net::Seg(SegNet::new(p, SegNetKind::Plain, widths)),
+            Architecture::Unet { widths } => {
+                Net::Seg(Box::new(SegNet::new(p, SegNetKind::Plain, widths)))
+            }
             Architecture::Resnet50Filter { dropout } => {
                 Net::Filter(Box::new(ResNetFilter::with_mask_head(
                     p,
