@@ -57,6 +57,25 @@ pub struct InboxConfig {
     pub pixel_spacing_mm: Option<[f64; 2]>,
 }
 
+impl InboxConfig {
+    /// Where the camera source saves the frames it takes.
+    pub fn camera_dir(&self) -> PathBuf {
+        self.dir.join("camera")
+    }
+
+    /// Where the DICOM receiver stores the objects it accepts.
+    pub fn received_dir(&self) -> PathBuf {
+        self.dir.join("dicom")
+    }
+
+    /// The folders whose files the appliance wrote itself: retention
+    /// removes such an input with its result's files, as nobody else will.
+    /// Files a scanner or a user dropped into the inbox are never removed.
+    pub fn own_input_dirs(&self) -> Vec<PathBuf> {
+        vec![self.camera_dir(), self.received_dir()]
+    }
+}
+
 impl Default for InboxConfig {
     fn default() -> Self {
         Self {

