@@ -6,7 +6,9 @@
 # its path, default ../shared/reference/torch_reference.py).
 #
 # Then run scripts/gpu/train.sh on the CUDA machine with gpu-bundle/ beside
-# the repository (for the team's device tool: carry ["gpu-bundle"]).
+# the repository (for the team's device tool: carry ["gpu-bundle"]). The
+# binary is stripped: with its debug info it is 314 MB, over the 64 MiB the
+# device tool carries with the working tree; stripped, about 41 MB.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$here/setup.sh"
@@ -14,13 +16,16 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$here/env.sh"
 cd "$NEUROSCREEN_ROOT"
 reference="${1:-../shared/reference/torch_reference.py}"
-cargo build --release -p trainer
+# Both packages, as scripts/benchmarks.sh builds them: one set of features,
+# so neither build undoes the other's.
+cargo build --release -p firmware -p trainer
 target="${CARGO_TARGET_DIR:-$NEUROSCREEN_ROOT/target}"
 mkdir -p gpu-bundle
-cp "$target/release/neuroscreen-train" gpu-bundle/
+strip -o gpu-bundle/neuroscreen-train "$target/release/neuroscreen-train"
 if [ -f "$reference" ]; then
     cp "$reference" gpu-bundle/torch_reference.py
 else
     echo "prepare: $reference not found; the speed comparison will run tch alone" >&2
 fi
 ls -l gpu-bundle
+du -sh gpu-bundle

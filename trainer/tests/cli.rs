@@ -195,3 +195,100 @@ fn experiment_gates_with_a_filter_from_its_own_split_only() {
         "{err}"
     );
 }
+
+/// scripts/gpu/train.sh in a CPU dry run at toy size, speed and experiment
+/// included: every stage runs, and what it leaves in OUT fits what the
+/// team's device tool brings back from a GPU machine (at most 8 plain
+/// files, 16 MiB each, 64 MiB in all) with the small checkpoints, the
+/// reports and the experiment's results inside.
+#[test]
+fn gpu_script_dry_run_fits_the_transfer_limits() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let run = Command::new("bash")
+        .arg(root.join("scripts/gpu/train.sh"))
+        .env("BIN", env!("CARGO_BIN_EXE_neuroscreen-train"))
+        .env("DEVICE", "cpu")
+        .env("OUT", &out_dir)
+        .env("WORK", dir.path().join("work"))
+        .env("PYTHON", root.join(".venv/bin/python3"))
+        .env("REFERENCE", dir.path().join("no-reference.py"))
+        .env(
+            "SPEED_ARGS",
+            "--batch 2 --steps 1 --warmup 1 --rounds 1 --threads 1",
+        )
+        .envs([
+            ("PATIENTS", "6"),
+            ("SIZE", "32"),
+            ("SEG_EPOCHS", "1"),
+            ("FILTER_EPOCHS", "1"),
+            ("WORKERS", "1"),
+            ("EXPERIMENT", "1"),
+            ("EXP_EPOCHS", "1"),
+        ])
+        .output()
+        .unwrap();
+    let log =
+        String::from_utf8_lossy(&run.stdout).into_owned() + &String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{log}");
+
+    const MIB: u64 = 1 << 20;
+    let mut total = 0;
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&out_dir).unwrap() {
+        let entry = entry.unwrap();
+        let meta = entry.metadata().unwrap();
+        assert!(meta.is_file(), "{:?} is not a plain file", entry.path());
+        assert!(
+            meta.len() <= 16 * MIB,
+            "{:?}: {} bytes",
+            entry.path(),
+            meta.len()
+        );
+        total += meta.len();
+        names.push(entry.file_name().to_string_lossy().into_owned());
+    }
+    names.sort();
+    assert!(names.len() <= 8, "{names:?}");
+    assert!(total <= 64 * MIB, "{total} bytes");
+
+    let summary = std::fs::read_to_string(out_dir.join("summary.txt")).unwrap();
+    for needle in [
+        "speed: {",
+        "fit resunet: ",
+        "eval resunet: ",
+        "fit resnet50 last epoch: ",
+        "eval resnet50: | ROC AUC",
+        "eval r18w16: | ROC AUC",
+        "experiment: ",
+        "runs/resnet50/best.safetensors",
+        "== exit 0",
+    ] {
+        assert!(summary.contains(needle), "{needle:?} missing:\n{summary}");
+    }
+    let listing = Command::new("bash")
+        .arg("-c")
+        .arg("cat results.tar.gz.part* | tar -tz")
+        .current_dir(&out_dir)
+        .output()
+        .unwrap();
+    assert!(listing.status.success());
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    for member in [
+        "runs/resunet/best.safetensors",
+        "runs/r18w16/best.safetensors",
+        "runs/resnet50/eval/report.md",
+        "experiment/RESULTS.md",
+        "experiment/results.jsonl",
+    ] {
+        assert!(
+            listing.lines().any(|l| l == member),
+            "{member} missing:\n{listing}"
+        );
+    }
+    assert!(!listing.contains("runs/resnet50/best.safetensors"));
+    assert!(!listing.contains("last.safetensors"));
+}
