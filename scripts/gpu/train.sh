@@ -26,6 +26,10 @@
 # data/gpu-phantoms --patients N --seed 0 --contrast mixed):
 #   neuroscreen-train export --segmenter runs/resunet --filter runs/r18w16 --trained-on "<GPU>"
 #
+# With the team's device tool: carry ["gpu-bundle"], command
+# `bash scripts/gpu/train.sh` (OUT is the tool's $OUT there), timeout_s about
+# BUDGET_S + 60.
+#
 # Knobs (environment): DEVICE (cuda; cpu for a dry run), BUDGET_S (420),
 # PATIENTS (110), SIZE (256), SEG_EPOCHS (40), FILTER_EPOCHS (30), BATCH (16),
 # WORKERS (8), MASK_WEIGHT (4), SPEED (1 to measure, 0 to skip), SPEED_ARGS
@@ -87,7 +91,11 @@ note "== $(date -u +%FT%TZ) on $(hostname); device $device; torch lib $torch_lib
 if command -v nvidia-smi >/dev/null; then
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$summary"
 fi
-"$bin" info | tee -a "$summary"
+if ! "$bin" info | tee -a "$summary"; then
+    # Built on Debian 12: it needs glibc 2.35 and GCC 11's libstdc++ or newer.
+    note "the trainer does not start here ($(ldd --version 2>&1 | head -n 1)); see log.txt"
+    exit 1
+fi
 
 # A stage runs under `timeout` with what is left of the budget minus what
 # the later stages need (`reserve`); skipped when too little is left.
