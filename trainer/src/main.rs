@@ -748,7 +748,10 @@ fn main() -> Result<()> {
                     r.f32_score,
                     r.int8_score,
                     r.eval_slices,
-                    if r.int8_shipped { "shipped" } else { "NOT shipped (accuracy gate)" },
+                    match &r.int8_refused {
+                        None => "shipped".to_string(),
+                        Some(why) => format!("NOT shipped ({why})"),
+                    },
                     r.max_abs_f32_vs_tch,
                     r.int8_vs_f32.max_abs,
                     r.int8_vs_f32.mean_abs,

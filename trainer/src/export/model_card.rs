@@ -2,7 +2,7 @@
 //! were trained on, what was measured and how, and their limits.
 
 use super::calibrate::RangeMethod;
-use super::ship::{ExportReport, MAX_ACCURACY_DROP_POINTS, MAX_DICE_DROP};
+use super::ship::{ExportReport, MAX_ACCURACY_DROP_POINTS, MAX_DICE_DROP, MAX_SPECIFICITY_DROP};
 use models::manifest::Precision;
 use models::Manifest;
 use std::fmt::Write;
@@ -149,8 +149,15 @@ pub fn render(manifest: &Manifest, seg: &ExportReport, filter: Option<&ExportRep
     let _ = writeln!(
         s,
         "\nThe int8 file ships only when it loses at most {MAX_DICE_DROP} Dice (segmenter) or \
-         {MAX_ACCURACY_DROP_POINTS} accuracy points (filter) against f32 on those slices.\n"
+         {MAX_ACCURACY_DROP_POINTS} accuracy points at P = 0.5 (filter) against f32 on those \
+         slices, and a filter's int8 file, at the threshold it runs at, also keeps every tumour \
+         slice f32 keeps and loses at most {MAX_SPECIFICITY_DROP} specificity.\n"
     );
+    for r in std::iter::once(seg).chain(filter) {
+        if let Some(why) = &r.int8_refused {
+            let _ = writeln!(s, "- {}: int8 not shipped: {why}.", r.entry.name);
+        }
+    }
     let _ = writeln!(s, "## Known limits\n");
     let _ = writeln!(
         s,

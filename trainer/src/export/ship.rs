@@ -26,8 +26,52 @@ use tch::{Device, Tensor};
 /// Accuracy gate for shipping the int8 file (export issue): Dice may drop by
 /// at most this much against f32 on held-out slices...
 pub const MAX_DICE_DROP: f64 = 0.005;
-/// ...and filter accuracy by at most this many points.
+/// ...and filter accuracy by at most this many points...
 pub const MAX_ACCURACY_DROP_POINTS: f64 = 0.5;
+/// ...and, at the threshold the filter runs at, int8 must keep every tumour
+/// slice f32 keeps (a slice the filter drops is never segmented) and may
+/// pass at most this share more clear slices (each costs one segmenter run).
+pub const MAX_SPECIFICITY_DROP: f64 = 0.05;
+
+/// Whether the int8 file ships: `None` when it passes, else why not.
+/// Accuracy at P = 0.5 alone missed what matters for a filter run at a low
+/// threshold: there int8 may drop tumour slices that f32 keeps.
+pub fn int8_refusal(
+    f32_score: f64,
+    int8_score: f64,
+    filter: Option<&FilterOperation>,
+) -> Option<String> {
+    let Some(op) = filter else {
+        return (f32_score - int8_score > MAX_DICE_DROP).then(|| {
+            format!("Dice {int8_score:.4} in int8 against {f32_score:.4} in f32 (at most {MAX_DICE_DROP} lower)")
+        });
+    };
+    if f32_score - int8_score > MAX_ACCURACY_DROP_POINTS {
+        return Some(format!(
+            "accuracy {int8_score:.1} % in int8 against {f32_score:.1} % in f32 at P = 0.5 \
+             (at most {MAX_ACCURACY_DROP_POINTS} points lower)"
+        ));
+    }
+    let (f, q) = (&op.eval_f32, &op.eval_int8);
+    let kept = |p: &OperatingPoint| (p.sensitivity * p.tumour_slices as f64).round() as usize;
+    if kept(q) < kept(f) {
+        return Some(format!(
+            "at threshold {:.3} int8 keeps {} of {} tumour slices, f32 {}",
+            f.threshold,
+            kept(q),
+            q.tumour_slices,
+            kept(f)
+        ));
+    }
+    if f.specificity - q.specificity > MAX_SPECIFICITY_DROP {
+        return Some(format!(
+            "at threshold {:.3} int8's specificity is {:.3} against f32's {:.3} (at most \
+             {MAX_SPECIFICITY_DROP} lower)",
+            f.threshold, q.specificity, f.specificity
+        ));
+    }
+    None
+}
 
 #[derive(Debug, Clone)]
 pub struct ExportOptions {
@@ -73,6 +117,8 @@ pub struct ExportReport {
     pub f32_score: f64,
     pub int8_score: f64,
     pub int8_shipped: bool,
+    /// Why the int8 file did not ship (`int8_refusal`).
+    pub int8_refused: Option<String>,
     pub max_abs_f32_vs_tch: f32,
     /// tract int8 vs tract f32 output over the held-out slices scored.
     pub int8_vs_f32: LogitDiff,
@@ -324,11 +370,6 @@ pub fn export_run(run: &Path, name: &str, opts: &ExportOptions) -> Result<Export
             .map(|(a, b)| (a - b).abs())
             .fold(max_abs, f32::max);
     }
-    let drop_ok = if segmenter {
-        f32_score - int8_score <= MAX_DICE_DROP
-    } else {
-        f32_score - int8_score <= MAX_ACCURACY_DROP_POINTS
-    };
     let filter = if segmenter {
         None
     } else {
@@ -347,6 +388,8 @@ pub fn export_run(run: &Path, name: &str, opts: &ExportOptions) -> Result<Export
             eval_int8: operating_point::at(&p_of(&int8_out), &eval.labels, t),
         })
     };
+    let int8_refused = int8_refusal(f32_score, int8_score, filter.as_ref());
+    let drop_ok = int8_refused.is_none();
     let mut files = vec![ModelFile {
         precision: Precision::F32,
         path: f32_file,
@@ -461,6 +504,7 @@ pub fn export_run(run: &Path, name: &str, opts: &ExportOptions) -> Result<Export
         f32_score,
         int8_score,
         int8_shipped: drop_ok,
+        int8_refused,
         max_abs_f32_vs_tch: max_abs,
         int8_vs_f32,
         eval_slices: eval.len(),
@@ -592,6 +636,60 @@ mod tests {
         // and does not count, whatever is predicted there.
         assert_eq!(score(&[vec![3.0], vec![1.0]], &data, true), 1.0);
         assert_eq!(score(&[vec![-3.0], vec![1.0]], &data, true), 0.0);
+    }
+
+    fn operation(f32: (usize, usize), int8: (usize, usize)) -> FilterOperation {
+        // (tumour slices kept of 40, clear slices passed of 60)
+        let point = |(kept, passed): (usize, usize)| OperatingPoint {
+            threshold: 0.15,
+            sensitivity: kept as f64 / 40.0,
+            specificity: (60 - passed) as f64 / 60.0,
+            tumour_slices: 40,
+            clear_slices: 60,
+        };
+        FilterOperation {
+            validation: point(f32),
+            test_f32: point(f32),
+            eval_f32: point(f32),
+            eval_int8: point(int8),
+        }
+    }
+
+    #[test]
+    fn int8_gate_for_segmenters_is_the_dice_drop() {
+        assert_eq!(int8_refusal(0.4325, 0.4314, None), None);
+        let why = int8_refusal(0.43, 0.42, None).unwrap();
+        assert!(why.contains("Dice 0.4200 in int8"), "{why}");
+    }
+
+    #[test]
+    fn int8_filter_must_keep_every_tumour_slice_at_its_threshold() {
+        // Same accuracy at P = 0.5, same clear slices passed, one tumour
+        // slice fewer at the operating threshold: refused.
+        let why = int8_refusal(81.0, 81.0, Some(&operation((36, 30), (35, 30)))).unwrap();
+        assert!(
+            why.contains("keeps 35 of 40 tumour slices, f32 36"),
+            "{why}"
+        );
+        // One more tumour slice kept is no reason to refuse.
+        assert_eq!(
+            int8_refusal(81.0, 81.0, Some(&operation((36, 30), (37, 30)))),
+            None
+        );
+    }
+
+    #[test]
+    fn int8_filter_may_pass_a_few_more_clear_slices() {
+        // 3 more of 60 clear slices (5 points): still ships; 4 more: refused.
+        assert_eq!(
+            int8_refusal(81.0, 80.9, Some(&operation((36, 30), (36, 33)))),
+            None
+        );
+        let why = int8_refusal(81.0, 80.9, Some(&operation((36, 30), (36, 34)))).unwrap();
+        assert!(why.contains("specificity"), "{why}");
+        // And accuracy at P = 0.5 still counts on its own.
+        let why = int8_refusal(81.0, 80.0, Some(&operation((36, 30), (36, 30)))).unwrap();
+        assert!(why.contains("accuracy 80.0 %"), "{why}");
     }
 
     #[test]
