@@ -55,8 +55,14 @@ pub fn device_for(choice: DeviceChoice) -> Result<Device> {
     }
 }
 
+/// libtorch has one random generator per process: two networks built at
+/// once on two threads (tests do; a service might) would take turns drawing
+/// from it and neither would get the weights its seed promises.
+static SEEDED_INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Builds the network of `cfg` in a fresh, seeded VarStore.
 pub fn build(cfg: &FitConfig, device: Device) -> (nn::VarStore, Net) {
+    let _seeded = SEEDED_INIT.lock().unwrap_or_else(|e| e.into_inner());
     tch::manual_seed(cfg.seed as i64);
     let vs = nn::VarStore::new(device);
     let mask_head = !cfg.model.is_segmenter() && cfg.filter_mask_weight > 0.0;
