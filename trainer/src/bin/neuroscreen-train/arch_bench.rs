@@ -1,0 +1,157 @@
+//! `arch-bench`: each architecture's FLOPs and tract latency against the
+//! machine's measured peak, and whether a filter pays.
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+use trainer::nets::Architecture;
+
+#[derive(clap::Args)]
+pub struct ArchBenchArgs {
+    /// Timed runs per model (median reported) after one warm-up
+    #[arg(long, default_value_t = 10)]
+    pub runs: usize,
+    /// Share of slices with tumour (LGG: 0.35)
+    #[arg(long, default_value_t = 0.35)]
+    pub prevalence: f64,
+    /// Segmenter input side
+    #[arg(long, default_value_t = 256)]
+    pub size: i64,
+    /// Filter input sides tried for the ResNet-18 filter (ResNet-50 runs at --size)
+    #[arg(long, value_delimiter = ',', default_value = "256,128,64")]
+    pub small_filter_sizes: Vec<i64>,
+    /// ResNet-18 widths tried at each of those sides (64 = torchvision's)
+    #[arg(long, value_delimiter = ',', default_value = "64,16")]
+    pub small_filter_widths: Vec<i64>,
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+pub fn run(args: ArchBenchArgs) -> Result<()> {
+    let ArchBenchArgs {
+        runs,
+        prevalence,
+        size,
+        small_filter_sizes,
+        small_filter_widths,
+        json,
+    } = args;
+    use trainer::export::arch_bench::{bench_arch, measure_best_peak, FilterEconomy, PEAK_SHAPES};
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&prevalence),
+        "--prevalence is a share between 0 and 1"
+    );
+    let work = tempfile_dir()?;
+    let mut jobs: Vec<(Architecture, i64)> = vec![
+        (Architecture::default_resunet(), size),
+        (
+            Architecture::Unet {
+                widths: vec![16, 32, 64, 128, 256],
+            },
+            size,
+        ),
+        (Architecture::Resnet50Filter { dropout: 0.3 }, size),
+    ];
+    for &width in &small_filter_widths {
+        for &s in &small_filter_sizes {
+            jobs.push((
+                Architecture::Resnet18Filter {
+                    dropout: 0.3,
+                    width,
+                },
+                s,
+            ));
+        }
+    }
+    let bar = ProgressBar::new(jobs.len() as u64 + 1).with_style(
+        ProgressStyle::with_template("arch-bench {bar:30} {pos}/{len} {msg}")
+            .expect("valid template"),
+    );
+    bar.set_message("peak");
+    let peak = measure_best_peak(&PEAK_SHAPES, runs, &work)?;
+    bar.inc(1);
+    let mut rows = Vec::new();
+    for (arch, s) in &jobs {
+        let name = arch.label();
+        bar.set_message(format!("{name} @ {s}"));
+        rows.push(bench_arch(&name, arch, *s, runs, &work)?);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let _ = std::fs::remove_dir_all(&work);
+    println!(
+        "tract f32, 1 thread, median of {runs} runs; peak = best of {runs} runs over {} matrix products (1x1 convs), reached at {}x{}x{}: {:.1} GFLOP/s",
+        PEAK_SHAPES.len(), peak.shape[0], peak.shape[1], peak.shape[2], peak.gflops
+    );
+    println!(
+        "{:<20} {:>5} {:>10} {:>9} {:>10} {:>9} {:>8}",
+        "model", "input", "params", "GFLOP", "ms", "GFLOP/s", "of peak"
+    );
+    for r in &rows {
+        println!(
+            "{:<20} {:>5} {:>10} {:>9.2} {:>10.1} {:>9.1} {:>7.0}%",
+            r.model,
+            r.input,
+            r.params,
+            2.0 * r.macs as f64 / 1e9,
+            r.ms_median,
+            r.gflops,
+            100.0 * r.gflops / peak.gflops
+        );
+    }
+    if rows.iter().any(|r| r.gflops > peak.gflops) {
+        println!(
+            "(above 100 %: that model's convolutions ran faster than any of the peak's products; \
+             the peak is a floor of the machine's ceiling, not the ceiling)"
+        );
+    }
+    let seg = &rows[0];
+    // An ideal filter passes exactly the tumour slices; a realistic one at
+    // 95 % sensitivity and 90 % specificity passes a few more.
+    let realistic = prevalence * 0.95 + (1.0 - prevalence) * 0.10;
+    println!(
+        "\nfilter in front of {} @ {} px ({:.1} ms), {:.0} % tumour slices: mean ms per slice",
+        seg.model,
+        seg.input,
+        seg.ms_median,
+        100.0 * prevalence
+    );
+    println!(
+        "{:<30} {:>10} {:>14} {:>9} {:>18} {:>9}",
+        "filter", "filter ms", "ideal filter", "speed-up", "sens 95 / spec 90", "speed-up"
+    );
+    let mut economies = Vec::new();
+    for f in rows.iter().filter(|r| r.model.contains("_filter")) {
+        let ideal = FilterEconomy::new(f, seg, prevalence, prevalence);
+        let real = FilterEconomy::new(f, seg, prevalence, realistic);
+        println!(
+            "{:<30} {:>10.1} {:>14.1} {:>8.2}x {:>18.1} {:>8.2}x",
+            ideal.filter,
+            f.ms_median,
+            ideal.with_filter_ms,
+            ideal.speedup(),
+            real.with_filter_ms,
+            real.speedup()
+        );
+        economies.push(ideal);
+        economies.push(real);
+    }
+    println!(
+        "(no filter: {:.1} ms per slice; speed-up above 1 means the filter saves time)",
+        seg.ms_median
+    );
+    if let Some(path) = json {
+        let doc = serde_json::json!({ "runs": runs, "peak": peak, "models": rows, "filter_economy": economies });
+        std::fs::write(&path, serde_json::to_string_pretty(&doc)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("-> {}", path.display());
+    }
+    Ok(())
+}
+
+/// A fresh scratch folder for exported files.
+fn tempfile_dir() -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("neuroscreen-arch-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}
