@@ -35,7 +35,13 @@
 # WORKERS (8), MASK_WEIGHT (4), SPEED (1 to measure, 0 to skip), SPEED_ARGS
 # (extra `speed` options), PYTHON (python3), REFERENCE
 # (gpu-bundle/torch_reference.py), EXPERIMENT (1 to run the seed's
-# experiment too), EXP_EPOCHS (30), WORK (scratch folder, /tmp/neuroscreen-gpu).
+# experiment too), EXP_EPOCHS (30), FITS (which of "resunet resnet50 r18w16"
+# to train), WORK (scratch folder, /tmp/neuroscreen-gpu).
+#
+# One device session cannot hold everything: the defaults (speed, the three
+# fits) take about 6 minutes on an H200 by estimate; the experiment (24
+# runs) wants a session of its own, e.g. FITS=r18w16 SPEED=0 EXPERIMENT=1
+# EXP_EPOCHS=15 BUDGET_S=500 (estimates: not yet run on a GPU).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 root="$PWD"
@@ -155,16 +161,23 @@ fit() {
     fi
 }
 mask=(--mask-weight "${MASK_WEIGHT:-4}")
-fit resunet 150 --model resunet --loss tversky --epochs "${SEG_EPOCHS:-40}"
-fit resnet50 60 --model resnet50 --epochs "${FILTER_EPOCHS:-30}" "${mask[@]}"
-fit r18w16 20 --model resnet18 --filter-width 16 --epochs "${FILTER_EPOCHS:-30}" "${mask[@]}"
+fits=" ${FITS:-resunet resnet50 r18w16} "
+[[ "$fits" = *" resunet "* ]] &&
+    fit resunet 150 --model resunet --loss tversky --epochs "${SEG_EPOCHS:-40}"
+[[ "$fits" = *" resnet50 "* ]] &&
+    fit resnet50 60 --model resnet50 --epochs "${FILTER_EPOCHS:-30}" "${mask[@]}"
+[[ "$fits" = *" r18w16 "* ]] &&
+    fit r18w16 20 --model resnet18 --filter-width 16 --epochs "${FILTER_EPOCHS:-30}" "${mask[@]}"
 
 # The seed's experiment (docs/RESULTS.md): 2 architectures x 4 losses x 3
 # seeds on the same phantoms, gated by the filter just trained. It resumes
 # from experiment/results.jsonl, so a run cut short by the budget continues
 # in the next call with the same WORK.
 if [ "${EXPERIMENT:-0}" = 1 ]; then
+    gate=()
+    [ -f runs/r18w16/best.safetensors ] && gate=(--filter runs/r18w16)
     stage experiment 0 "$bin" experiment --data "$data" --out experiment --doc experiment/RESULTS.md \
-        --input-size "${SIZE:-256}" --epochs "${EXP_EPOCHS:-30}" --patience 10 \
-        --filter runs/r18w16 --label "GPU configuration: ${EXP_EPOCHS:-30} epochs at most"
+        --input-size "${SIZE:-256}" --epochs "${EXP_EPOCHS:-30}" --patience 10 "${gate[@]}" \
+        --label "GPU configuration: ${EXP_EPOCHS:-30} epochs at most"
 fi
+true
