@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use trainer::data::phantom;
 use trainer::data::phantom::render::CohortSettings;
 use trainer::nets::Architecture;
-use trainer::train::dataset::load_split;
 use trainer::train::FitConfig;
 
 #[derive(clap::Args)]
@@ -104,23 +103,7 @@ pub fn run(a: ExperimentArgs) -> Result<()> {
         seed: a.split_seed,
         ..FitConfig::default()
     };
-    let bar = ProgressBar::new(0).with_style(
-        ProgressStyle::with_template("loading {bar:30} {pos}/{len} slices")
-            .expect("valid template"),
-    );
-    let data = load_split(
-        &a.data,
-        a.input_size,
-        base.split,
-        a.split_seed,
-        a.max_slices,
-        |done, total| {
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
-        },
-    )
-    .with_context(|| format!("loading {}", a.data.display()))?;
-    bar.finish_and_clear();
+    let data = crate::fit::load_data(&base)?;
     let plan = Plan {
         out: a.out.clone(),
         archs: a

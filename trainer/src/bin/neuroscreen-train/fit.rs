@@ -6,7 +6,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use trainer::nets::Architecture;
 use trainer::train::config::DeviceChoice;
-use trainer::train::dataset::load_split;
+use trainer::train::dataset::{load_split, DataSplit};
 use trainer::train::{fit, FitConfig};
 
 #[derive(clap::Args)]
@@ -143,12 +143,8 @@ impl FitArgs {
     }
 }
 
-pub fn run(args: FitArgs) -> Result<()> {
-    if let Some(n) = args.threads {
-        anyhow::ensure!(n > 0, "--threads must be at least 1");
-        tch::set_num_threads(n);
-    }
-    let (cfg, resume) = args.into_config()?;
+/// The split `cfg` describes, loaded with a progress bar.
+pub fn load_data(cfg: &FitConfig) -> Result<DataSplit> {
     let bar = ProgressBar::new(0).with_style(
         ProgressStyle::with_template("loading {bar:30} {pos}/{len} slices")
             .expect("valid template"),
@@ -166,6 +162,16 @@ pub fn run(args: FitArgs) -> Result<()> {
     )
     .with_context(|| format!("loading {}", cfg.data.display()))?;
     bar.finish_and_clear();
+    Ok(data)
+}
+
+pub fn run(args: FitArgs) -> Result<()> {
+    if let Some(n) = args.threads {
+        anyhow::ensure!(n > 0, "--threads must be at least 1");
+        tch::set_num_threads(n);
+    }
+    let (cfg, resume) = args.into_config()?;
+    let data = load_data(&cfg)?;
     for p in &data.problems {
         eprintln!("skipped {p}");
     }
