@@ -72,7 +72,7 @@ for run in runs:
     name = pathlib.Path(run).name
     export = (scratch / f"{name}.export.txt").read_text()
     bench = (scratch / f"{name}.bench.txt").read_text()
-    model = re.search(r"^filter\s+(\S+) f32", export, re.M).group(1)
+    model = re.search(r"^filter\s+(\S+)\s+f32", export, re.M).group(1)
     auc = re.search(r"ROC AUC \| ([0-9.]+)", (scratch / f"{name}.auc.txt").read_text()).group(1)
     t = re.search(r"threshold ([0-9.]+).*sensitivity ([0-9.]+) specificity ([0-9.]+)$", export, re.M)
     sections = bench.split("filter on vs off, tract ")[1:]
