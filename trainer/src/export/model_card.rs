@@ -85,7 +85,7 @@ pub fn render(manifest: &Manifest, seg: &ExportReport, filter: Option<&ExportRep
             r.eval_slices,
             r.f32_score,
             r.int8_score,
-            if r.int8_shipped { "yes" } else { "no" },
+            if r.int8_shipped() { "yes" } else { "no" },
             r.max_abs_f32_vs_tch
         );
     }

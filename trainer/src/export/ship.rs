@@ -116,8 +116,7 @@ pub struct ExportReport {
     pub entry: ModelEntry,
     pub f32_score: f64,
     pub int8_score: f64,
-    pub int8_shipped: bool,
-    /// Why the int8 file did not ship (`int8_refusal`).
+    /// Why the int8 file did not ship (`int8_refusal`); None: it shipped.
     pub int8_refused: Option<String>,
     pub max_abs_f32_vs_tch: f32,
     /// tract int8 vs tract f32 output over the held-out slices scored.
@@ -130,6 +129,12 @@ pub struct ExportReport {
     pub calibration_clear_slices: usize,
     /// Filters only.
     pub filter: Option<FilterOperation>,
+}
+
+impl ExportReport {
+    pub fn int8_shipped(&self) -> bool {
+        self.int8_refused.is_none()
+    }
 }
 
 /// How far one model's output is from another's, over all pixels of all
@@ -389,13 +394,12 @@ pub fn export_run(run: &Path, name: &str, opts: &ExportOptions) -> Result<Export
         })
     };
     let int8_refused = int8_refusal(f32_score, int8_score, filter.as_ref());
-    let drop_ok = int8_refused.is_none();
     let mut files = vec![ModelFile {
         precision: Precision::F32,
         path: f32_file,
         sha256: sha256_file(&f32_path)?,
     }];
-    if drop_ok {
+    if int8_refused.is_none() {
         files.push(ModelFile {
             precision: Precision::Int8,
             path: int8_file,
@@ -503,7 +507,6 @@ pub fn export_run(run: &Path, name: &str, opts: &ExportOptions) -> Result<Export
         entry,
         f32_score,
         int8_score,
-        int8_shipped: drop_ok,
         int8_refused,
         max_abs_f32_vs_tch: max_abs,
         int8_vs_f32,
