@@ -292,3 +292,82 @@ fn gpu_script_dry_run_fits_the_transfer_limits() {
     assert!(!listing.contains("runs/resnet50/best.safetensors"));
     assert!(!listing.contains("last.safetensors"));
 }
+
+/// `export` end to end at toy size, as the shipped set is made: a segmenter
+/// and a filter trained on phantoms, exported to f32 and int8 ONNX with the
+/// manifest and model card. The manifest loads and verifies, names both
+/// models in the pipeline, the filter runs at a threshold picked for
+/// sensitivity (never above 0.5), and every file it lists exists with its
+/// recorded sha256.
+#[test]
+fn export_writes_a_set_the_appliance_can_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let gen = bin()
+        .args(["phantoms", "--patients", "6", "--out"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        gen.status.success(),
+        "{}",
+        String::from_utf8_lossy(&gen.stderr)
+    );
+    let fit = |name: &str, model: &[&str]| {
+        let o = bin()
+            .arg("fit")
+            .args(model)
+            .args(["--input-size", "32", "--epochs", "1", "--batch", "8"])
+            .arg("--data")
+            .arg(&data)
+            .arg("--out")
+            .arg(dir.path().join(name))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        dir.path().join(name)
+    };
+    let seg = fit("seg", &["--model", "resunet", "--widths", "4,8"]);
+    let filter = fit("filter", &["--model", "resnet18", "--filter-width", "4"]);
+    let out = dir.path().join("models");
+    let export = bin()
+        .arg("export")
+        .arg("--segmenter")
+        .arg(&seg)
+        .arg("--filter")
+        .arg(&filter)
+        .arg("--out")
+        .arg(&out)
+        .args(["--calibration-slices", "4", "--eval-slices", "8"])
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&export.stdout).into_owned();
+    assert!(
+        export.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
+    assert!(printed.contains("held-out test (f32"), "{printed}");
+
+    let manifest = models::Manifest::load(&out.join("manifest.json")).unwrap();
+    manifest.verify_files(&out).unwrap();
+    assert_eq!(manifest.pipeline.filter.as_deref(), Some("filter"));
+    assert_eq!(manifest.models.len(), 2);
+    let filter_entry = manifest.models.iter().find(|m| m.name == "filter").unwrap();
+    assert!(
+        filter_entry.threshold > 0.0 && filter_entry.threshold <= 0.5,
+        "{}",
+        filter_entry.threshold
+    );
+    for m in &manifest.models {
+        assert!(
+            m.files
+                .iter()
+                .any(|f| f.precision == models::manifest::Precision::F32),
+            "{}: no f32 file",
+            m.name
+        );
+    }
+    let card = std::fs::read_to_string(out.join("MODEL_CARD.md")).unwrap();
+    assert!(card.contains("The filter's threshold"), "{card}");
+}
