@@ -34,6 +34,14 @@ if ! rustup target list --installed 2>/dev/null | grep -qx "$board_target"; then
     rustup target add "$board_target"
 fi
 
+# test.sh checks formatting and lints; a minimal rustup profile has neither.
+for component in rustfmt clippy; do
+    if ! rustup component list --installed 2>/dev/null | grep -q "^$component-"; then
+        echo "setup: adding the Rust component $component"
+        rustup component add "$component"
+    fi
+done
+
 # cargo-fuzz for the fuzz smoke in test.sh, pinned: the build flags it
 # passes (and so the figures in the README) change between releases.
 if [ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz 0.13.1" ]; then
