@@ -16,6 +16,9 @@ pub struct OperatingPoint {
     pub sensitivity: f64,
     pub specificity: f64,
     pub tumour_slices: usize,
+    /// Tumour slices at or above the threshold (the count behind
+    /// `sensitivity`).
+    pub tumour_passed: usize,
     pub clear_slices: usize,
 }
 
@@ -76,6 +79,7 @@ pub fn at(p_tumour: &[f32], labels: &[bool], threshold: f32) -> OperatingPoint {
         sensitivity: share(tp, tumour),
         specificity: share(tn, clear),
         tumour_slices: tumour,
+        tumour_passed: tp,
         clear_slices: clear,
     }
 }

@@ -53,14 +53,10 @@ pub fn int8_refusal(
         ));
     }
     let (f, q) = (&op.eval_f32, &op.eval_int8);
-    let kept = |p: &OperatingPoint| (p.sensitivity * p.tumour_slices as f64).round() as usize;
-    if kept(q) < kept(f) {
+    if q.tumour_passed < f.tumour_passed {
         return Some(format!(
             "at threshold {:.3} int8 keeps {} of {} tumour slices, f32 {}",
-            f.threshold,
-            kept(q),
-            q.tumour_slices,
-            kept(f)
+            f.threshold, q.tumour_passed, q.tumour_slices, f.tumour_passed
         ));
     }
     if f.specificity - q.specificity > MAX_SPECIFICITY_DROP {
@@ -648,6 +644,7 @@ mod tests {
             sensitivity: kept as f64 / 40.0,
             specificity: (60 - passed) as f64 / 60.0,
             tumour_slices: 40,
+            tumour_passed: kept,
             clear_slices: 60,
         };
         FilterOperation {
