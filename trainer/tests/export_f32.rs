@@ -7,23 +7,15 @@ use trainer::export::lower::lower;
 use trainer::export::onnx_f32::to_onnx_f32;
 use trainer::export::tract_check;
 use trainer::nets::{Architecture, Net};
+// The tests here run on parallel threads and libtorch's generator is one per
+// process: each seeded check draws under `seeded`'s lock, or its "seeded"
+// network differs from run to run (the int8 filter check failed one run in
+// several that way).
+use trainer::train::fit::seeded;
 
 /// Gives every batch norm non-trivial statistics and affine terms, so folding
 /// is really tested; convolution weights keep their initialisation so the
 /// activations of deep nets stay in a trained network's range.
-/// libtorch's random generator is one per process and the tests of this
-/// file run on parallel threads: a test that seeds it holds this lock while
-/// it draws, or another test's draws interleave with its own and its
-/// "seeded" network differs from run to run (the int8 filter check failed
-/// one run in several that way).
-static SEEDED: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn seeded(seed: i64) -> std::sync::MutexGuard<'static, ()> {
-    let guard = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
-    tch::manual_seed(seed);
-    guard
-}
-
 fn perturb(vs: &VarStore) {
     tch::no_grad(|| {
         for (name, mut t) in vs.variables() {

@@ -70,9 +70,10 @@ pub fn bench_arch(
     runs: usize,
     work: &Path,
 ) -> Result<ArchRow> {
-    tch::manual_seed(0);
+    let seeded = crate::train::fit::seeded(0);
     let vs = nn::VarStore::new(Device::Cpu);
     let net = Net::new(&vs.root(), arch);
+    drop(seeded);
     let lowered = lower(&net, size);
     let macs = lowered.macs();
     let output = if arch.is_segmenter() {

@@ -55,15 +55,22 @@ pub fn device_for(choice: DeviceChoice) -> Result<Device> {
     }
 }
 
-/// libtorch has one random generator per process: two networks built at
-/// once on two threads (tests do; a service might) would take turns drawing
-/// from it and neither would get the weights its seed promises.
-static SEEDED_INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// libtorch has one random generator per process: two threads that seed it
+/// and draw at once (parallel tests do; a service might) take turns drawing
+/// and neither gets the numbers its seed promises.
+static SEEDED: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Seeds libtorch's generator and holds it for the caller until the guard
+/// is dropped: draw under the guard for reproducible numbers.
+pub fn seeded(seed: i64) -> std::sync::MutexGuard<'static, ()> {
+    let guard = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
+    tch::manual_seed(seed);
+    guard
+}
 
 /// Builds the network of `cfg` in a fresh, seeded VarStore.
 pub fn build(cfg: &FitConfig, device: Device) -> (nn::VarStore, Net) {
-    let _seeded = SEEDED_INIT.lock().unwrap_or_else(|e| e.into_inner());
-    tch::manual_seed(cfg.seed as i64);
+    let _seeded = seeded(cfg.seed as i64);
     let vs = nn::VarStore::new(device);
     let mask_head = !cfg.model.is_segmenter() && cfg.filter_mask_weight > 0.0;
     let net = Net::for_training(&vs.root(), &cfg.model, mask_head);

@@ -74,9 +74,10 @@ pub fn measure(case: &SpeedCase, device: Device, seed: i64) -> Result<SpeedRow> 
             case.batch, case.size, case.steps
         )));
     }
-    tch::manual_seed(seed);
+    let seeded = super::fit::seeded(seed);
     let vs = nn::VarStore::new(device);
     let net = Net::new(&vs.root(), &case.model);
+    drop(seeded);
     if case.channels_last {
         variables_to_channels_last(&vs)?;
     }
