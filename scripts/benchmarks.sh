@@ -64,7 +64,7 @@ reference="${NEUROSCREEN_TORCH_REFERENCE:-../shared/reference/torch_reference.py
 peer=(--reference "$reference")
 [ -f "$reference" ] || peer=(--no-peer)
 section "Training speed: tch (Rust) vs PyTorch (Python) on this machine's CPU" \
-"Both sides train the same architectures (the PyTorch side imports the team's reference models) on the same synthetic 256x256 batches with the same steps and one thread each (two threads per side oversubscribe this 2-core machine as soon as anything else runs, and the ratio then swings by 3x between runs), alternating rounds; each side's best round counts. No GPU was available to this run: the CUDA figures come from scripts/gpu/train.sh on a CUDA machine." \
+"Both sides train the same architectures (the PyTorch side imports the team's reference models) on the same synthetic 256x256 batches with the same steps and one thread each (two threads per side oversubscribe this 2-core machine as soon as anything else runs, and the ratio then swings by 3x between runs), alternating rounds; each side's best round counts. The tch side trains with the trainer's fused Adam (what \`fit\` uses), PyTorch with torch.optim.Adam's default (on a CPU its per-tensor loop); the last lines time the optimiser step alone on each model's parameters with gradients held fixed, tch's per-tensor libtorch Adam against the fused one. No GPU was available to this run: the CUDA figures come from scripts/gpu/train.sh on a CUDA machine." \
 "$target/neuroscreen-train" speed "${speed[@]}" --threads 1 "${peer[@]}"
 
 soak_dir="$(mktemp -d)"

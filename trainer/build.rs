@@ -5,8 +5,9 @@
 //!    silently reports unavailable on a GPU machine. Force it into DT_NEEDED.
 //! 2. tch leaves no rpath to torch's `lib/`; add one for local runs.
 //!    `LD_LIBRARY_PATH` still wins on another machine (RUNPATH semantics).
-//! 3. Compiles `cxx/amp.cpp` (channels-last and bf16 autocast, which tch
-//!    does not bind) against the same libtorch headers.
+//! 3. Compiles `cxx/amp.cpp` (channels-last and bf16 autocast) and
+//!    `cxx/fused_adam.cpp` (the fused multi-tensor Adam), which tch does not
+//!    bind, against the same libtorch headers.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -59,11 +60,13 @@ fn embed_anatomy() {
 /// The torch install root (holding `include/` and `lib/`) from the lib dir.
 fn compile_amp_shim(lib: &std::path::Path) {
     println!("cargo:rerun-if-changed=cxx/amp.cpp");
+    println!("cargo:rerun-if-changed=cxx/fused_adam.cpp");
     let root = lib.parent().expect("torch lib/ has a parent");
     let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into());
     cc::Build::new()
         .cpp(true)
         .file("cxx/amp.cpp")
+        .file("cxx/fused_adam.cpp")
         .include(root.join("include"))
         .include(root.join("include/torch/csrc/api/include"))
         .flag("-std=c++17")

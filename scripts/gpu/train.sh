@@ -64,8 +64,8 @@ note() { echo "$*" | tee -a "$summary"; }
 left() { echo $(( budget - ($(date +%s) - started) )); }
 
 # Packs $WORK into at most 5 parts of 15 MiB (log, summary and speed make 8
-# files), leaving out what is over 15 MiB, the `last` checkpoints (only
-# `--resume` needs them) and the experiment's checkpoints (its scores are in
+# files), leaving out what is over 15 MiB, the `last` checkpoints and Adam's
+# state (only `--resume` needs them) and the experiment's checkpoints (its scores are in
 # results.jsonl and RESULTS.md). Runs on every exit, so a failed or cut-short run
 # still brings back what it made.
 pack() {
@@ -73,7 +73,7 @@ pack() {
     set +e
     cd "$WORK"
     {
-        find runs experiment -type f \( -name 'last.safetensors' -o -size +15M \) 2>/dev/null
+        find runs experiment -type f \( -name 'last.safetensors' -o -name 'optimiser.safetensors' -o -size +15M \) 2>/dev/null
         find experiment/runs -type f -name '*.safetensors' 2>/dev/null
     } | sort -u >big.txt
     if [ -s big.txt ]; then
@@ -137,8 +137,11 @@ if [ "${SPEED:-1}" = 1 ]; then
         --json "$OUT/speed.json"
     [ -f "$OUT/speed.json" ] && "$python" -c '
 import json, sys
-for r in json.load(open(sys.argv[1])).get("comparison", []):
-    print("speed:", json.dumps(r))' "$OUT/speed.json" >>"$summary" || true
+doc = json.load(open(sys.argv[1]))
+for r in doc.get("comparison", []):
+    print("speed:", json.dumps(r))
+for r in doc.get("adam_step", []):
+    print("adam step:", json.dumps(r))' "$OUT/speed.json" >>"$summary" || true
 fi
 
 # A relative data path, recorded in each run's config: on the CPU machine the

@@ -258,6 +258,7 @@ fn gpu_script_dry_run_fits_the_transfer_limits() {
     let summary = std::fs::read_to_string(out_dir.join("summary.txt")).unwrap();
     for needle in [
         "speed: {",
+        "adam step: {",
         "fit resunet: ",
         "eval resunet: ",
         "fit resnet50 last epoch: ",
@@ -291,6 +292,7 @@ fn gpu_script_dry_run_fits_the_transfer_limits() {
     }
     assert!(!listing.contains("runs/resnet50/best.safetensors"));
     assert!(!listing.contains("last.safetensors"));
+    assert!(!listing.contains("optimiser.safetensors"));
 }
 
 /// `export` end to end at toy size, as the shipped set is made: a segmenter

@@ -1,5 +1,6 @@
 //! Checkpoints: weights in safetensors (`best.safetensors`,
-//! `last.safetensors`) and the run state in `state.json`, all replaced
+//! `last.safetensors`), Adam's moments beside the last ones
+//! (`optimiser.safetensors`) and the run state in `state.json`, all replaced
 //! atomically so a crash mid-save leaves the previous checkpoint intact.
 
 use super::early_stop::EarlyStopping;
@@ -13,6 +14,8 @@ use tch::nn::VarStore;
 pub const BEST: &str = "best.safetensors";
 pub const LAST: &str = "last.safetensors";
 pub const STATE: &str = "state.json";
+/// Adam's moments at the last checkpoint, so a resumed run continues it.
+pub const OPTIMISER: &str = "optimiser.safetensors";
 
 /// Everything needed to resume a run or rebuild its network for export.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,7 +61,6 @@ fn tmp_beside(path: &Path) -> PathBuf {
 }
 
 pub fn save_weights(vs: &VarStore, path: &Path) -> Result<()> {
-    let tmp = tmp_beside(path);
     // safetensors stores row-major data; channels-last variables (CUDA
     // training) are written as contiguous NCHW copies.
     let named: Vec<(String, tch::Tensor)> = vs
@@ -66,14 +68,28 @@ pub fn save_weights(vs: &VarStore, path: &Path) -> Result<()> {
         .into_iter()
         .map(|(n, t)| (n, t.contiguous()))
         .collect();
-    tch::Tensor::write_safetensors(&named, &tmp).map_err(|e| Error::Data {
+    write_tensors(&named, path, "weights")
+}
+
+/// Writes named tensors as safetensors beside `path`, fsyncs, renames over
+/// it; `what` names the content in errors.
+pub fn write_tensors(named: &[(String, tch::Tensor)], path: &Path, what: &str) -> Result<()> {
+    let tmp = tmp_beside(path);
+    tch::Tensor::write_safetensors(named, &tmp).map_err(|e| Error::Data {
         path: tmp.clone(),
-        reason: format!("cannot save weights: {e}"),
+        reason: format!("cannot save {what}: {e}"),
     })?;
     std::fs::File::open(&tmp)
         .and_then(|f| f.sync_all())
         .map_err(|e| Error::io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+pub fn read_tensors(path: &Path, what: &str) -> Result<Vec<(String, tch::Tensor)>> {
+    tch::Tensor::read_safetensors(path).map_err(|e| Error::Data {
+        path: path.to_path_buf(),
+        reason: format!("cannot load {what}: {e}"),
+    })
 }
 
 pub fn load_weights(vs: &mut VarStore, path: &Path) -> Result<()> {

@@ -1,8 +1,9 @@
 //! The training loop: seeded, early stopping on validation loss, best and
 //! last checkpoints, resume, a JSONL line per epoch and a progress bar.
 
+use super::adam::{AdamConfig, FusedAdam};
 use super::amp::{bf16_autocast, to_channels_last, variables_to_channels_last};
-use super::checkpoint::{self, load_weights, save_weights, RunState, BEST, LAST};
+use super::checkpoint::{self, load_weights, save_weights, RunState, BEST, LAST, OPTIMISER};
 use super::config::{DeviceChoice, FitConfig, Optimiser};
 use super::dataset::{epoch_order, for_each_batch, Batch, Batching, DataSplit, Prepared};
 use super::early_stop::EarlyStopping;
@@ -13,7 +14,7 @@ use models::metrics::{MaskCounts, SliceSummary};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::time::Instant;
-use tch::nn::{self, OptimizerConfig};
+use tch::nn;
 use tch::{Device, Kind, Tensor};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,6 +53,16 @@ pub fn device_for(choice: DeviceChoice) -> Result<Device> {
             "device = cuda, but libtorch reports no usable CUDA device (check LD_LIBRARY_PATH and `neuroscreen-train info`)"
                 .into(),
         )),
+    }
+}
+
+/// Lets cuDNN time its convolution algorithms once per input shape and keep
+/// the fastest, as the PyTorch reference does (`cudnn.benchmark = True`);
+/// without it cuDNN picks by heuristic. Batches here have at most two
+/// shapes per epoch (full and the remainder), so the timing pays off.
+pub fn autotune_convolutions(device: Device) {
+    if device.is_cuda() {
+        tch::Cuda::cudnn_set_benchmark(true);
     }
 }
 
@@ -99,6 +110,18 @@ fn forward(net: &Net, x: &Tensor, train: bool, s: Speedups, device: Device) -> T
     bf16_autocast(device, s.bf16, || net.forward_t(x, train)).to_kind(Kind::Float)
 }
 
+/// A host batch on `device`. On CUDA through pinned memory and an
+/// asynchronous copy: a plain copy from pageable memory waits for the GPU
+/// to finish everything queued, so every batch would drain the pipeline.
+fn upload(host: Tensor, device: Device) -> Tensor {
+    if device.is_cuda() {
+        host.pin_memory(device)
+            .to_device_(device, host.kind(), true, false)
+    } else {
+        host
+    }
+}
+
 fn to_tensors(
     b: &Batch,
     size: u32,
@@ -108,18 +131,14 @@ fn to_tensors(
 ) -> Result<(Tensor, Tensor)> {
     let s = i64::from(size);
     let n = b.n as i64;
-    let mut x = Tensor::from_slice(&b.images)
-        .view([n, 3, s, s])
-        .to_device(device);
+    let mut x = upload(Tensor::from_slice(&b.images).view([n, 3, s, s]), device);
     if speedups.channels_last {
         x = to_channels_last(&x)?;
     }
     let y = if segmenter {
-        Tensor::from_slice(&b.masks)
-            .view([n, 1, s, s])
-            .to_device(device)
+        upload(Tensor::from_slice(&b.masks).view([n, 1, s, s]), device)
     } else {
-        Tensor::from_slice(&b.labels).to_device(device)
+        upload(Tensor::from_slice(&b.labels), device)
     };
     Ok((x, y))
 }
@@ -147,12 +166,13 @@ fn filter_training_loss(
             let m = m.to_kind(Kind::Float);
             let (h, w) = (m.size()[2], m.size()[3]);
             let size = x.size();
-            let target = Tensor::from_slice(masks)
-                .view([size[0], 1, size[2], size[3]])
-                .to_device(device)
-                .to_kind(Kind::Float)
-                .adaptive_max_pool2d([h, w])
-                .0;
+            let target = upload(
+                Tensor::from_slice(masks).view([size[0], 1, size[2], size[3]]),
+                device,
+            )
+            .to_kind(Kind::Float)
+            .adaptive_max_pool2d([h, w])
+            .0;
             ce + cfg.filter_mask_weight
                 * m.binary_cross_entropy_with_logits::<Tensor>(
                     &target,
@@ -238,6 +258,21 @@ pub fn validate(
     }
 }
 
+/// Sum of loss x slices over `pending` (emptied), refusing a non-finite one.
+fn read_losses(pending: &mut Vec<(Tensor, usize)>, epoch: u32) -> Result<f64> {
+    let mut sum = 0.0;
+    for (loss, n) in pending.drain(..) {
+        let l = loss.double_value(&[]);
+        if !l.is_finite() {
+            return Err(Error::Invalid(format!(
+                "training loss became {l} at epoch {epoch}; lower the learning rate"
+            )));
+        }
+        sum += l * n as f64;
+    }
+    Ok(sum)
+}
+
 /// Trains `cfg.model` on `data`; with `resume`, continues the run in
 /// `cfg.out` from its last checkpoint.
 pub fn fit(
@@ -298,15 +333,25 @@ pub fn fit(
     {
         tracing::info!("on {device:?}: {speedups:?}");
     }
-    let mut opt = match cfg.optimiser {
-        Optimiser::Adam => nn::Adam::default().build(&vs, cfg.lr),
-        Optimiser::AdamW => nn::AdamW {
-            wd: cfg.weight_decay,
-            ..Default::default()
+    autotune_convolutions(device);
+    let mut opt = FusedAdam::new(
+        &vs,
+        match cfg.optimiser {
+            Optimiser::Adam => AdamConfig::adam(cfg.lr),
+            Optimiser::AdamW => AdamConfig::adamw(cfg.lr, cfg.weight_decay),
+        },
+    );
+    if resume {
+        let path = cfg.out.join(OPTIMISER);
+        if path.exists() {
+            opt.load(&path)?;
+        } else {
+            tracing::warn!(
+                "{}: missing; Adam restarts from zero moments (a run saved before optimiser state was kept)",
+                path.display()
+            );
         }
-        .build(&vs, cfg.lr),
     }
-    .map_err(|e| Error::Invalid(format!("optimiser: {e}")))?;
 
     let metrics_path = cfg.out.join("metrics.jsonl");
     let mut metrics = std::fs::OpenOptions::new()
@@ -322,6 +367,9 @@ pub fn fit(
             break;
         }
         let epoch = state.epoch + 1;
+        // Dropout draws from libtorch's generator: seeding it per epoch lets
+        // a resumed run draw what an uninterrupted one would have.
+        drop(seeded(cfg.seed as i64 * 1_000_003 + i64::from(epoch)));
         let lr = cfg.schedule.lr(cfg.lr, epoch, cfg.epochs);
         opt.set_lr(lr);
         let bar = if show_progress {
@@ -338,6 +386,10 @@ pub fn fit(
         bar.set_prefix(format!("{epoch}/{}", cfg.epochs));
         let started = Instant::now();
         let (mut loss_sum, mut seen) = (0.0, 0usize);
+        // Reading a loss back waits for the GPU: on CUDA only every few
+        // batches, so the CPU queues the next steps meanwhile.
+        let read_every = if device.is_cuda() { 8 } else { 1 };
+        let mut pending: Vec<(Tensor, usize)> = Vec::with_capacity(read_every);
         let order = epoch_order(train.len(), cfg.seed, epoch, true);
         let plan = Batching {
             batch: cfg.batch,
@@ -360,19 +412,17 @@ pub fn fit(
             } else {
                 filter_training_loss(cfg, &net, &x, &y, &b.masks, speedups, device)
             };
-            opt.backward_step(&loss);
-            let l = loss.double_value(&[]);
-            if !l.is_finite() {
-                return Err(Error::Invalid(format!(
-                    "training loss became {l} at epoch {epoch}; lower the learning rate"
-                )));
-            }
-            loss_sum += l * b.n as f64;
+            opt.backward_step(&loss)?;
+            pending.push((loss.detach(), b.n));
             seen += b.n;
+            if pending.len() >= read_every {
+                loss_sum += read_losses(&mut pending, epoch)?;
+                bar.set_message(format!("loss {:.4}", loss_sum / seen as f64));
+            }
             bar.inc(b.n as u64);
-            bar.set_message(format!("loss {:.4}", loss_sum / seen as f64));
             Ok(())
         })?;
+        loss_sum += read_losses(&mut pending, epoch)?;
         let train_seconds = started.elapsed().as_secs_f64();
         let (val_loss, val_dice, val_accuracy) = validate(cfg, &net, val, device)?;
         let record = EpochRecord {
@@ -410,6 +460,7 @@ pub fn fit(
             save_weights(&vs, &cfg.out.join(BEST))?;
         }
         save_weights(&vs, &cfg.out.join(LAST))?;
+        opt.save(&cfg.out.join(OPTIMISER))?;
         state.epoch = epoch;
         state.history.push(record);
         state.save(&cfg.out)?;
@@ -427,4 +478,26 @@ pub fn fit(
         history: state.history,
         device: format!("{device:?}"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn losses_read_back_weighted_by_slices_and_a_nan_stops_training() {
+        let mut pending = vec![(Tensor::from(0.5f32), 4), (Tensor::from(0.25f32), 2)];
+        assert_eq!(read_losses(&mut pending, 1).unwrap(), 2.5);
+        assert!(pending.is_empty());
+        let mut pending = vec![(Tensor::from(0.5f32), 4), (Tensor::from(f32::NAN), 2)];
+        let err = read_losses(&mut pending, 7).unwrap_err().to_string();
+        assert!(err.contains("NaN at epoch 7"), "{err}");
+    }
+
+    #[test]
+    fn upload_keeps_a_cpu_batch_as_it_is() {
+        let t = Tensor::from_slice(&[1.0f32, 2.0, 3.0]);
+        let u = upload(t.shallow_clone(), Device::Cpu);
+        assert_eq!(u.data_ptr(), t.data_ptr(), "no copy on the CPU");
+    }
 }

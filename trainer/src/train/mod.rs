@@ -1,6 +1,7 @@
 //! Training: config, in-memory dataset with threaded augmented batches,
 //! the fit loop with early stopping and checkpoints.
 
+pub mod adam;
 pub mod amp;
 pub mod checkpoint;
 pub mod config;

@@ -4,6 +4,7 @@
 //! foreground) and cross entropy for the ResNet-50 filter, warm-up steps
 //! untimed, the device synchronised before reading the clock.
 
+use super::adam::{AdamConfig, FusedAdam};
 use super::amp::{bf16_autocast, to_channels_last, variables_to_channels_last};
 use crate::error::{Error, Result};
 use crate::losses::SegLoss;
@@ -38,6 +39,9 @@ pub struct SpeedCase {
     pub channels_last: bool,
     pub warmup: usize,
     pub steps: usize,
+    /// The trainer's fused Adam (what `fit` uses) or tch's per-parameter
+    /// libtorch Adam, to measure what fusing buys.
+    pub fused_adam: bool,
 }
 
 /// One measured case; field names match the reference's JSON rows so the
@@ -81,9 +85,20 @@ pub fn measure(case: &SpeedCase, device: Device, seed: i64) -> Result<SpeedRow> 
     if case.channels_last {
         variables_to_channels_last(&vs)?;
     }
-    let mut opt = nn::Adam::default()
-        .build(&vs, 1e-3)
-        .map_err(|e| Error::Invalid(format!("optimiser: {e}")))?;
+    super::fit::autotune_convolutions(device);
+    enum Opt {
+        Fused(FusedAdam),
+        Libtorch(nn::Optimizer),
+    }
+    let mut opt = if case.fused_adam {
+        Opt::Fused(FusedAdam::new(&vs, AdamConfig::adam(1e-3)))
+    } else {
+        Opt::Libtorch(
+            nn::Adam::default()
+                .build(&vs, 1e-3)
+                .map_err(|e| Error::Invalid(format!("optimiser: {e}")))?,
+        )
+    };
     let opts = (Kind::Float, device);
     let mut x = Tensor::rand([case.batch, 3, case.size, case.size], opts);
     if case.channels_last {
@@ -107,17 +122,23 @@ pub fn measure(case: &SpeedCase, device: Device, seed: i64) -> Result<SpeedRow> 
         } else {
             out.cross_entropy_for_logits(&target)
         };
-        opt.zero_grad();
-        loss.backward();
-        opt.step();
+        match &mut opt {
+            Opt::Fused(o) => o.backward_step(&loss).map(|_| ()),
+            Opt::Libtorch(o) => {
+                o.zero_grad();
+                loss.backward();
+                o.step();
+                Ok(())
+            }
+        }
     };
     for _ in 0..case.warmup {
-        step();
+        step()?;
     }
     synchronise(device);
     let t = Instant::now();
     for _ in 0..case.steps {
-        step();
+        step()?;
     }
     synchronise(device);
     let train_s = t.elapsed().as_secs_f64();
@@ -145,6 +166,61 @@ pub fn measure(case: &SpeedCase, device: Device, seed: i64) -> Result<SpeedRow> 
     })
 }
 
+/// The optimiser step alone, with the gradients of one real backward pass
+/// held fixed: what the fused kernel saves over tch's per-tensor libtorch
+/// Adam, apart from the convolutions that dominate a CPU step.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AdamStepTimes {
+    pub model: String,
+    pub tensors: usize,
+    pub libtorch_ms: f64,
+    pub fused_ms: f64,
+}
+
+pub fn adam_step_times(
+    model: &Architecture,
+    device: Device,
+    channels_last: bool,
+    steps: usize,
+) -> Result<AdamStepTimes> {
+    let seeded = super::fit::seeded(0);
+    let vs = nn::VarStore::new(device);
+    let net = Net::new(&vs.root(), model);
+    drop(seeded);
+    if channels_last {
+        variables_to_channels_last(&vs)?;
+    }
+    let x = Tensor::rand([2, 3, 64, 64], (Kind::Float, device));
+    net.forward_t(&x, true).mean(Kind::Float).backward();
+    let steps = steps.max(1);
+    let time = |mut step: Box<dyn FnMut() -> Result<()> + '_>| -> Result<f64> {
+        step()?;
+        synchronise(device);
+        let t = Instant::now();
+        for _ in 0..steps {
+            step()?;
+        }
+        synchronise(device);
+        Ok(t.elapsed().as_secs_f64() * 1e3 / steps as f64)
+    };
+    let mut libtorch = nn::Adam::default()
+        .build(&vs, 1e-6)
+        .map_err(|e| Error::Invalid(format!("optimiser: {e}")))?;
+    let libtorch_ms = time(Box::new(|| {
+        libtorch.step();
+        Ok(())
+    }))?;
+    let mut fused = FusedAdam::new(&vs, AdamConfig::adam(1e-6));
+    let tensors = vs.trainable_variables().len();
+    let fused_ms = time(Box::new(|| fused.step().map(|_| ())))?;
+    Ok(AdamStepTimes {
+        model: reference_name(model).to_string(),
+        tensors,
+        libtorch_ms,
+        fused_ms,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,6 +235,7 @@ mod tests {
             channels_last: true,
             warmup: 1,
             steps: 2,
+            fused_adam: true,
         };
         let row = measure(&case, Device::Cpu, 0).unwrap();
         assert_eq!(row.model, "resunet");
@@ -167,6 +244,16 @@ mod tests {
         // enc 3->4, 4->8; dec 12->4; head 4->1 (convs, BNs, shortcuts).
         let block = |cin: i64, cout: i64| 9 * cin * cout + 9 * cout * cout + cin * cout + 6 * cout;
         assert_eq!(row.params, block(3, 4) + block(4, 8) + block(12, 4) + 4 + 1);
+    }
+
+    #[test]
+    fn times_both_optimisers_over_every_trainable_tensor() {
+        let model = Architecture::ResUnet { widths: vec![4, 8] };
+        let t = adam_step_times(&model, Device::Cpu, false, 2).unwrap();
+        // Per residual block: two convs, three batch norms (weight, bias),
+        // one shortcut; three blocks and the head's weight and bias.
+        assert_eq!(t.tensors, 3 * (3 + 3 * 2) + 2);
+        assert!(t.libtorch_ms > 0.0 && t.fused_ms > 0.0, "{t:?}");
     }
 
     #[test]
@@ -179,6 +266,7 @@ mod tests {
             channels_last: false,
             warmup: 0,
             steps: 1,
+            fused_adam: true,
         };
         assert!(measure(&case, Device::Cpu, 0).is_err());
     }

@@ -13,6 +13,16 @@ pub enum SpeedModel {
     Resnet50,
 }
 
+impl SpeedModel {
+    /// The reference's models at their default sizes.
+    fn architecture(self) -> Architecture {
+        match self {
+            SpeedModel::Resunet => Architecture::default_resunet(),
+            SpeedModel::Resnet50 => Architecture::Resnet50Filter { dropout: 0.3 },
+        }
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, ValueEnum)]
 pub enum DtypeArg {
     Fp32,
@@ -58,6 +68,10 @@ pub struct SpeedArgs {
     python: PathBuf,
     #[arg(long, default_value = "scripts/torch_speed.py")]
     script: PathBuf,
+    /// Train with tch's per-parameter libtorch Adam instead of the
+    /// trainer's fused one (to measure what fusing buys)
+    #[arg(long)]
+    libtorch_adam: bool,
     /// Measure the tch side only
     #[arg(long)]
     no_peer: bool,
@@ -67,7 +81,7 @@ pub struct SpeedArgs {
 }
 
 pub fn run(a: SpeedArgs) -> Result<()> {
-    use trainer::train::speed::{compare, measure, Dtype, Peer, SpeedCase};
+    use trainer::train::speed::{adam_step_times, compare, measure, Dtype, Peer, SpeedCase};
     let device = match a.device {
         DeviceArg::Auto => tch::Device::cuda_if_available(),
         DeviceArg::Cpu => tch::Device::Cpu,
@@ -116,16 +130,14 @@ pub fn run(a: SpeedArgs) -> Result<()> {
         for &dtype in &dtypes {
             for m in &a.models {
                 cases.push(SpeedCase {
-                    model: match m {
-                        SpeedModel::Resunet => Architecture::default_resunet(),
-                        SpeedModel::Resnet50 => Architecture::Resnet50Filter { dropout: 0.3 },
-                    },
+                    model: m.architecture(),
                     batch,
                     size: 256,
                     dtype,
                     channels_last: !a.no_channels_last,
                     warmup,
                     steps,
+                    fused_adam: !a.libtorch_adam,
                 });
             }
         }
@@ -139,11 +151,12 @@ pub fn run(a: SpeedArgs) -> Result<()> {
     });
     let device_name = if cuda { "CUDA" } else { "CPU" };
     eprintln!(
-        "speed on {device_name} ({}): {} cases x {} rounds, {steps} timed steps after {warmup} warm-up, 256x256{}",
+        "speed on {device_name} ({}): {} cases x {} rounds, {steps} timed steps after {warmup} warm-up, 256x256{}{}",
         threads_label(tch::get_num_threads()),
         cases.len(),
         a.rounds,
-        if a.no_channels_last { ", NCHW" } else { ", channels-last" }
+        if a.no_channels_last { ", NCHW" } else { ", channels-last" },
+        if a.libtorch_adam { ", libtorch Adam" } else { ", fused Adam" }
     );
     let (mut ours, mut theirs, mut peer_info) = (Vec::new(), Vec::new(), None);
     let bar = ProgressBar::new((a.rounds * cases.len()) as u64).with_style(
@@ -210,6 +223,19 @@ pub fn run(a: SpeedArgs) -> Result<()> {
         "images/s, best of {} rounds; ratio = tch / PyTorch (above 1: tch faster)",
         a.rounds
     );
+    let mut adam = Vec::new();
+    for m in &a.models {
+        let t = adam_step_times(&m.architecture(), device, !a.no_channels_last, steps)?;
+        println!(
+            "Adam step alone, {} ({} tensors): libtorch per tensor {:.2} ms, fused {:.2} ms ({:.2}x)",
+            t.model,
+            t.tensors,
+            t.libtorch_ms,
+            t.fused_ms,
+            t.libtorch_ms / t.fused_ms
+        );
+        adam.push(t);
+    }
     if let Some(path) = &a.json {
         let doc = serde_json::json!({
             "device": device_name,
@@ -222,6 +248,7 @@ pub fn run(a: SpeedArgs) -> Result<()> {
             "tch_rows": ours,
             "torch_rows": theirs,
             "comparison": table,
+            "adam_step": adam,
         });
         std::fs::write(path, serde_json::to_string_pretty(&doc)?)
             .with_context(|| format!("writing {}", path.display()))?;
