@@ -79,8 +79,18 @@ fn narrow_resunet_overfits_a_few_phantom_slices() {
         "best Dice {best}; history tail {:?}",
         &outcome.history[outcome.history.len() - 3..]
     );
+    // The training batches are the same four slices: their Dice, logged
+    // per epoch beside the loss, climbs as the validation Dice does.
+    let best_train = outcome
+        .history
+        .iter()
+        .filter_map(|r| r.train_dice)
+        .fold(0.0, f64::max);
+    assert!(best_train > 0.8, "best training Dice {best_train}");
+    assert!(outcome.history.iter().all(|r| r.train_accuracy.is_none()));
     let lines = std::fs::read_to_string(dir.path().join("run/metrics.jsonl")).unwrap();
     assert_eq!(lines.lines().count(), outcome.epochs_run as usize);
+    assert!(lines.contains("\"train_dice\":"), "{lines}");
 }
 
 #[test]
@@ -269,6 +279,11 @@ fn filter_with_a_mask_head_trains_reloads_and_exports_without_it() {
     };
     let outcome = fit(&cfg, &data, false, false).unwrap();
     assert!(outcome.history.iter().all(|r| r.train_loss.is_finite()));
+    assert!(outcome
+        .history
+        .iter()
+        .all(|r| r.train_dice.is_none()
+            && r.train_accuracy.is_some_and(|a| (0.0..=1.0).contains(&a))));
     let trained = trainer::train::checkpoint::load_best(&run, Device::Cpu).unwrap();
     assert!(trained.vs.variables().contains_key("mask_head.weight"));
     let lowered = trainer::export::lower::lower(&trained.net, 32);

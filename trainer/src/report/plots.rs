@@ -27,21 +27,26 @@ const TRAIN_COLOUR: RGBColor = RGBColor(31, 119, 180);
 const VAL_COLOUR: RGBColor = RGBColor(214, 39, 40);
 const DICE_COLOUR: RGBColor = RGBColor(44, 160, 44);
 
-/// One epoch of training, as logged.
+/// One epoch of training, as logged. The score is the role's: Dice for a
+/// segmenter, accuracy for a filter; NaN where it was not recorded (runs
+/// from before the training score was kept have none for training).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct EpochRecord {
     pub epoch: usize,
     pub train_loss: f64,
     pub val_loss: f64,
-    pub val_dice: f64,
+    pub train_score: f64,
+    pub val_score: f64,
 }
 
 pub(crate) type Drawn = std::result::Result<(), Box<dyn std::error::Error>>;
 pub(crate) type Canvas<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 
-/// Loss (train, validation) and validation Dice against epoch, side by side;
-/// the best validation Dice is marked since that epoch is the one kept.
-pub fn plot_training_curves(epochs: &[EpochRecord], path: &Path) -> Result<()> {
+/// Loss and the role's score (`score`: "Dice" or "accuracy"), train and
+/// validation, against epoch, side by side. The epoch whose checkpoint is
+/// kept (lowest validation loss: what early stopping keeps as `best`) is
+/// marked on both.
+pub fn plot_training_curves(epochs: &[EpochRecord], score: &str, path: &Path) -> Result<()> {
     if epochs.is_empty() {
         return Err(Error::Invalid("training curves: no epochs".into()));
     }
@@ -52,10 +57,10 @@ pub fn plot_training_curves(epochs: &[EpochRecord], path: &Path) -> Result<()> {
     let x_labels = ((last - first) as usize + 1).clamp(2, 10);
     let losses = epochs.iter().flat_map(|e| [e.train_loss, e.val_loss]);
     let loss_range = padded_range(losses);
-    let best = epochs
+    let kept = epochs
         .iter()
-        .filter(|e| e.val_dice.is_finite())
-        .max_by(|a, b| a.val_dice.total_cmp(&b.val_dice));
+        .filter(|e| e.val_loss.is_finite())
+        .min_by(|a, b| a.val_loss.total_cmp(&b.val_loss));
 
     render(path, CURVES_SIZE, |root| {
         let (left, right) = root.split_horizontally(CURVES_SIZE.0 / 2);
@@ -87,14 +92,25 @@ pub fn plot_training_curves(epochs: &[EpochRecord], path: &Path) -> Result<()> {
             .label(name)
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2)));
         }
+        if let Some(k) = kept {
+            loss.draw_series([Circle::new(
+                (k.epoch as f64, k.val_loss),
+                6,
+                BLACK.stroke_width(2),
+            )])?
+            .label(format!("kept: epoch {}", k.epoch))
+            .legend(|(x, y)| Circle::new((x + 10, y), 5, BLACK.stroke_width(2)));
+        }
+        // Losses fall: the top right is where the curves are not.
         loss.configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
             .background_style(WHITE.mix(0.8))
             .border_style(BLACK)
             .label_font((FONT, 14))
             .draw()?;
 
         let mut dice = ChartBuilder::on(&right)
-            .caption("validation Dice", (FONT, 22))
+            .caption(score, (FONT, 22))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(60)
@@ -103,22 +119,37 @@ pub fn plot_training_curves(epochs: &[EpochRecord], path: &Path) -> Result<()> {
             .x_desc("epoch")
             .x_labels(x_labels)
             .x_label_formatter(&|x| format!("{x:.0}"))
-            .y_desc("Dice")
+            .y_desc(score)
             .label_style((FONT, 14))
             .draw()?;
-        dice.draw_series(LineSeries::new(
-            finite_points(epochs, |e| e.val_dice),
-            DICE_COLOUR.stroke_width(2),
-        ))?
-        .label("validation Dice")
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], DICE_COLOUR.stroke_width(2)));
-        if let Some(b) = best {
+        for (name, colour, pick) in [
+            (
+                format!("train {score}"),
+                TRAIN_COLOUR,
+                (|e: &EpochRecord| e.train_score) as fn(&EpochRecord) -> f64,
+            ),
+            (format!("validation {score}"), DICE_COLOUR, |e| e.val_score),
+        ] {
+            let points = finite_points(epochs, pick);
+            if points.is_empty() {
+                continue;
+            }
+            dice.draw_series(LineSeries::new(points, colour.stroke_width(2)))?
+                .label(name)
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2))
+                });
+        }
+        if let Some(k) = kept.filter(|k| k.val_score.is_finite()) {
             dice.draw_series([Circle::new(
-                (b.epoch as f64, b.val_dice),
+                (k.epoch as f64, k.val_score),
                 6,
                 BLACK.stroke_width(2),
             )])?
-            .label(format!("best: epoch {}, Dice {:.3}", b.epoch, b.val_dice))
+            .label(format!(
+                "kept: epoch {}, {score} {:.3}",
+                k.epoch, k.val_score
+            ))
             .legend(|(x, y)| Circle::new((x + 10, y), 5, BLACK.stroke_width(2)));
         }
         dice.configure_series_labels()
@@ -304,9 +335,34 @@ mod tests {
                 epoch: e,
                 train_loss: 1.0 / e as f64,
                 val_loss: 1.2 / e as f64 + 0.05,
-                val_dice: 1.0 - 1.0 / (e as f64 + 1.0),
+                train_score: 1.0 - 0.8 / (e as f64 + 1.0),
+                val_score: 1.0 - 1.0 / (e as f64 + 1.0),
             })
             .collect()
+    }
+
+    #[test]
+    fn the_score_panel_draws_a_training_curve_only_when_one_was_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let train_pixels_right = |epochs: &[EpochRecord]| {
+            let path = dir.path().join("score.png");
+            plot_training_curves(epochs, "accuracy", &path).unwrap();
+            let img = decoded(&path);
+            let half = img.width() / 2;
+            img.enumerate_pixels()
+                .filter(|(x, _, p)| {
+                    *x >= half
+                        && p[0] == TRAIN_COLOUR.0
+                        && p[1] == TRAIN_COLOUR.1
+                        && p[2] == TRAIN_COLOUR.2
+                })
+                .count()
+        };
+        let recorded = epochs();
+        let mut older = epochs();
+        older.iter_mut().for_each(|e| e.train_score = f64::NAN);
+        assert!(train_pixels_right(&recorded) > 50);
+        assert_eq!(train_pixels_right(&older), 0);
     }
 
     #[test]
@@ -315,7 +371,7 @@ mod tests {
         let path = dir.path().join("curves.png");
         let mut e = epochs();
         e[3].val_loss = f64::NAN;
-        plot_training_curves(&e, &path).unwrap();
+        plot_training_curves(&e, "Dice", &path).unwrap();
         let img = decoded(&path);
         assert_eq!(img.dimensions(), CURVES_SIZE);
         assert!(has_antialiased_text(&img));
@@ -325,9 +381,9 @@ mod tests {
     fn training_curves_with_one_epoch_and_none() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("one.png");
-        plot_training_curves(&epochs()[..1], &path).unwrap();
+        plot_training_curves(&epochs()[..1], "Dice", &path).unwrap();
         assert_eq!(decoded(&path).dimensions(), CURVES_SIZE);
-        assert!(plot_training_curves(&[], &path).is_err());
+        assert!(plot_training_curves(&[], "Dice", &path).is_err());
     }
 
     #[test]

@@ -114,11 +114,17 @@ pub fn evaluate_run(run: &Path, out: &Path) -> Result<PathBuf> {
             epoch: r.epoch as usize,
             train_loss: r.train_loss,
             val_loss: r.val_loss,
-            val_dice: r.val_dice.or(r.val_accuracy).unwrap_or(f64::NAN),
+            train_score: r.train_dice.or(r.train_accuracy).unwrap_or(f64::NAN),
+            val_score: r.val_dice.or(r.val_accuracy).unwrap_or(f64::NAN),
         })
         .collect();
     let curves_path = out.join("training_curves.png");
-    plot_training_curves(&curves, &curves_path)?;
+    let score = if state.config.model.is_segmenter() {
+        "Dice"
+    } else {
+        "accuracy"
+    };
+    plot_training_curves(&curves, score, &curves_path)?;
     images.training_curves = Some(curves_path);
 
     let dataset = format!(

@@ -30,6 +30,13 @@ pub struct EpochRecord {
     pub val_dice: Option<f64>,
     /// Filters: validation accuracy at probability 0.5. Segmenters: None.
     pub val_accuracy: Option<f64>,
+    /// As `val_dice` and `val_accuracy`, on the training batches as they
+    /// were trained (augmented, train mode, weights changing through the
+    /// epoch). None in runs from before they were kept.
+    #[serde(default)]
+    pub train_dice: Option<f64>,
+    #[serde(default)]
+    pub train_accuracy: Option<f64>,
     pub seconds: f64,
     pub train_images_per_s: f64,
 }
@@ -154,14 +161,15 @@ fn filter_training_loss(
     masks: &[f32],
     speedups: Speedups,
     device: Device,
-) -> Tensor {
+) -> (Tensor, Tensor) {
     let Net::Filter(f) = net else {
         unreachable!("filters only")
     };
     let (logits, mask_logits) =
         bf16_autocast(device, speedups.bf16, || f.forward_with_mask_t(x, true));
-    let ce = logits.to_kind(Kind::Float).cross_entropy_for_logits(labels);
-    match mask_logits {
+    let logits = logits.to_kind(Kind::Float);
+    let ce = logits.cross_entropy_for_logits(labels);
+    let loss = match mask_logits {
         Some(m) => {
             let m = m.to_kind(Kind::Float);
             let (h, w) = (m.size()[2], m.size()[3]);
@@ -182,6 +190,48 @@ fn filter_training_loss(
                 )
         }
         None => ce,
+    };
+    (loss, logits)
+}
+
+/// A training batch's figures, kept on the device until read: loss x
+/// slices, the score's sum and the number of slices it is over (segmenters:
+/// per-slice Dice at 0.5 over the slices with tumour; filters: correct
+/// slices over all).
+fn tally(seg: bool, logits: &Tensor, target: &Tensor, loss: &Tensor, n: usize) -> Tensor {
+    tch::no_grad(|| {
+        let loss = loss.detach().to_kind(Kind::Float) * n as f64;
+        let (score, count) = if seg {
+            let p = logits.gt(0.0).to_kind(Kind::Float).flatten(1, -1);
+            let y = target.to_kind(Kind::Float).flatten(1, -1);
+            let overlap = (&p * &y).sum_dim_intlist(1, false, Kind::Float);
+            let sizes =
+                p.sum_dim_intlist(1, false, Kind::Float) + y.sum_dim_intlist(1, false, Kind::Float);
+            let tumour = y.amax(1, false).gt(0.0).to_kind(Kind::Float);
+            let dice = overlap * 2.0 / sizes.clamp_min(1.0);
+            ((dice * &tumour).sum(Kind::Float), tumour.sum(Kind::Float))
+        } else {
+            let correct = logits.argmax(1, false).eq_tensor(target);
+            (
+                correct.to_kind(Kind::Float).sum(Kind::Float),
+                Tensor::from(n as f32).to_device(logits.device()),
+            )
+        };
+        Tensor::stack(&[loss, score, count], 0)
+    })
+}
+
+/// Running sums of an epoch's tallies, read back from the device.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+struct TrainSums {
+    loss: f64,
+    score: f64,
+    scored: f64,
+}
+
+impl TrainSums {
+    fn score(&self) -> Option<f64> {
+        (self.scored > 0.0).then(|| self.score / self.scored)
     }
 }
 
@@ -258,19 +308,24 @@ pub fn validate(
     }
 }
 
-/// Sum of loss x slices over `pending` (emptied), refusing a non-finite one.
-fn read_losses(pending: &mut Vec<(Tensor, usize)>, epoch: u32) -> Result<f64> {
-    let mut sum = 0.0;
-    for (loss, n) in pending.drain(..) {
-        let l = loss.double_value(&[]);
-        if !l.is_finite() {
+/// Adds `pending`'s tallies (emptied) to `sums`, refusing a non-finite loss.
+fn read_tallies(pending: &mut Vec<Tensor>, sums: &mut TrainSums, epoch: u32) -> Result<()> {
+    for t in pending.drain(..) {
+        let v = Vec::<f64>::try_from(t.to_kind(Kind::Double).to_device(Device::Cpu))
+            .map_err(|e| Error::Invalid(format!("reading a training loss back: {e}")))?;
+        let [loss, score, scored] = v[..] else {
+            unreachable!("a tally holds three values")
+        };
+        if !loss.is_finite() {
             return Err(Error::Invalid(format!(
-                "training loss became {l} at epoch {epoch}; lower the learning rate"
+                "training loss became {loss} at epoch {epoch}; lower the learning rate"
             )));
         }
-        sum += l * n as f64;
+        sums.loss += loss;
+        sums.score += score;
+        sums.scored += scored;
     }
-    Ok(sum)
+    Ok(())
 }
 
 /// Trains `cfg.model` on `data`; with `resume`, continues the run in
@@ -385,11 +440,12 @@ pub fn fit(
         );
         bar.set_prefix(format!("{epoch}/{}", cfg.epochs));
         let started = Instant::now();
-        let (mut loss_sum, mut seen) = (0.0, 0usize);
+        let (mut sums, mut seen) = (TrainSums::default(), 0usize);
         // Reading a loss back waits for the GPU: on CUDA only every few
         // batches, so the CPU queues the next steps meanwhile.
         let read_every = if device.is_cuda() { 8 } else { 1 };
-        let mut pending: Vec<(Tensor, usize)> = Vec::with_capacity(read_every);
+        let mut pending: Vec<Tensor> = Vec::with_capacity(read_every);
+        let score_name = if seg { "Dice" } else { "accuracy" };
         let order = epoch_order(train.len(), cfg.seed, epoch, true);
         let plan = Batching {
             batch: cfg.batch,
@@ -407,39 +463,49 @@ pub fn fit(
                 return Ok(());
             }
             let (x, y) = to_tensors(&b, train.size, device, seg, speedups)?;
-            let loss = if seg || cfg.filter_mask_weight == 0.0 {
-                loss_of(cfg, &forward(&net, &x, true, speedups, device), &y)
+            let (loss, logits) = if seg || cfg.filter_mask_weight == 0.0 {
+                let logits = forward(&net, &x, true, speedups, device);
+                (loss_of(cfg, &logits, &y), logits)
             } else {
                 filter_training_loss(cfg, &net, &x, &y, &b.masks, speedups, device)
             };
             opt.backward_step(&loss)?;
-            pending.push((loss.detach(), b.n));
+            pending.push(tally(seg, &logits, &y, &loss, b.n));
             seen += b.n;
             if pending.len() >= read_every {
-                loss_sum += read_losses(&mut pending, epoch)?;
-                bar.set_message(format!("loss {:.4}", loss_sum / seen as f64));
+                read_tallies(&mut pending, &mut sums, epoch)?;
+                bar.set_message(format!(
+                    "loss {:.4}{}",
+                    sums.loss / seen as f64,
+                    sums.score()
+                        .map_or(String::new(), |s| format!(", {score_name} {s:.3}"))
+                ));
             }
             bar.inc(b.n as u64);
             Ok(())
         })?;
-        loss_sum += read_losses(&mut pending, epoch)?;
+        read_tallies(&mut pending, &mut sums, epoch)?;
         let train_seconds = started.elapsed().as_secs_f64();
         let (val_loss, val_dice, val_accuracy) = validate(cfg, &net, val, device)?;
         let record = EpochRecord {
             epoch,
             lr,
-            train_loss: loss_sum / seen.max(1) as f64,
+            train_loss: sums.loss / seen.max(1) as f64,
             val_loss,
             val_dice,
             val_accuracy,
+            train_dice: sums.score().filter(|_| seg),
+            train_accuracy: sums.score().filter(|_| !seg),
             seconds: started.elapsed().as_secs_f64(),
             train_images_per_s: seen as f64 / train_seconds.max(1e-9),
         };
         bar.finish_and_clear();
         if show_progress {
             eprintln!(
-                "epoch {epoch}: train loss {:.4}, val loss {:.4}, {} , {:.1} img/s",
+                "epoch {epoch}: train loss {:.4}{}, val loss {:.4}, {}, {:.1} img/s",
                 record.train_loss,
+                sums.score()
+                    .map_or(String::new(), |s| format!(" ({score_name} {s:.4})")),
                 record.val_loss,
                 match (val_dice, val_accuracy) {
                     (Some(d), _) => format!("val Dice (tumour slices) {d:.4}"),
@@ -485,13 +551,63 @@ mod tests {
     use super::*;
 
     #[test]
-    fn losses_read_back_weighted_by_slices_and_a_nan_stops_training() {
-        let mut pending = vec![(Tensor::from(0.5f32), 4), (Tensor::from(0.25f32), 2)];
-        assert_eq!(read_losses(&mut pending, 1).unwrap(), 2.5);
+    fn tallies_add_up_and_a_nan_loss_stops_training() {
+        let mut sums = TrainSums::default();
+        let mut pending = vec![
+            Tensor::from_slice(&[2.0f32, 1.5, 2.0]),
+            Tensor::from_slice(&[0.5f32, 0.0, 1.0]),
+        ];
+        read_tallies(&mut pending, &mut sums, 1).unwrap();
         assert!(pending.is_empty());
-        let mut pending = vec![(Tensor::from(0.5f32), 4), (Tensor::from(f32::NAN), 2)];
-        let err = read_losses(&mut pending, 7).unwrap_err().to_string();
+        assert_eq!((sums.loss, sums.score()), (2.5, Some(0.5)));
+        let mut pending = vec![Tensor::from_slice(&[f32::NAN, 0.0, 0.0])];
+        let err = read_tallies(&mut pending, &mut sums, 7)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("NaN at epoch 7"), "{err}");
+    }
+
+    #[test]
+    fn segmenter_tally_is_per_slice_dice_over_tumour_slices() {
+        // Three 2x2 slices: a half-right tumour slice (Dice 2*1/(1+2) = 2/3),
+        // a perfect one (1), and a clear slice with a false alarm, which
+        // the Dice over tumour slices leaves out.
+        let logit = |v: &[f32]| Tensor::from_slice(v).view([1, 1, 2, 2]);
+        let logits = Tensor::cat(
+            &[
+                logit(&[5.0, -5.0, -5.0, -5.0]),
+                logit(&[5.0, 5.0, -5.0, -5.0]),
+                logit(&[5.0, -5.0, -5.0, -5.0]),
+            ],
+            0,
+        );
+        let target = Tensor::cat(
+            &[
+                logit(&[1.0, 1.0, 0.0, 0.0]),
+                logit(&[1.0, 1.0, 0.0, 0.0]),
+                logit(&[0.0, 0.0, 0.0, 0.0]),
+            ],
+            0,
+        );
+        let t = Vec::<f64>::try_from(
+            tally(true, &logits, &target, &Tensor::from(0.5f32), 3).to_kind(Kind::Double),
+        )
+        .unwrap();
+        assert_eq!(t.len(), 3);
+        assert!((t[0] - 1.5).abs() < 1e-6, "loss x slices {t:?}");
+        assert!((t[1] - (2.0 / 3.0 + 1.0)).abs() < 1e-6, "{t:?}");
+        assert_eq!(t[2], 2.0, "two tumour slices");
+    }
+
+    #[test]
+    fn filter_tally_counts_correct_slices() {
+        let logits = Tensor::from_slice(&[2.0f32, 1.0, 0.0, 3.0, 1.0, 0.5]).view([3, 2]);
+        let labels = Tensor::from_slice(&[0i64, 1, 1]);
+        let t = Vec::<f64>::try_from(
+            tally(false, &logits, &labels, &Tensor::from(1.0f32), 3).to_kind(Kind::Double),
+        )
+        .unwrap();
+        assert_eq!(t, vec![3.0, 2.0, 3.0]);
     }
 
     #[test]
