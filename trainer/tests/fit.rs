@@ -306,3 +306,98 @@ fn filter_with_a_mask_head_trains_reloads_and_exports_without_it() {
         assert!((a - b).abs() < 1e-3, "tract {got:?} vs tch {want:?}");
     }
 }
+
+/// `init`, as a user who owns an ImageNet ResNet-50 converted to
+/// safetensors would use it: the file holds the trunk under torchvision's
+/// names plus what torchvision has and we do not (its 1000-way `fc`, the
+/// batch-norm counters). The trunk starts from the file; the seed's head,
+/// which the file cannot have, starts fresh; a file that is not a
+/// checkpoint is refused by name.
+#[test]
+fn filter_starts_from_a_torchvision_style_checkpoint() {
+    tch::set_num_threads(2);
+    let dir = tempfile::tempdir().unwrap();
+    let data = phantom_split(dir.path(), 32);
+    let model = Architecture::Resnet50Filter { dropout: 0.0 };
+    let run = dir.path().join("init");
+    // A stand-in for the converted file: the same names and shapes, other
+    // values (another seed).
+    let (donor, _) = build(
+        &FitConfig {
+            model: model.clone(),
+            seed: 7,
+            ..small_cfg(&run, 32)
+        },
+        Device::Cpu,
+    );
+    let donor = donor.variables();
+    let mut named: Vec<(String, Tensor)> = donor
+        .iter()
+        .filter(|(n, _)| !n.starts_with("fc."))
+        .map(|(n, t)| (n.clone(), t.shallow_clone()))
+        .collect();
+    named.push((
+        "fc.weight".into(),
+        Tensor::zeros([1000, 2048], (Kind::Float, Device::Cpu)),
+    ));
+    named.push((
+        "fc.bias".into(),
+        Tensor::zeros([1000], (Kind::Float, Device::Cpu)),
+    ));
+    named.push(("bn1.num_batches_tracked".into(), Tensor::from(0i64)));
+    let file = dir.path().join("resnet50_imagenet.safetensors");
+    Tensor::write_safetensors(&named, &file).unwrap();
+
+    // At this learning rate Adam moves a weight by about 1e-12 an epoch:
+    // what the run ends with is what it started from.
+    let cfg = FitConfig {
+        model,
+        init: Some(file.clone()),
+        epochs: 1,
+        lr: 1e-12,
+        ..small_cfg(&run, 32)
+    };
+    fit(&cfg, &data, false, false).unwrap();
+    let trained = trainer::train::checkpoint::load_best(&run, Device::Cpu)
+        .unwrap()
+        .vs
+        .variables();
+    let (fresh, _) = build(&cfg, Device::Cpu);
+    let fresh = fresh.variables();
+    let diff = |a: &Tensor, b: &Tensor| f64::try_from((a - b).abs().max()).unwrap();
+    for name in [
+        "conv1.weight",
+        "layer1.0.conv1.weight",
+        "layer4.2.conv3.weight",
+        "bn1.weight",
+    ] {
+        assert!(
+            diff(&trained[name], &donor[name]) < 1e-9,
+            "{name} from the file"
+        );
+        assert!(
+            diff(&trained[name], &fresh[name]) > 1e-3,
+            "{name} not the seed's"
+        );
+    }
+    for name in ["fc.1.weight", "fc.7.bias"] {
+        assert!(diff(&trained[name], &fresh[name]) < 1e-9, "{name} fresh");
+    }
+
+    std::fs::write(&file, b"not a checkpoint").unwrap();
+    let err = fit(
+        &FitConfig {
+            out: dir.path().join("bad"),
+            ..cfg
+        },
+        &data,
+        false,
+        false,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("resnet50_imagenet.safetensors") && err.contains("cannot initialise"),
+        "{err}"
+    );
+}
