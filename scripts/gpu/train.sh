@@ -141,7 +141,9 @@ doc = json.load(open(sys.argv[1]))
 for r in doc.get("comparison", []):
     print("speed:", json.dumps(r))
 for r in doc.get("adam_step", []):
-    print("adam step:", json.dumps(r))' "$OUT/speed.json" >>"$summary" || true
+    print("adam step:", json.dumps(r))
+for r in doc.get("loader", []):
+    print("loader:", json.dumps(r))' "$OUT/speed.json" >>"$summary" || true
 fi
 
 # A relative data path, recorded in each run's config: on the CPU machine the

@@ -259,6 +259,7 @@ fn gpu_script_dry_run_fits_the_transfer_limits() {
     for needle in [
         "speed: {",
         "adam step: {",
+        "loader: {",
         "fit resunet: ",
         "eval resunet: ",
         "fit resnet50 last epoch: ",

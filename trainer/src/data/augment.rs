@@ -3,7 +3,8 @@
 //! values appear); intensity jitter and noise touch the image only.
 
 use super::warp::{Affine, Pose};
-use rand::Rng;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
 use serde::{Deserialize, Serialize};
 
@@ -76,10 +77,7 @@ impl Augmentation {
             ..pose
         };
         let affine = Affine::from_pose(&pose, w, h);
-        for plane in image.chunks_exact_mut(n) {
-            let warped = affine.warp_bilinear(plane, w, h);
-            plane.copy_from_slice(&warped);
-        }
+        affine.warp_bilinear_planes(image, w, h);
         let warped = affine.warp_nearest(mask, w, h);
         mask.copy_from_slice(&warped);
 
@@ -89,11 +87,22 @@ impl Augmentation {
             0.0
         };
         let noise = Normal::new(0.0f32, sigma.max(f32::MIN_POSITIVE)).expect("finite sigma");
+        // A sample of noise per pixel is most of the random numbers a slice
+        // needs: they come from a fast generator seeded from `rng`, so they
+        // still follow from the caller's seed (ChaCha for all of them made
+        // it the loader's largest cost).
+        let mut pixel_rng = SmallRng::seed_from_u64(rng.random());
         for plane in image.chunks_exact_mut(n) {
             let gain = 1.0 + rng.random_range(-self.gain..=self.gain);
             let offset = rng.random_range(-self.offset..=self.offset);
             for v in plane.iter_mut() {
-                *v = *v * gain + offset + if sigma > 0.0 { noise.sample(rng) } else { 0.0 };
+                *v = *v * gain
+                    + offset
+                    + if sigma > 0.0 {
+                        noise.sample(&mut pixel_rng)
+                    } else {
+                        0.0
+                    };
             }
         }
     }

@@ -221,6 +221,49 @@ pub fn adam_step_times(
     })
 }
 
+/// Slices per second `fit`'s loader assembles, augmented as `fit` does by
+/// default, with `workers` threads and nothing consuming them: the rate
+/// above which training on an accelerator waits for its data. Synthetic
+/// slices, since the work does not depend on their content.
+pub fn loader_images_per_s(size: u32, batch: usize, workers: usize, slices: usize) -> Result<f64> {
+    use super::dataset::{epoch_order, for_each_batch, Batching, Prepared};
+    if size == 0 || batch == 0 || slices == 0 {
+        return Err(Error::Invalid(format!(
+            "loader speed: need size, batch and slices >= 1 (got {size}, {batch}, {slices})"
+        )));
+    }
+    let plane = (size * size) as usize;
+    let mut data = Prepared {
+        size,
+        ..Default::default()
+    };
+    for i in 0..slices {
+        data.images
+            .extend((0..3 * plane).map(|k| ((i * 31 + k) % 997) as f32 / 997.0));
+        data.masks
+            .extend((0..plane).map(|k| u8::from((k + i) % 53 == 0)));
+        data.patients.push(format!("P{i}"));
+        data.labels.push(i % 3 == 0);
+        data.true_area.push(plane / 53);
+    }
+    let augment = crate::data::augment::Augmentation::default();
+    let plan = Batching {
+        batch,
+        augment: Some(&augment),
+        seed: 0,
+        epoch: 1,
+        workers,
+    };
+    let order = epoch_order(slices, 0, 1, true);
+    let t = Instant::now();
+    let mut seen = 0usize;
+    for_each_batch(&data, &order, &plan, |b| {
+        seen += b.n;
+        Ok(())
+    })?;
+    Ok(seen as f64 / t.elapsed().as_secs_f64())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,6 +297,12 @@ mod tests {
         // one shortcut; three blocks and the head's weight and bias.
         assert_eq!(t.tensors, 3 * (3 + 3 * 2) + 2);
         assert!(t.libtorch_ms > 0.0 && t.fused_ms > 0.0, "{t:?}");
+    }
+
+    #[test]
+    fn loader_assembles_every_slice_and_refuses_nothing_to_do() {
+        assert!(loader_images_per_s(32, 4, 2, 10).unwrap() > 0.0);
+        assert!(loader_images_per_s(32, 0, 2, 10).is_err());
     }
 
     #[test]

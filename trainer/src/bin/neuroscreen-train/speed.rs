@@ -236,6 +236,35 @@ pub fn run(a: SpeedArgs) -> Result<()> {
         );
         adam.push(t);
     }
+    // Whether `fit` could feed the figures above: its loader alone, one
+    // worker and all cores, at the largest batch measured.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let loader_batch = batches.iter().copied().max().unwrap_or(4).max(1) as usize;
+    let loader_slices = (8 * loader_batch).max(64);
+    let mut loader = Vec::new();
+    for workers in [1, cores] {
+        if workers == 1 || workers > 1 && loader.len() == 1 {
+            let rate = trainer::train::speed::loader_images_per_s(
+                256,
+                loader_batch,
+                workers,
+                loader_slices,
+            )?;
+            loader.push(serde_json::json!({"workers": workers, "img_s": rate}));
+        }
+    }
+    println!(
+        "fit's loader alone (augmented 256x256 slices, batch {loader_batch}): {}",
+        loader
+            .iter()
+            .map(|r| format!(
+                "{} worker(s) {:.0} img/s",
+                r["workers"],
+                r["img_s"].as_f64().unwrap_or(0.0)
+            ))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     if let Some(path) = &a.json {
         let doc = serde_json::json!({
             "device": device_name,
@@ -249,6 +278,7 @@ pub fn run(a: SpeedArgs) -> Result<()> {
             "torch_rows": theirs,
             "comparison": table,
             "adam_step": adam,
+            "loader": loader,
         });
         std::fs::write(path, serde_json::to_string_pretty(&doc)?)
             .with_context(|| format!("writing {}", path.display()))?;
