@@ -82,7 +82,10 @@ impl Affine {
     /// warps three planes a slice, and this is most of its time.
     pub fn warp_bilinear_planes(&self, planes: &mut [f32], w: usize, h: usize) {
         let n = w * h;
-        assert!(n > 0 && planes.len() % n == 0, "whole {w}x{h} planes");
+        assert!(
+            n > 0 && planes.len().is_multiple_of(n),
+            "whole {w}x{h} planes"
+        );
         let count = planes.len() / n;
         let mut out = vec![0.0f32; planes.len()];
         for y in 0..h {
