@@ -32,24 +32,6 @@ fn aarch64_binary() -> Option<PathBuf> {
     bin.exists().then_some(bin)
 }
 
-/// The precision `auto` takes on aarch64: int8 when every model has it.
-fn board_precision(models: &Path) -> &'static str {
-    let manifest: Value =
-        serde_json::from_slice(&std::fs::read(models.join("manifest.json")).unwrap()).unwrap();
-    let all_int8 = manifest["models"].as_array().unwrap().iter().all(|m| {
-        m["files"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|f| f["precision"] == "int8")
-    });
-    if all_int8 {
-        "int8"
-    } else {
-        "f32"
-    }
-}
-
 /// Results by input file name.
 fn results(out: &Path) -> BTreeMap<String, Value> {
     std::fs::read_to_string(out.join("results.jsonl"))
@@ -85,29 +67,33 @@ fn the_board_build_under_emulation_matches_this_machine() {
     };
     let models = repo().join("models");
     let samples = models.join("samples");
-    let precision = board_precision(&models);
     let tmp = tempfile::tempdir().unwrap();
 
-    let host_out = tmp.path().join("x86_64");
-    let host = Command::new(neuroscreen())
-        .arg("scan")
-        .arg(&samples)
-        .arg("--out")
-        .arg(&host_out)
-        .arg("--models")
-        .arg(&models)
-        .args(["--precision", precision])
-        .output()
-        .unwrap();
-    assert!(
-        host.status.success(),
-        "{}",
-        String::from_utf8_lossy(&host.stderr)
-    );
-    let reference = results(&host_out);
-    assert!(reference.len() >= 8, "{reference:?}");
+    // The Pi 4 as installed (`auto`, which takes f32 on every CPU), the
+    // Pi 5 on the quantised files, so both paths run on ARM kernels.
+    for (cpu, choice, precision) in [
+        ("cortex-a72", "auto", "f32"),
+        ("cortex-a76", "int8", "int8"),
+    ] {
+        let host_out = tmp.path().join(format!("x86_64-{precision}"));
+        let host = Command::new(neuroscreen())
+            .arg("scan")
+            .arg(&samples)
+            .arg("--out")
+            .arg(&host_out)
+            .arg("--models")
+            .arg(&models)
+            .args(["--precision", precision])
+            .output()
+            .unwrap();
+        assert!(
+            host.status.success(),
+            "{}",
+            String::from_utf8_lossy(&host.stderr)
+        );
+        let reference = results(&host_out);
+        assert!(reference.len() >= 8, "{reference:?}");
 
-    for cpu in ["cortex-a72", "cortex-a76"] {
         let out = tmp.path().join(cpu);
         let run = Command::new("qemu-aarch64")
             .args(["-cpu", cpu, "-L", SYSROOT])
@@ -118,6 +104,7 @@ fn the_board_build_under_emulation_matches_this_machine() {
             .arg(&out)
             .arg("--models")
             .arg(&models)
+            .args(["--precision", choice])
             .output()
             .expect("qemu-aarch64 (Debian qemu-user; scripts/setup.sh installs it)");
         assert!(
@@ -133,7 +120,10 @@ fn the_board_build_under_emulation_matches_this_machine() {
         );
         for (name, want) in &reference {
             let got = &board[name];
-            assert_eq!(got["precision"], precision, "{cpu} {name}: auto on aarch64");
+            assert_eq!(
+                got["precision"], precision,
+                "{cpu} {name}: --precision {choice}"
+            );
             assert_eq!(got["verdict"], want["verdict"], "{cpu} {name}");
             let dp = (got["tumour_probability"].as_f64().unwrap()
                 - want["tumour_probability"].as_f64().unwrap())

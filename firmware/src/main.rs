@@ -58,7 +58,7 @@ enum Command {
         /// models/ folder of the repository this binary was built from]
         #[arg(long)]
         models: Option<PathBuf>,
-        /// Which model files to run; auto takes int8 on aarch64 and f32 elsewhere
+        /// Which model files to run; auto takes f32 (the faster with tract; int8 when only it ships)
         #[arg(long, value_enum, default_value_t = PrecisionChoice::Auto)]
         precision: PrecisionChoice,
         /// Drop mask components smaller than this many pixels (0 keeps all)

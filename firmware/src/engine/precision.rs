@@ -33,14 +33,19 @@ impl From<Precision> for PrecisionChoice {
     }
 }
 
-/// tract's integer matmul kernels are hand-written for ARM only: on aarch64
-/// int8 is the faster path, on x86_64 it is several times slower than f32.
+/// f32 on every CPU. With tract 0.23 the int8 graph is the slower one on
+/// x86_64 and, by every measure available here, on aarch64 too: on x86 it
+/// takes 4-7x f32's time (`neuroscreen bench`), and under emulation as a
+/// Cortex-A72 or A76 it executes about 4x f32's instructions for the same
+/// slices, only an eighth of them in the integer matmul kernel; the rest is
+/// architecture-independent work around it (the zero-point sums, im2col,
+/// requantisation) that f32 does not do (`scripts/arm_int8_proxy.sh`,
+/// docs/ARM_INT8.md). Earlier builds took int8 on aarch64 on the belief
+/// that only ARM had integer kernels. The int8 files still ship (3.8x
+/// smaller; `--precision int8` runs them) for the day a board measures
+/// them faster.
 pub fn preferred_on_this_cpu() -> Precision {
-    if cfg!(target_arch = "aarch64") {
-        Precision::Int8
-    } else {
-        Precision::F32
-    }
+    Precision::F32
 }
 
 /// Picks the file to load for one model. `Auto` takes `preferred` and falls
@@ -149,12 +154,12 @@ mod tests {
     }
 
     #[test]
-    fn this_cpu_prefers_int8_only_on_aarch64() {
-        let expected = if cfg!(target_arch = "aarch64") {
-            Precision::Int8
-        } else {
+    fn auto_takes_f32_on_every_cpu_when_the_manifest_has_it() {
+        assert_eq!(preferred_on_this_cpu(), Precision::F32);
+        let both = entry_with(&[Precision::F32, Precision::Int8]);
+        assert_eq!(
+            resolve(&both, PrecisionChoice::Auto, preferred_on_this_cpu()).unwrap(),
             Precision::F32
-        };
-        assert_eq!(preferred_on_this_cpu(), expected);
+        );
     }
 }
