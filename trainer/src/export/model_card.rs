@@ -164,9 +164,9 @@ pub fn render(manifest: &Manifest, seg: &ExportReport, filter: Option<&ExportRep
         "- Trained on phantoms only: FLAIR and T2 appearance are synthesised from tissue maps, lesions are \
          idealised blobs; real tumours, artefacts and post-operative changes are not represented.\n\
          - Small lesions (a few pixels) are the hardest; per-slice Dice over tumour slices averages them in.\n\
-         - int8 is meant for the ARM board; on x86 tract's integer path is much slower than f32, so the \
-         appliance picks f32 there. Whether int8 is faster than f32 on a real Pi or Jetson has not been \
-         measured yet.\n\
+         - The appliance runs f32 by default: with tract, int8 takes several times f32's time on x86 and \
+         executes about 4x its instructions on an emulated Cortex-A72/A76 (docs/ARM_INT8.md). The int8 \
+         files are 3.8x smaller; `--precision int8` runs them. No real Pi or Jetson has timed them yet.\n\
          - The held-out set is small (see the table); the numbers carry sampling noise."
     );
     if let Some(op) = filter.and_then(|f| f.filter.as_ref()) {
