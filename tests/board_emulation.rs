@@ -7,47 +7,16 @@
 //! `NEUROSCREEN_REQUIRE_AARCH64=1`, so there a missing binary fails the test;
 //! a plain `cargo test` without the cross toolchain skips it, saying so.
 
+use neuroscreen_e2e::board_support::{aarch64_beside, results_by_name as results, SYSROOT};
 use neuroscreen_e2e::{neuroscreen, repo};
 use serde_json::Value;
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::process::Command;
-
-const SYSROOT: &str = "/usr/aarch64-linux-gnu";
 
 /// What the board run may differ by from this machine's: the same model
 /// file on other kernels (ARM NEON vs x86 AVX, a different summation
 /// order) flips at most a few edge pixels.
 const MAX_PROBABILITY_DIFF: f64 = 0.01;
 const MAX_MASK_PIXELS_DIFFERENT: f64 = 0.005;
-
-fn aarch64_binary() -> Option<PathBuf> {
-    let host = neuroscreen();
-    let profile = host.parent()?.file_name()?.to_owned();
-    let target_dir = host.parent()?.parent()?;
-    let bin = target_dir
-        .join("aarch64-unknown-linux-gnu")
-        .join(profile)
-        .join("neuroscreen");
-    bin.exists().then_some(bin)
-}
-
-/// Results by input file name.
-fn results(out: &Path) -> BTreeMap<String, Value> {
-    std::fs::read_to_string(out.join("results.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: Value = serde_json::from_str(l).unwrap();
-            let name = Path::new(v["input"].as_str().unwrap())
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
-            (name, v)
-        })
-        .collect()
-}
 
 fn mask(v: &Value) -> Option<Vec<u8>> {
     v["mask"]
@@ -57,7 +26,7 @@ fn mask(v: &Value) -> Option<Vec<u8>> {
 
 #[test]
 fn the_board_build_under_emulation_matches_this_machine() {
-    let Some(board_bin) = aarch64_binary() else {
+    let Some(board_bin) = aarch64_beside(&neuroscreen()) else {
         assert!(
             std::env::var_os("NEUROSCREEN_REQUIRE_AARCH64").is_none(),
             "the aarch64 neuroscreen was not built (scripts/test.sh builds it)"

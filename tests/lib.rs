@@ -1,5 +1,7 @@
 //! Helpers shared by the end-to-end tests.
 
+pub mod board_support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

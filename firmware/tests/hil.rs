@@ -8,7 +8,9 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-const SYSROOT: &str = "/usr/aarch64-linux-gnu";
+#[path = "../../tests/board_support.rs"]
+mod board_support;
+use board_support::{aarch64_beside, results_by_name, SYSROOT};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -18,17 +20,8 @@ fn host_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_neuroscreen"))
 }
 
-/// The aarch64 build beside this one (scripts/test.sh cross-builds it).
 fn board_bin() -> Option<PathBuf> {
-    let host = host_bin();
-    let profile = host.parent()?.file_name()?.to_owned();
-    let bin = host
-        .parent()?
-        .parent()?
-        .join("aarch64-unknown-linux-gnu")
-        .join(profile)
-        .join("neuroscreen");
-    bin.exists().then_some(bin)
+    aarch64_beside(&host_bin())
 }
 
 fn samples(names: &[&str]) -> Vec<PathBuf> {
@@ -110,18 +103,14 @@ fn scan_here(files: &[PathBuf], out: &Path, precision: &str) -> Vec<(String, Str
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    std::fs::read_to_string(out.join("results.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: Value = serde_json::from_str(l).unwrap();
-            let name = Path::new(v["input"].as_str().unwrap())
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
+    let by_name = results_by_name(out);
+    files
+        .iter()
+        .map(|f| {
+            let name = f.file_name().unwrap().to_string_lossy().into_owned();
+            let v = &by_name[&name];
             (
-                name,
+                name.clone(),
                 v["verdict"].as_str().unwrap().to_string(),
                 v["tumour_probability"].as_f64().unwrap(),
             )
