@@ -20,17 +20,15 @@ cargo build -q --release -p firmware --target aarch64-unknown-linux-gnu
 bin="$target/aarch64-unknown-linux-gnu/release/neuroscreen"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-for p in insn_count tb_profile; do
-    # The plugin API's symbols are resolved by qemu when it loads the plugin.
-    gcc -shared -fPIC -O2 -fvisibility=hidden -o "$work/$p.so" "$here/qemu/$p.c" \
-        -Wl,--unresolved-symbols=ignore-all
-done
+# The plugin API's symbols are resolved by qemu when it loads the plugin.
+gcc -shared -fPIC -O2 -fvisibility=hidden -o "$work/insn_profile.so" "$here/qemu/insn_profile.c" \
+    -Wl,--unresolved-symbols=ignore-all
 sysroot=/usr/aarch64-linux-gnu
 doc=docs/ARM_INT8.md
 out="$work/out.txt"
 
 count() { # cpu precision runs -> guest instructions
-    qemu-aarch64 -L "$sysroot" -cpu "$1" -plugin "$work/insn_count.so" -d plugin \
+    qemu-aarch64 -L "$sysroot" -cpu "$1" -plugin "$work/insn_profile.so" -d plugin \
         "$bin" bench-worker --models models --precision "$2" --threads 1 --runs "$3" \
         2>&1 >/dev/null | awk '/guest instructions/ {print $3}'
 }
@@ -53,7 +51,7 @@ count() { # cpu precision runs -> guest instructions
     echo "where the instructions go, cortex-a72, --runs 29 (whole process), top functions:"
     for p in f32 int8; do
         TB_PROFILE_OUT="$work/prof-$p.txt" qemu-aarch64 -L "$sysroot" -cpu cortex-a72 \
-            -plugin "$work/tb_profile.so" -d page "$bin" bench-worker --models models \
+            -plugin "$work/insn_profile.so" -d page "$bin" bench-worker --models models \
             --precision "$p" --threads 1 --runs 29 >/dev/null 2>"$work/page-$p.txt"
     done
     aarch64-linux-gnu-nm -C --defined-only "$bin" | awk '$2 ~ /[tTwW]/' >"$work/syms.txt"
@@ -89,7 +87,7 @@ PY
     echo
     echo "Written by \`scripts/arm_int8_proxy.sh\` on $(date -u +%F) at commit $(git rev-parse --short HEAD)."
     echo
-    echo "No board was available. qemu-user runs the aarch64 release build of \`neuroscreen\` as a Cortex-A72 (Raspberry Pi 4) and a Cortex-A76 (Pi 5); a small TCG plugin (\`scripts/qemu/\`) counts the guest instructions executed, and another attributes them to functions. Emulated time means nothing (qemu emulates NEON floating point slowly and integer operations quickly, so int8 even *looks* faster under qemu), but the instruction count for the same work is exact. It is not time either: an int8 matmul instruction does 2-4x the multiply-adds of an f32 one, and scalar bookkeeping runs at a different rate than SIMD. What it shows is where the work is: if int8 executes several times f32's instructions and most of them outside the integer kernel, the int8 path cannot win by its kernel alone."
+    echo "No board was available. qemu-user runs the aarch64 release build of \`neuroscreen\` as a Cortex-A72 (Raspberry Pi 4) and a Cortex-A76 (Pi 5); a small TCG plugin (\`scripts/qemu/insn_profile.c\`) counts the guest instructions executed and attributes them to functions. Emulated time means nothing (qemu emulates NEON floating point slowly and integer operations quickly, so int8 even *looks* faster under qemu), but the instruction count for the same work is exact. It is not time either: an int8 matmul instruction does 2-4x the multiply-adds of an f32 one, and scalar bookkeeping runs at a different rate than SIMD. What it shows is where the work is: if int8 executes several times f32's instructions and most of them outside the integer kernel, the int8 path cannot win by its kernel alone."
     echo
     echo '```'
     cat "$out"
