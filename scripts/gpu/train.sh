@@ -32,7 +32,7 @@
 #
 # Knobs (environment): DEVICE (cuda; cpu for a dry run), BUDGET_S (420),
 # PATIENTS (110), SIZE (256), SEG_EPOCHS (40), FILTER_EPOCHS (30), BATCH (16),
-# WORKERS (8), MASK_WEIGHT (4), SPEED (1 to measure, 0 to skip), SPEED_ARGS
+# WORKERS (the trainer's default: every core but one on CUDA), MASK_WEIGHT (4), SPEED (1 to measure, 0 to skip), SPEED_ARGS
 # (extra `speed` options), PYTHON (python3), REFERENCE
 # (gpu-bundle/torch_reference.py), EXPERIMENT (1 to run the seed's
 # experiment too), EXP_EPOCHS (30), FITS (which of "resunet resnet50 r18w16"
@@ -157,7 +157,7 @@ stage phantoms 0 "$bin" phantoms --out "$data" --patients "${PATIENTS:-110}" --s
 fit() {
     local name="$1" reserve="$2"; shift 2
     stage "fit $name" "$reserve" "$bin" fit --data "$data" --out "runs/$name" --device "$device" \
-        --batch "${BATCH:-16}" --workers "${WORKERS:-8}" --input-size "${SIZE:-256}" "$@"
+        --batch "${BATCH:-16}" ${WORKERS:+--workers "$WORKERS"} --input-size "${SIZE:-256}" "$@"
     if [ -f "runs/$name/best.safetensors" ]; then
         tail -n 1 "runs/$name/metrics.jsonl" | sed "s/^/fit $name last epoch: /" >>"$summary"
         stage "eval $name" 0 "$bin" eval --run "runs/$name"

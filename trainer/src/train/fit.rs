@@ -452,7 +452,7 @@ pub fn fit(
             augment: cfg.augment.as_ref(),
             seed: cfg.seed,
             epoch,
-            workers: cfg.workers,
+            workers: cfg.loader_workers(device),
         };
         for_each_batch(train, &order, &plan, |b| {
             if b.n == 1 && !seg {

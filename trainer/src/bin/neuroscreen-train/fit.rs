@@ -60,7 +60,8 @@ pub struct FitArgs {
     /// Channels-last weights and batches (default: on with CUDA, off on CPU)
     #[arg(long)]
     channels_last: Option<bool>,
-    /// Threads assembling augmented batches
+    /// Threads assembling augmented batches (default: every core but one on
+    /// CUDA, two on CPU)
     #[arg(long)]
     workers: Option<usize>,
     /// Filters: weight of the training-only mask head's loss beside the
