@@ -144,7 +144,38 @@ fn resize_plane(img: ImageBuffer<Luma<f32>, Vec<f32>>, w: u32, h: u32) -> Vec<f3
     }
     // Triangle = bilinear when enlarging, area-weighted when shrinking, so
     // small lesions are neither aliased away nor blocky.
-    imageops::resize(&img, w, h, FilterType::Triangle).into_raw()
+    let (lo, hi) = img
+        .as_raw()
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
+            (a.min(v), b.max(v))
+        });
+    if (0.0..=1.0).contains(&lo) && (0.0..=1.0).contains(&hi) {
+        return imageops::resize(&img, w, h, FilterType::Triangle).into_raw();
+    }
+    // The image crate clamps resampled float pixels to 0..=1, their nominal
+    // range: z-scores lost every negative value, and only when the slice
+    // needed a resize. Such a plane goes through mapped into 0..=1 and
+    // back; the Triangle weights are non-negative and sum to one, so the
+    // map commutes with the resampling (to float rounding).
+    let span = f64::from(hi) - f64::from(lo);
+    if !(span > 0.0 && span.is_finite()) {
+        return vec![lo; (w * h) as usize];
+    }
+    let unit = ImageBuffer::<Luma<f32>, Vec<f32>>::from_raw(
+        img.width(),
+        img.height(),
+        img.as_raw()
+            .iter()
+            .map(|&v| ((f64::from(v) - f64::from(lo)) / span) as f32)
+            .collect(),
+    )
+    .expect("same dimensions");
+    imageops::resize(&unit, w, h, FilterType::Triangle)
+        .into_raw()
+        .into_iter()
+        .map(|v| (f64::from(v) * span + f64::from(lo)) as f32)
+        .collect()
 }
 
 /// Normalises one channel's raw values in place.
@@ -408,6 +439,57 @@ mod tests {
         normalise_plane(&mut plane, Normalisation::ZScore, 255.0);
         assert!((plane[11]).abs() < 1e-6);
         assert!((plane[12] - 1.224_745).abs() < 1e-4);
+    }
+
+    #[test]
+    fn resizing_keeps_values_outside_the_unit_range() {
+        // A horizontal ramp from -2 to 3 (z-score-like), halved: the image
+        // crate alone clamps its float output to 0..=1.
+        let (w, h) = (16u32, 8u32);
+        let ramp: Vec<f32> = (0..w * h)
+            .map(|i| -2.0 + 5.0 * (i % w) as f32 / (w - 1) as f32)
+            .collect();
+        let img = ImageBuffer::from_raw(w, h, ramp.clone()).unwrap();
+        let half = resize_plane(img, w / 2, h / 2);
+        let (min, max) = half
+            .iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
+                (a.min(v), b.max(v))
+            });
+        assert!(min < -1.5 && max > 2.5, "range {min}..{max}");
+        // Each row still rises left to right, and a resize of the ramp
+        // shifted into 0..=1 is the same ramp shifted.
+        assert!(half[..(w / 2) as usize].windows(2).all(|p| p[0] < p[1]));
+        let shifted: Vec<f32> = ramp.iter().map(|v| (v + 2.0) / 5.0).collect();
+        let unit = resize_plane(ImageBuffer::from_raw(w, h, shifted).unwrap(), w / 2, h / 2);
+        for (a, b) in half.iter().zip(&unit) {
+            assert!((a - (b * 5.0 - 2.0)).abs() < 1e-5, "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn zscore_input_keeps_its_negative_values_through_a_resize() {
+        let (w, h) = (64u32, 64u32);
+        // Air (0) down the left edge, tissue of varied intensity elsewhere.
+        let pixels: Vec<f32> = (0..w * h)
+            .map(|i| {
+                if (i % w) < 8 {
+                    0.0
+                } else {
+                    (40 + (i * 7) % 200) as f32
+                }
+            })
+            .collect();
+        let slice = SliceImage::new(w, h, 1, 8, pixels);
+        let pp = Preprocessing {
+            resize: ResizePolicy::Stretch,
+            normalisation: Normalisation::ZScore,
+        };
+        let resized = prepare(&slice, &pp, 32, 32).unwrap();
+        let same = prepare(&slice, &pp, 64, 64).unwrap();
+        let min = |d: &[f32]| d.iter().copied().fold(f32::INFINITY, f32::min);
+        assert!(min(&same.data) < -1.0, "z-scores below the mean");
+        assert!(min(&resized.data) < -1.0, "and still after a resize");
     }
 
     #[test]
