@@ -10,6 +10,7 @@ pub mod integrity;
 pub mod manifest;
 pub mod metrics;
 pub mod preprocess;
+pub mod resample;
 pub mod signature;
 pub mod slice;
 

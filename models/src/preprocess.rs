@@ -7,9 +7,8 @@
 //! pixels (statistics do not depend on the resize), grey replicated to three
 //! channels, then the resize to the model's fixed input size.
 
+use crate::resample::triangle_resize;
 use crate::{Error, Result, SliceImage};
-use image::imageops::{self, FilterType};
-use image::{ImageBuffer, Luma};
 use serde::{Deserialize, Serialize};
 
 /// How a slice of any size is brought to the model's square input.
@@ -107,10 +106,12 @@ impl Geometry {
     pub fn to_source(&self, plane: &[f32]) -> Vec<f32> {
         assert_eq!(plane.len(), (self.input_width * self.input_height) as usize);
         let [x0, y0, cw, ch] = self.content;
-        let cropped = ImageBuffer::<Luma<f32>, Vec<f32>>::from_fn(cw, ch, |x, y| {
-            Luma([plane[((y0 + y) * self.input_width + x0 + x) as usize]])
-        });
-        resize_plane(cropped, self.source_width, self.source_height)
+        let mut cropped = Vec::with_capacity((cw * ch) as usize);
+        for y in y0..y0 + ch {
+            let row = (y * self.input_width + x0) as usize;
+            cropped.extend_from_slice(&plane[row..row + cw as usize]);
+        }
+        resize_plane(cropped, (cw, ch), self.source_width, self.source_height)
     }
 
     /// Maps a source-sized plane into the input grid (zero padding outside the
@@ -121,13 +122,12 @@ impl Geometry {
             (self.source_width * self.source_height) as usize
         );
         let [x0, y0, cw, ch] = self.content;
-        let src = ImageBuffer::<Luma<f32>, Vec<f32>>::from_raw(
-            self.source_width,
-            self.source_height,
+        let content = resize_plane(
             plane.to_vec(),
-        )
-        .expect("plane size checked above");
-        let content = resize_plane(src, cw, ch);
+            (self.source_width, self.source_height),
+            cw,
+            ch,
+        );
         let mut out = vec![0.0f32; (self.input_width * self.input_height) as usize];
         for y in 0..ch {
             let row = &content[(y * cw) as usize..((y + 1) * cw) as usize];
@@ -138,44 +138,28 @@ impl Geometry {
     }
 }
 
-fn resize_plane(img: ImageBuffer<Luma<f32>, Vec<f32>>, w: u32, h: u32) -> Vec<f32> {
-    if img.width() == w && img.height() == h {
-        return img.into_raw();
+/// `plane` (`src` = width, height) resampled to `w` x `h` with a triangle
+/// filter: bilinear when enlarging, area-weighted when shrinking, so small
+/// lesions are neither aliased away nor blocky.
+fn resize_plane(plane: Vec<f32>, src: (u32, u32), w: u32, h: u32) -> Vec<f32> {
+    if src == (w, h) {
+        return plane;
     }
-    // Triangle = bilinear when enlarging, area-weighted when shrinking, so
-    // small lesions are neither aliased away nor blocky.
-    let (lo, hi) = img
-        .as_raw()
+    let (lo, hi) = plane
         .iter()
         .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
             (a.min(v), b.max(v))
         });
-    if (0.0..=1.0).contains(&lo) && (0.0..=1.0).contains(&hi) {
-        return imageops::resize(&img, w, h, FilterType::Triangle).into_raw();
-    }
-    // The image crate clamps resampled float pixels to 0..=1, their nominal
-    // range: z-scores lost every negative value, and only when the slice
-    // needed a resize. Such a plane goes through mapped into 0..=1 and
-    // back; the Triangle weights are non-negative and sum to one, so the
-    // map commutes with the resampling (to float rounding).
-    let span = f64::from(hi) - f64::from(lo);
-    if !(span > 0.0 && span.is_finite()) {
-        return vec![lo; (w * h) as usize];
-    }
-    let unit = ImageBuffer::<Luma<f32>, Vec<f32>>::from_raw(
-        img.width(),
-        img.height(),
-        img.as_raw()
-            .iter()
-            .map(|&v| ((f64::from(v) - f64::from(lo)) / span) as f32)
-            .collect(),
-    )
-    .expect("same dimensions");
-    imageops::resize(&unit, w, h, FilterType::Triangle)
-        .into_raw()
-        .into_iter()
-        .map(|v| (f64::from(v) * span + f64::from(lo)) as f32)
-        .collect()
+    // Results are clamped to 0..=1 as the image crate clamped them (what the
+    // shipped models were trained on) when the plane lies in that range.
+    // A plane outside it (z-scores) keeps its own range: clamping to 0..=1
+    // lost every negative z-score, and only when a resize was needed.
+    let bounds = if (0.0..=1.0).contains(&lo) && (0.0..=1.0).contains(&hi) {
+        (0.0, 1.0)
+    } else {
+        (lo, hi)
+    };
+    triangle_resize(&plane, src, (w, h), bounds)
 }
 
 /// Normalises one channel's raw values in place.
@@ -443,14 +427,14 @@ mod tests {
 
     #[test]
     fn resizing_keeps_values_outside_the_unit_range() {
-        // A horizontal ramp from -2 to 3 (z-score-like), halved: the image
-        // crate alone clamps its float output to 0..=1.
+        // A horizontal ramp from -2 to 3 (z-score-like), halved: clamped to
+        // 0..=1 as the image crate's float resampling clamps, it would lose
+        // its negative half.
         let (w, h) = (16u32, 8u32);
         let ramp: Vec<f32> = (0..w * h)
             .map(|i| -2.0 + 5.0 * (i % w) as f32 / (w - 1) as f32)
             .collect();
-        let img = ImageBuffer::from_raw(w, h, ramp.clone()).unwrap();
-        let half = resize_plane(img, w / 2, h / 2);
+        let half = resize_plane(ramp.clone(), (w, h), w / 2, h / 2);
         let (min, max) = half
             .iter()
             .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
@@ -461,7 +445,7 @@ mod tests {
         // shifted into 0..=1 is the same ramp shifted.
         assert!(half[..(w / 2) as usize].windows(2).all(|p| p[0] < p[1]));
         let shifted: Vec<f32> = ramp.iter().map(|v| (v + 2.0) / 5.0).collect();
-        let unit = resize_plane(ImageBuffer::from_raw(w, h, shifted).unwrap(), w / 2, h / 2);
+        let unit = resize_plane(shifted, (w, h), w / 2, h / 2);
         for (a, b) in half.iter().zip(&unit) {
             assert!((a - (b * 5.0 - 2.0)).abs() < 1e-5, "{a} vs {b}");
         }
