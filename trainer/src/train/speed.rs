@@ -71,6 +71,30 @@ pub fn reference_name(model: &Architecture) -> &'static str {
     }
 }
 
+/// `model` with seeded weights on `device`, channels-last when asked.
+fn seeded_net(
+    model: &Architecture,
+    device: Device,
+    channels_last: bool,
+    seed: i64,
+) -> Result<(nn::VarStore, Net)> {
+    let seeded = super::fit::seeded(seed);
+    let vs = nn::VarStore::new(device);
+    let net = Net::new(&vs.root(), model);
+    drop(seeded);
+    if channels_last {
+        variables_to_channels_last(&vs)?;
+    }
+    Ok((vs, net))
+}
+
+/// tch's own Adam (libtorch's per-tensor C++ loop), the fused one's peer.
+fn libtorch_adam(vs: &nn::VarStore, lr: f64) -> Result<nn::Optimizer> {
+    nn::Adam::default()
+        .build(vs, lr)
+        .map_err(|e| Error::Invalid(format!("optimiser: {e}")))
+}
+
 pub fn measure(case: &SpeedCase, device: Device, seed: i64) -> Result<SpeedRow> {
     if case.batch < 1 || case.size < 32 || case.steps == 0 {
         return Err(Error::Invalid(format!(
@@ -78,13 +102,7 @@ pub fn measure(case: &SpeedCase, device: Device, seed: i64) -> Result<SpeedRow> 
             case.batch, case.size, case.steps
         )));
     }
-    let seeded = super::fit::seeded(seed);
-    let vs = nn::VarStore::new(device);
-    let net = Net::new(&vs.root(), &case.model);
-    drop(seeded);
-    if case.channels_last {
-        variables_to_channels_last(&vs)?;
-    }
+    let (vs, net) = seeded_net(&case.model, device, case.channels_last, seed)?;
     super::fit::autotune_convolutions(device);
     enum Opt {
         Fused(FusedAdam),
@@ -93,11 +111,7 @@ pub fn measure(case: &SpeedCase, device: Device, seed: i64) -> Result<SpeedRow> 
     let mut opt = if case.fused_adam {
         Opt::Fused(FusedAdam::new(&vs, AdamConfig::adam(1e-3)))
     } else {
-        Opt::Libtorch(
-            nn::Adam::default()
-                .build(&vs, 1e-3)
-                .map_err(|e| Error::Invalid(format!("optimiser: {e}")))?,
-        )
+        Opt::Libtorch(libtorch_adam(&vs, 1e-3)?)
     };
     let opts = (Kind::Float, device);
     let mut x = Tensor::rand([case.batch, 3, case.size, case.size], opts);
@@ -183,13 +197,7 @@ pub fn adam_step_times(
     channels_last: bool,
     steps: usize,
 ) -> Result<AdamStepTimes> {
-    let seeded = super::fit::seeded(0);
-    let vs = nn::VarStore::new(device);
-    let net = Net::new(&vs.root(), model);
-    drop(seeded);
-    if channels_last {
-        variables_to_channels_last(&vs)?;
-    }
+    let (vs, net) = seeded_net(model, device, channels_last, 0)?;
     let x = Tensor::rand([2, 3, 64, 64], (Kind::Float, device));
     net.forward_t(&x, true).mean(Kind::Float).backward();
     let steps = steps.max(1);
@@ -203,9 +211,7 @@ pub fn adam_step_times(
         synchronise(device);
         Ok(t.elapsed().as_secs_f64() * 1e3 / steps as f64)
     };
-    let mut libtorch = nn::Adam::default()
-        .build(&vs, 1e-6)
-        .map_err(|e| Error::Invalid(format!("optimiser: {e}")))?;
+    let mut libtorch = libtorch_adam(&vs, 1e-6)?;
     let libtorch_ms = time(Box::new(|| {
         libtorch.step();
         Ok(())

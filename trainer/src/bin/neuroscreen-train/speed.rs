@@ -241,30 +241,25 @@ pub fn run(a: SpeedArgs) -> Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let loader_batch = batches.iter().copied().max().unwrap_or(4).max(1) as usize;
     let loader_slices = (8 * loader_batch).max(64);
+    let counts = if cores > 1 { vec![1, cores] } else { vec![1] };
     let mut loader = Vec::new();
-    for workers in [1, cores] {
-        if workers == 1 || workers > 1 && loader.len() == 1 {
-            let rate = trainer::train::speed::loader_images_per_s(
-                256,
-                loader_batch,
-                workers,
-                loader_slices,
-            )?;
-            loader.push(serde_json::json!({"workers": workers, "img_s": rate}));
-        }
+    for workers in counts {
+        let rate =
+            trainer::train::speed::loader_images_per_s(256, loader_batch, workers, loader_slices)?;
+        loader.push((workers, rate));
     }
     println!(
         "fit's loader alone (augmented 256x256 slices, batch {loader_batch}): {}",
         loader
             .iter()
-            .map(|r| format!(
-                "{} worker(s) {:.0} img/s",
-                r["workers"],
-                r["img_s"].as_f64().unwrap_or(0.0)
-            ))
+            .map(|(workers, rate)| format!("{workers} worker(s) {rate:.0} img/s"))
             .collect::<Vec<_>>()
             .join(", ")
     );
+    let loader: Vec<_> = loader
+        .iter()
+        .map(|(workers, rate)| serde_json::json!({"workers": workers, "img_s": rate}))
+        .collect();
     if let Some(path) = &a.json {
         let doc = serde_json::json!({
             "device": device_name,
