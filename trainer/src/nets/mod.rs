@@ -49,6 +49,15 @@ impl Architecture {
         )
     }
 
+    /// What a run of this role is scored by in training logs and curves.
+    pub fn score_name(&self) -> &'static str {
+        if self.is_segmenter() {
+            "Dice"
+        } else {
+            "accuracy"
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Architecture::ResUnet { .. } => "resunet",

@@ -119,12 +119,7 @@ pub fn evaluate_run(run: &Path, out: &Path) -> Result<PathBuf> {
         })
         .collect();
     let curves_path = out.join("training_curves.png");
-    let score = if state.config.model.is_segmenter() {
-        "Dice"
-    } else {
-        "accuracy"
-    };
-    plot_training_curves(&curves, score, &curves_path)?;
+    plot_training_curves(&curves, state.config.model.score_name(), &curves_path)?;
     images.training_curves = Some(curves_path);
 
     let dataset = format!(

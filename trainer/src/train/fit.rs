@@ -445,7 +445,7 @@ pub fn fit(
         // batches, so the CPU queues the next steps meanwhile.
         let read_every = if device.is_cuda() { 8 } else { 1 };
         let mut pending: Vec<Tensor> = Vec::with_capacity(read_every);
-        let score_name = if seg { "Dice" } else { "accuracy" };
+        let score_name = cfg.model.score_name();
         let order = epoch_order(train.len(), cfg.seed, epoch, true);
         let plan = Batching {
             batch: cfg.batch,
