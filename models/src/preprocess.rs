@@ -145,11 +145,7 @@ fn resize_plane(plane: Vec<f32>, src: (u32, u32), w: u32, h: u32) -> Vec<f32> {
     if src == (w, h) {
         return plane;
     }
-    let (lo, hi) = plane
-        .iter()
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
-            (a.min(v), b.max(v))
-        });
+    let (lo, hi) = value_range(&plane);
     // Results are clamped to 0..=1 as the image crate clamped them (what the
     // shipped models were trained on) when the plane lies in that range.
     // A plane outside it (z-scores) keeps its own range: clamping to 0..=1
@@ -206,15 +202,20 @@ pub fn normalise_plane(plane: &mut [f32], norm: Normalisation, full_scale: f32) 
     }
 }
 
+/// The smallest and largest value of a plane (infinities when it is empty).
+fn value_range(plane: &[f32]) -> (f32, f32) {
+    plane
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
+            (a.min(v), b.max(v))
+        })
+}
+
 /// The `low` and `high` percentiles (0..100) of a plane, by a 4096-bin
 /// histogram over its range: exact enough for intensity scaling and linear
 /// in the pixel count.
 pub fn percentiles(plane: &[f32], low: f32, high: f32) -> (f32, f32) {
-    let (min, max) = plane
-        .iter()
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
-            (a.min(v), b.max(v))
-        });
+    let (min, max) = value_range(plane);
     if max <= min {
         return (min, min);
     }
@@ -435,11 +436,7 @@ mod tests {
             .map(|i| -2.0 + 5.0 * (i % w) as f32 / (w - 1) as f32)
             .collect();
         let half = resize_plane(ramp.clone(), (w, h), w / 2, h / 2);
-        let (min, max) = half
-            .iter()
-            .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
-                (a.min(v), b.max(v))
-            });
+        let (min, max) = value_range(&half);
         assert!(min < -1.5 && max > 2.5, "range {min}..{max}");
         // Each row still rises left to right, and a resize of the ramp
         // shifted into 0..=1 is the same ramp shifted.
