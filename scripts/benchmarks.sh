@@ -69,7 +69,7 @@ section "Training speed: tch (Rust) vs PyTorch (Python) on this machine's CPU" \
 
 soak_dir="$(mktemp -d)"
 section "Memory over a long run: $soak slices through the service" \
-"\`neuroscreen soak\` starts \`neuroscreen run\` on a fresh box and renames sample slices into its watched inbox, 24 in flight, as a scanner would; every window it samples the service's resident memory (RSS, and its high-water mark HWM: the peak), open file descriptors and threads from /proc, and the latency percentiles (the record's own decode-to-mask time; e2e: rename into the inbox to the result line). The README's reliability section has a 10,000-slice run." \
+"\`neuroscreen soak\` starts \`neuroscreen run\` on a fresh box and renames sample slices into its watched inbox, 24 in flight, as a scanner would; every window it samples the service's resident memory (RSS, and its high-water mark HWM: the peak), open file descriptors and threads from /proc, and the latency percentiles (the record's own decode-to-mask time; e2e: rename into the inbox to the result line). docs/RELIABILITY.md has a 10,000-slice run." \
 "$target/neuroscreen" soak --dir "$soak_dir/box" --slices "$soak" --window $((soak / 5)) --threads 1 --precision f32
 rm -rf "$soak_dir"
 

@@ -34,7 +34,7 @@ trap 'rm -rf "$scratch"' EXIT
     echo
     echo "Written by \`scripts/compare_filters.sh $*\` on $(date -u +%F) at commit $(git rev-parse --short HEAD), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), one thread."
     echo
-    echo "Each filter run is exported beside the segmenter run \`$segmenter\` (\`neuroscreen-train export\`: the threshold is the highest P(tumour) that keeps 95 % of the tumour slices of the run's validation patients; the test figures are its held-out test patients, f32), then \`neuroscreen bench --slices\` screens every slice of \`$slices\` (phantom patients of seed 2026, which none of these runs saw) with the filter on and with every slice segmented. The runs' own training settings are in their \`config.toml\`; the commands that made them are in the README."
+    echo "Each filter run is exported beside the segmenter run \`$segmenter\` (\`neuroscreen-train export\`: the threshold is the highest P(tumour) that keeps 95 % of the tumour slices of the run's validation patients; the test figures are its held-out test patients, f32), then \`neuroscreen bench --slices\` screens every slice of \`$slices\` (phantom patients of seed 2026, which none of these runs saw) with the filter on and with every slice segmented. The runs' own training settings are in their \`config.toml\`; the commands that made them are in docs/TRAINING.md."
 } >"$doc"
 
 for run in "$@"; do

@@ -17,7 +17,7 @@ For each kept axial slice it writes two 256x256 PNGs:
 
 MNI has real tissue maps; CSF is the brain envelope minus GM and WM. Colin27
 has none, so its GM/WM/CSF memberships come from a 3-class intensity mixture
-on the brain-extracted volume (an approximation, said in the README).
+on the brain-extracted volume (an approximation, said in docs/TRAINING.md).
 
 Usage: pip install nibabel numpy scipy; python3 scripts/extract_anatomy.py NILEARN_DATA_DIR OUT_DIR
 """

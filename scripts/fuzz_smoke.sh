@@ -8,8 +8,8 @@
 # so the fuzzers see the code the board runs (fuzz/known-crashes/README.md
 # says why that matters for the JPEG 2000 decoder). Coverage instrumentation
 # but no sanitizer: `--sanitizer none` passes no -Z flag, so the stable
-# toolchain builds it and CI needs no nightly. The README's Reliability
-# section has the cold build time.
+# toolchain builds it and CI needs no nightly. docs/RELIABILITY.md has
+# the cold build time.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$here/.."

@@ -43,7 +43,7 @@ for component in rustfmt clippy; do
 done
 
 # cargo-fuzz for the fuzz smoke in test.sh, pinned: the build flags it
-# passes (and so the figures in the README) change between releases.
+# passes (and so the figures in docs/RELIABILITY.md) change between releases.
 if [ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz 0.13.1" ]; then
     echo "setup: installing cargo-fuzz 0.13.1 (a few minutes)"
     cargo install cargo-fuzz --version 0.13.1 --locked

@@ -31,7 +31,7 @@ disk_free "after cargo test"
 # A short run of each fuzz target from its committed corpus (every seed is
 # also replayed by `cargo test` above, firmware/tests/fuzz_corpus.rs); a
 # crash fails the tests. NEUROSCREEN_FUZZ_SMOKE=0 skips it on a local run:
-# its first build takes several minutes (README, Reliability).
+# its first build takes several minutes (docs/RELIABILITY.md).
 if [ "${NEUROSCREEN_FUZZ_SMOKE:-1}" != 0 ]; then
     "$here/fuzz_smoke.sh"
     disk_free "after the fuzz smoke"

@@ -1,5 +1,5 @@
 //! A short soak through the real service (`neuroscreen soak`, the same
-//! command the README's 10,000-slice figures come from): no file
+//! command docs/RELIABILITY.md's 10,000-slice figures come from): no file
 //! descriptor growth, bounded memory growth, every slice screened.
 
 use neuroscreen_e2e::{neuroscreen, repo};

@@ -403,13 +403,13 @@ pub fn line(r: &Record) -> String {
                 _ => "-".into(),
             };
             format!(
-                "{:<7} p={:.3}  {found:<28} {total:>8.1} ms  {}",
+                "{:<7} {:<26} {found:<28} {total:>8.1} ms  {}",
                 if verdict == RecordVerdict::Tumour {
                     "tumour"
                 } else {
                     "clear"
                 },
-                r.tumour_probability.unwrap_or(0.0),
+                r.verdict_basis(),
                 r.input.display()
             )
         }

@@ -26,6 +26,12 @@
 # data/gpu-phantoms --patients N --seed 0 --contrast mixed):
 #   neuroscreen-train export --segmenter runs/resunet --filter runs/r18w16 --trained-on "<GPU>"
 #
+# Real data: the shipped set learnt from real scans on CPU (docs/TRAINING.md,
+# "The shipped set"); this script still trains on phantoms, because our data
+# folder (LGG 87 MB and Figshare 59 MB of JPEG/PNG) does not fit the device
+# tool's 64 MiB carry beside the 41 MB trainer. A GPU run on the same data
+# needs a compact copy made on the CPU machine first (not written yet).
+#
 # With the team's device tool: carry ["gpu-bundle"], command
 # `bash scripts/gpu/train.sh` (OUT is the tool's $OUT there), timeout_s about
 # BUDGET_S + 60.

@@ -15,11 +15,59 @@ pub const SMOOTH: f64 = 1.0;
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SegLoss {
-    Tversky { alpha: f64, beta: f64 },
-    FocalTversky { alpha: f64, beta: f64, gamma: f64 },
+    Tversky {
+        alpha: f64,
+        beta: f64,
+    },
+    FocalTversky {
+        alpha: f64,
+        beta: f64,
+        gamma: f64,
+    },
     Dice,
     Bce,
     BceDice,
+    /// For a segmenter that sees clear slices as well as tumour slices (the
+    /// appliance's segmenter gets every slice the filter passes): Tversky
+    /// per sample over the batch's tumour slices only (on a clear slice
+    /// Tversky's only way down is to predict nothing anywhere, which is how
+    /// per-slice Tversky on all slices collapsed), plus `bce` times pixel
+    /// BCE over every slice, plus `detect` times a slice-level BCE on the
+    /// mean of each slice's `TOP_K` largest logits against "has tumour":
+    /// the appliance calls a slice tumour when its mask is not empty, and
+    /// this term trains exactly that decision.
+    AllSlices {
+        alpha: f64,
+        beta: f64,
+        bce: f64,
+        detect: f64,
+    },
+}
+
+/// Pixels whose logits make a slice's detection score: fewer than the
+/// smallest lesions at 128 px, so a tiny lesion can score "tumour" without
+/// growing its mask, more than one so a lone hot pixel is not the verdict.
+pub const TOP_K: i64 = 4;
+
+impl SegLoss {
+    /// `AllSlices` with the seed's Tversky weights, BCE and detection at 1.
+    pub fn all_slices() -> Self {
+        SegLoss::AllSlices {
+            alpha: 0.7,
+            beta: 0.3,
+            bce: 1.0,
+            detect: 1.0,
+        }
+    }
+}
+
+/// Per slice: the mean of its `TOP_K` largest logits ([N]).
+pub fn detection_logit(logits: &Tensor) -> Tensor {
+    let flat = logits.flatten(1, -1);
+    let k = TOP_K.min(flat.size()[1]);
+    flat.topk(k, 1, true, false)
+        .0
+        .mean_dim(1, false, Kind::Float)
 }
 
 impl Default for SegLoss {
@@ -72,6 +120,30 @@ impl SegLoss {
             ),
             SegLoss::BceDice => {
                 SegLoss::Bce.compute(logits, target) + SegLoss::Dice.compute(logits, target)
+            }
+            SegLoss::AllSlices {
+                alpha,
+                beta,
+                bce,
+                detect,
+            } => {
+                let has = target
+                    .flatten(1, -1)
+                    .amax(1, false)
+                    .gt(0.5)
+                    .to_kind(Kind::Float);
+                let tumour_slices = has.sum(Kind::Float).clamp_min(1.0);
+                let tversky = (one_minus(&tversky_index(logits, target, alpha, beta)) * &has)
+                    .sum(Kind::Float)
+                    / tumour_slices;
+                let pixels = SegLoss::Bce.compute(logits, target);
+                let slices = detection_logit(logits).binary_cross_entropy_with_logits::<Tensor>(
+                    &has,
+                    None,
+                    None,
+                    Reduction::Mean,
+                );
+                tversky + pixels * bce + slices * detect
             }
         }
     }
@@ -172,11 +244,45 @@ mod tests {
             SegLoss::Dice,
             SegLoss::Bce,
             SegLoss::BceDice,
+            SegLoss::all_slices(),
         ] {
             let l = loss.compute(&logits, &target);
             let grads = Tensor::run_backward(&[l], &[&logits], false, false);
             // Raising a logit of a tumour pixel must lower every loss.
             assert!(grads[0].max().double_value(&[]) < 0.0, "{loss:?}");
         }
+    }
+
+    #[test]
+    fn all_slices_loss_by_hand_and_a_false_alarm_on_a_clear_slice_costs() {
+        // Two 1x20 slices: a tumour slice predicted exactly, a clear slice
+        // predicted clear. Tversky 0 (only the tumour slice counts), BCE
+        // about 0, detection about 0.
+        let tumour: Vec<f32> = (0..20).map(|i| f32::from(i < 5)).collect();
+        let clear = vec![0.0f32; 20];
+        let t = Tensor::cat(&[mask(&tumour), mask(&clear)], 0);
+        let perfect = Tensor::cat(&[hard(&tumour), hard(&clear)], 0);
+        assert!(value(SegLoss::all_slices().compute(&perfect, &t)) < 1e-4);
+        // The same with 3 false-alarm pixels on the clear slice: its
+        // detection score is the mean of its 4 largest logits, (3 x 40 -
+        // 40) / 4 = 20, "tumour", which costs BCE(20, 0) = 20 over the
+        // two slices, 10; pixel BCE adds 3 x 40 / 40 pixels = 3.
+        let mut alarm = clear.clone();
+        alarm[..3].fill(1.0);
+        let noisy = Tensor::cat(&[hard(&tumour), hard(&alarm)], 0);
+        let v = value(SegLoss::all_slices().compute(&noisy, &t));
+        assert!((v - 13.0).abs() < 1e-3, "{v}");
+        // Half the tumour slice missed: Tversky of that slice alone.
+        let mut half = tumour.clone();
+        half[3..5].fill(0.0);
+        let miss = Tensor::cat(&[hard(&half), hard(&clear)], 0);
+        let ti = (3.0 + 1.0) / (3.0 + 0.7 * 2.0 + 1.0);
+        let bce = 2.0 * 40.0 / 40.0;
+        let v = value(SegLoss::all_slices().compute(&miss, &t));
+        assert!((v - (1.0 - ti + bce)).abs() < 1e-3, "{v}");
+        assert_eq!(
+            value(detection_logit(&Tensor::cat(&[hard(&tumour), hard(&alarm)], 0)).select(0, 1)),
+            20.0
+        );
     }
 }

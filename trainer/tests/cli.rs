@@ -374,3 +374,242 @@ fn export_writes_a_set_the_appliance_can_load() {
     let card = std::fs::read_to_string(out.join("MODEL_CARD.md")).unwrap();
     assert!(card.contains("The filter's threshold"), "{card}");
 }
+
+/// Rewrites an LGG-layout folder as the real copies in our data folder
+/// are: JPEG slices (grey when `grey`) and PNG masks, no TIFF left.
+fn as_jpeg_and_png(root: &std::path::Path, grey: bool) {
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+                continue;
+            }
+            if p.extension().and_then(|e| e.to_str()) != Some("tif") {
+                continue;
+            }
+            let img = image::open(&p).unwrap();
+            let stem = p.file_stem().unwrap().to_str().unwrap().to_string();
+            if stem.ends_with("_mask") {
+                img.to_luma8().save(p.with_extension("png")).unwrap();
+            } else if grey {
+                img.to_luma8().save(p.with_extension("jpg")).unwrap();
+            } else {
+                img.to_rgb8().save(p.with_extension("jpg")).unwrap();
+            }
+            std::fs::remove_file(&p).unwrap();
+        }
+    }
+}
+
+/// Several named, weighted sources in the real data's formats: `fit` says
+/// per source what it read and how it split it, the segmenter trains on
+/// clear slices too, `export` writes the card's data note, and `eval-set`
+/// scores the set per source (with the stacked source's FLAIR channel alone
+/// as a cohort of its own) and on a folder of clear slices, in f32 and int8.
+#[test]
+fn sources_fit_export_and_score_per_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let phantoms = |name: &str, contrast: &str, seed: &str| {
+        let root = dir.path().join(name);
+        let o = bin()
+            .args(["phantoms", "--patients", "6", "--seed", seed])
+            .args(["--contrast", contrast, "--out"])
+            .arg(&root)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        root
+    };
+    let stacked = phantoms("stacked", "stacked", "1");
+    let grey = phantoms("grey", "t1c", "2");
+    as_jpeg_and_png(&stacked, false);
+    as_jpeg_and_png(&grey, true);
+    let fit = |name: &str, model: &[&str]| {
+        let o = bin()
+            .arg("fit")
+            .args(model)
+            .args(["--input-size", "32", "--epochs", "1", "--batch", "8"])
+            .arg("--data")
+            .arg(format!("stk={}:1", stacked.display()))
+            .arg("--data")
+            .arg(format!("gry={}:0.5", grey.display()))
+            .arg("--out")
+            .arg(dir.path().join(name))
+            .output()
+            .unwrap();
+        let printed = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(
+            o.status.success(),
+            "{printed}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        for source in ["stk: ", "gry: "] {
+            let line = printed
+                .lines()
+                .find(|l| l.starts_with(source))
+                .unwrap_or_else(|| panic!("no line for {source}: {printed}"));
+            assert!(
+                line.contains("0 files skipped") && line.contains("6 patients"),
+                "{line}"
+            );
+        }
+        dir.path().join(name)
+    };
+    let seg = fit(
+        "seg",
+        &[
+            "--model",
+            "resunet",
+            "--widths",
+            "4,8",
+            "--all-slices",
+            "--loss",
+            "all-slices",
+            "--tumour-oversample",
+            "2",
+        ],
+    );
+    let metrics = std::fs::read_to_string(seg.join("metrics.jsonl")).unwrap();
+    assert!(metrics.contains("\"val_clear_flagged\":"), "{metrics}");
+    let filter = fit("filter", &["--model", "resnet18", "--filter-width", "4"]);
+    let note = dir.path().join("note.md");
+    std::fs::write(&note, "Trained on two toy sources; terms: none.\n").unwrap();
+    let out = dir.path().join("models");
+    let export = bin()
+        .arg("export")
+        .arg("--segmenter")
+        .arg(&seg)
+        .arg("--filter")
+        .arg(&filter)
+        .arg("--out")
+        .arg(&out)
+        .arg("--data-note")
+        .arg(&note)
+        .args(["--calibration-slices", "4", "--eval-slices", "8"])
+        .output()
+        .unwrap();
+    assert!(
+        export.status.success(),
+        "{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
+    let card = std::fs::read_to_string(out.join("MODEL_CARD.md")).unwrap();
+    assert!(
+        card.contains("## Training data\n\nTrained on two toy sources"),
+        "{card}"
+    );
+    assert!(!card.contains("Phantoms, not patients"), "{card}");
+    let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
+    assert!(manifest.contains("stk="), "provenance names the sources");
+
+    let clear = dir.path().join("clear/series");
+    std::fs::create_dir_all(&clear).unwrap();
+    for i in 0..3u32 {
+        image::GrayImage::from_fn(40, 40, |x, y| image::Luma([((x * y + i) % 200) as u8]))
+            .save(clear.join(format!("s{i}.png")))
+            .unwrap();
+    }
+    std::fs::write(clear.join("broken.png"), b"nope").unwrap();
+    let report = dir.path().join("report");
+    let o = bin()
+        .arg("eval-set")
+        .arg("--models")
+        .arg(&out)
+        .arg("--run")
+        .arg(&seg)
+        .arg("--filter-run")
+        .arg(&filter)
+        .arg("--clear")
+        .arg(format!("other={}", dir.path().join("clear").display()))
+        .arg("--out")
+        .arg(&report)
+        .arg("--card")
+        .arg(out.join("MODEL_CARD.md"))
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&o.stdout).into_owned();
+    let errors = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{printed}{errors}");
+    assert!(
+        errors.contains("broken.png"),
+        "a bad file is named: {errors}"
+    );
+    assert!(printed.contains("other: 3 clear slices"), "{printed}");
+    let md = std::fs::read_to_string(report.join("per_source.md")).unwrap();
+    for cohort in [
+        "| stk | f32 |",
+        "| stk FLAIR alone | f32 |",
+        "| gry | f32 |",
+        "| other | f32 |",
+    ] {
+        assert!(md.contains(cohort), "{cohort} missing:\n{md}");
+    }
+    assert!(
+        !md.contains("gry FLAIR alone"),
+        "a grey source has no FLAIR cohort"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report.join("per_source.json")).unwrap())
+            .unwrap();
+    let rows = json.as_array().unwrap();
+    assert!(rows.iter().any(|r| r["precision"] == "int8") || !manifest.contains("int8.onnx"));
+    let other = rows
+        .iter()
+        .find(|r| r["cohort"] == "other" && r["precision"] == "f32")
+        .unwrap();
+    assert_eq!(other["appliance"]["clear_slices"], 3);
+    assert_eq!(other["appliance"]["tumour_slices"], 0);
+    assert!(report.join("montage_real.png").exists());
+    assert!(report.join("montage_clear.png").exists());
+    let card = std::fs::read_to_string(out.join("MODEL_CARD.md")).unwrap();
+    assert!(
+        card.contains("Trained on two toy sources"),
+        "the card's start is kept"
+    );
+    assert!(
+        card.contains("## Per source, as the appliance runs it"),
+        "{card}"
+    );
+    assert!(card.contains("| stk FLAIR alone | f32 |"), "{card}");
+
+    // A filter whose training patients include the segmenter's held-out
+    // ones is refused by name: this one holds no patient out.
+    let leaky = dir.path().join("leaky");
+    let no_test = dir.path().join("no_test.toml");
+    std::fs::write(&no_test, "[split]\ntest = 0.0\nval = 0.2\n").unwrap();
+    let o = bin()
+        .arg("fit")
+        .arg("--config")
+        .arg(&no_test)
+        .args(["--model", "resnet18", "--filter-width", "4"])
+        .args(["--input-size", "32", "--epochs", "1", "--batch", "8"])
+        .arg("--data")
+        .arg(format!("stk={}:1", stacked.display()))
+        .arg("--data")
+        .arg(format!("gry={}:0.5", grey.display()))
+        .arg("--out")
+        .arg(&leaky)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let o = bin()
+        .arg("eval-set")
+        .arg("--models")
+        .arg(&out)
+        .arg("--run")
+        .arg(&seg)
+        .arg("--filter-run")
+        .arg(&leaky)
+        .arg("--out")
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("held-out patients"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

@@ -112,12 +112,20 @@ pub fn draw_result(
         }
         _ => {
             let p = record.tumour_probability.unwrap_or(0.0);
-            let area = match (record.area_mm2, record.area_px) {
-                (Some(mm2), _) => format!("area {mm2:.1} mm²"),
-                (None, Some(px)) => format!("area {px} px"),
-                (None, None) => "area -".into(),
+            // The verdict follows the mask: a clear slice the filter passed
+            // says its mask is empty rather than showing a bare high p.
+            let area = match (record.verdict, record.area_mm2, record.area_px) {
+                (RecordVerdict::Clear, _, _) if record.mask.is_some() => "mask empty".into(),
+                (_, Some(mm2), _) => format!("area {mm2:.1} mm²"),
+                (_, None, Some(px)) => format!("area {px} px"),
+                (_, None, None) => "area -".into(),
             };
-            for line in [format!("p(tumour) {p:.2}"), area] {
+            let p_line = if record.latency_ms.filter.is_some() {
+                format!("filter p {p:.2}")
+            } else {
+                format!("peak p {p:.2}")
+            };
+            for line in [p_line, area] {
                 y += text::draw(
                     &mut screen,
                     &text::fit(&line, big_chars),

@@ -113,9 +113,53 @@ impl Record {
             dicom: None,
         }
     }
+
+    /// What the verdict rests on, in words that agree with it: the
+    /// filter's probability when a filter ran (else the segmenter's
+    /// highest pixel probability), and for a clear slice the filter passed
+    /// whether the segmenter found nothing. A slice reads "clear" only with
+    /// an empty mask, so a high filter probability beside "clear" always
+    /// says why.
+    pub fn verdict_basis(&self) -> String {
+        let p = self.tumour_probability.unwrap_or(0.0);
+        let source = if self.latency_ms.filter.is_some() {
+            "filter p"
+        } else {
+            "peak p"
+        };
+        match self.verdict {
+            RecordVerdict::Error => String::new(),
+            RecordVerdict::Clear if self.mask.is_some() => format!("{source}={p:.3}, mask empty"),
+            _ => format!("{source}={p:.3}"),
+        }
+    }
 }
 
 /// Latencies to the microsecond: finer digits are noise.
 pub fn round_ms(ms: f64) -> f64 {
     (ms * 1e3).round() / 1e3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdict_basis_agrees_with_the_verdict() {
+        let mut r = Record::new("s.png".into(), "f32".into(), BTreeMap::new());
+        r.verdict = RecordVerdict::Clear;
+        r.tumour_probability = Some(0.861);
+        r.latency_ms.filter = Some(1.0);
+        r.mask = Some("s_mask.png".into());
+        assert_eq!(r.verdict_basis(), "filter p=0.861, mask empty");
+        r.mask = None;
+        r.tumour_probability = Some(0.012);
+        assert_eq!(r.verdict_basis(), "filter p=0.012");
+        r.verdict = RecordVerdict::Tumour;
+        r.latency_ms.filter = None;
+        r.tumour_probability = Some(0.97);
+        assert_eq!(r.verdict_basis(), "peak p=0.970");
+        r.verdict = RecordVerdict::Error;
+        assert_eq!(r.verdict_basis(), "");
+    }
 }

@@ -1,6 +1,14 @@
 //! Augmentation applied identically to a slice and its mask: the geometry
 //! moves both (bilinear for the image, nearest for the mask so no new label
 //! values appear); intensity jitter and noise touch the image only.
+//!
+//! For real scans the intensity side is strong on purpose (the SynthSeg
+//! idea, Billot et al. 2023: a network that never sees the same intensity
+//! mapping twice cannot rely on one contrast or scanner): a stacked slice
+//! sometimes becomes one of its channels alone (a grey slice, as a scanner
+//! sends one series at a time), and each channel gets a random gamma, now
+//! and then a random non-monotonic intensity curve (contrast inversions as
+//! between T1 and T2), a smooth bias field, blur, gain, offset and noise.
 
 use super::warp::{Affine, Pose};
 use rand::rngs::SmallRng;
@@ -25,6 +33,34 @@ pub struct Augmentation {
     pub offset: f32,
     /// Standard deviation of additive Gaussian noise is drawn from 0..this.
     pub noise: f32,
+    /// Probability that a slice becomes `grey_channel` alone, copied to all
+    /// three channels (LGG: channel 1 is FLAIR, on which the masks are drawn).
+    #[serde(default)]
+    pub grey_prob: f32,
+    #[serde(default = "flair")]
+    pub grey_channel: usize,
+    /// Gamma exp(U(-this, this)) per channel.
+    #[serde(default)]
+    pub gamma: f32,
+    /// Probability of a random piecewise-linear intensity curve per slice
+    /// (zero stays zero: background stays dark).
+    #[serde(default)]
+    pub curve_prob: f32,
+    /// Probability of a smooth multiplicative bias field; its log has
+    /// quadratic terms with coefficients in +/- `bias_strength`.
+    #[serde(default)]
+    pub bias_prob: f32,
+    #[serde(default)]
+    pub bias_strength: f32,
+    /// Probability of a Gaussian blur with sigma in 0.3..`blur_sigma` px.
+    #[serde(default)]
+    pub blur_prob: f32,
+    #[serde(default)]
+    pub blur_sigma: f32,
+}
+
+fn flair() -> usize {
+    1
 }
 
 impl Default for Augmentation {
@@ -37,6 +73,29 @@ impl Default for Augmentation {
             gain: 0.1,
             offset: 0.05,
             noise: 0.02,
+            grey_prob: 0.3,
+            grey_channel: 1,
+            gamma: 0.4,
+            curve_prob: 0.2,
+            bias_prob: 0.5,
+            bias_strength: 0.3,
+            blur_prob: 0.2,
+            blur_sigma: 1.2,
+        }
+    }
+}
+
+impl Augmentation {
+    /// The seed paper's augmentation alone: geometry, mild gain, offset and
+    /// noise, none of the intensity randomisation.
+    pub fn seed_only() -> Self {
+        Self {
+            grey_prob: 0.0,
+            gamma: 0.0,
+            curve_prob: 0.0,
+            bias_prob: 0.0,
+            blur_prob: 0.0,
+            ..Self::default()
         }
     }
 }
@@ -55,6 +114,19 @@ impl Augmentation {
         let n = w * h;
         assert_eq!(mask.len(), n, "mask size");
         assert_eq!(image.len() % n, 0, "image is not whole planes");
+        let channels = image.len() / n;
+        if self.grey_prob > 0.0
+            && self.grey_channel < channels
+            && rng.random_bool(f64::from(self.grey_prob))
+        {
+            let src = image[self.grey_channel * n..(self.grey_channel + 1) * n].to_vec();
+            for plane in image.chunks_exact_mut(n) {
+                plane.copy_from_slice(&src);
+            }
+        }
+        // A grey slice (all channels alike) must stay grey: one draw of the
+        // intensity changes for all its channels.
+        let grey = image.chunks_exact(n).all(|p| p == &image[..n]);
         let pose = Pose {
             angle: rng
                 .random_range(-self.rotation_deg..=self.rotation_deg)
@@ -92,9 +164,18 @@ impl Augmentation {
         // still follow from the caller's seed (ChaCha for all of them made
         // it the loader's largest cost).
         let mut pixel_rng = SmallRng::seed_from_u64(rng.random());
+        let mut draws: Option<ChannelDraws> = None;
         for plane in image.chunks_exact_mut(n) {
-            let gain = 1.0 + rng.random_range(-self.gain..=self.gain);
-            let offset = rng.random_range(-self.offset..=self.offset);
+            let d = match (&draws, grey) {
+                (Some(d), true) => d.clone(),
+                _ => {
+                    let d = self.draw(rng, w, h);
+                    draws = Some(d.clone());
+                    d
+                }
+            };
+            d.apply(plane, w, h);
+            let (gain, offset) = (d.gain, d.offset);
             for v in plane.iter_mut() {
                 *v = *v * gain
                     + offset
@@ -104,6 +185,135 @@ impl Augmentation {
                         0.0
                     };
             }
+        }
+    }
+}
+
+/// One channel's intensity changes, drawn once (and shared by the
+/// channels of a grey slice).
+#[derive(Debug, Clone)]
+struct ChannelDraws {
+    gamma: Option<f32>,
+    /// Values of the curve at 0, 1/4, ..., 1 (first is 0).
+    curve: Option<[f32; 5]>,
+    /// Coefficients of the bias field's log: x, y, xy, x^2, y^2.
+    bias: Option<[f32; 5]>,
+    blur: Option<f32>,
+    gain: f32,
+    offset: f32,
+}
+
+impl Augmentation {
+    fn draw<R: Rng>(&self, rng: &mut R, _w: usize, _h: usize) -> ChannelDraws {
+        let chance = |rng: &mut R, p: f32| p > 0.0 && rng.random_bool(f64::from(p.min(1.0)));
+        let gamma = (self.gamma > 0.0).then(|| rng.random_range(-self.gamma..=self.gamma).exp());
+        let curve = chance(rng, self.curve_prob).then(|| {
+            let mut c = [0.0f32; 5];
+            for v in c.iter_mut().skip(1) {
+                *v = rng.random_range(0.0..=1.0);
+            }
+            c
+        });
+        let bias = chance(rng, self.bias_prob).then(|| {
+            let mut b = [0.0f32; 5];
+            for v in b.iter_mut() {
+                *v = rng.random_range(-self.bias_strength..=self.bias_strength);
+            }
+            b
+        });
+        let blur = (self.blur_sigma > 0.3 && chance(rng, self.blur_prob))
+            .then(|| rng.random_range(0.3..self.blur_sigma));
+        ChannelDraws {
+            gamma,
+            curve,
+            bias,
+            blur,
+            gain: 1.0 + rng.random_range(-self.gain..=self.gain),
+            offset: rng.random_range(-self.offset..=self.offset),
+        }
+    }
+}
+
+impl ChannelDraws {
+    /// Gamma, curve, bias and blur on one plane of normalised intensities
+    /// (0..1 after the percentile mapping); the plane is then rescaled so
+    /// its largest value is 1 again, as the appliance's normalisation would.
+    fn apply(&self, plane: &mut [f32], w: usize, h: usize) {
+        if self.gamma.is_none()
+            && self.curve.is_none()
+            && self.bias.is_none()
+            && self.blur.is_none()
+        {
+            return;
+        }
+        if let Some(g) = self.gamma {
+            for v in plane.iter_mut() {
+                *v = v.clamp(0.0, 1.0).powf(g);
+            }
+        }
+        if let Some(c) = self.curve {
+            for v in plane.iter_mut() {
+                let x = v.clamp(0.0, 1.0) * 4.0;
+                let k = (x as usize).min(3);
+                let t = x - k as f32;
+                *v = c[k] * (1.0 - t) + c[k + 1] * t;
+            }
+        }
+        if let Some(b) = self.bias {
+            for y in 0..h {
+                let fy = 2.0 * y as f32 / h.max(2) as f32 - 1.0;
+                for x in 0..w {
+                    let fx = 2.0 * x as f32 / w.max(2) as f32 - 1.0;
+                    let log =
+                        b[0] * fx + b[1] * fy + b[2] * fx * fy + b[3] * fx * fx + b[4] * fy * fy;
+                    plane[y * w + x] *= log.exp();
+                }
+            }
+        }
+        if let Some(sigma) = self.blur {
+            gaussian_blur(plane, w, h, sigma);
+        }
+        let max = plane.iter().copied().fold(0.0f32, f32::max);
+        if max > 1e-6 {
+            for v in plane.iter_mut() {
+                *v /= max;
+            }
+        }
+    }
+}
+
+/// Separable Gaussian blur, edges clamped.
+fn gaussian_blur(plane: &mut [f32], w: usize, h: usize, sigma: f32) {
+    let r = (3.0 * sigma).ceil() as isize;
+    let kernel: Vec<f32> = (-r..=r)
+        .map(|i| (-((i * i) as f32) / (2.0 * sigma * sigma)).exp())
+        .collect();
+    let sum: f32 = kernel.iter().sum();
+    let kernel: Vec<f32> = kernel.iter().map(|k| k / sum).collect();
+    let mut tmp = vec![0.0f32; plane.len()];
+    // Along rows (step 1 within a row of w), then along columns (step w).
+    blur_pass(plane, &mut tmp, (w, h), (1, w), &kernel);
+    blur_pass(&tmp, plane, (h, w), (w, 1), &kernel);
+}
+
+/// One 1-D pass: `lines` lines of `len` samples, sample k of line l at
+/// `l * step.1 + k * step.0`.
+fn blur_pass(
+    src: &[f32],
+    dst: &mut [f32],
+    (len, lines): (usize, usize),
+    step: (usize, usize),
+    kernel: &[f32],
+) {
+    let r = (kernel.len() / 2) as isize;
+    for l in 0..lines {
+        for k in 0..len {
+            let mut acc = 0.0;
+            for (j, kv) in kernel.iter().enumerate() {
+                let kk = (k as isize + j as isize - r).clamp(0, len as isize - 1) as usize;
+                acc += kv * src[l * step.1 + kk * step.0];
+            }
+            dst[l * step.1 + k * step.0] = acc;
         }
     }
 }
@@ -128,7 +338,7 @@ mod tests {
             offset: 0.0,
             noise: 0.0,
             rotation_deg: 30.0,
-            ..Augmentation::default()
+            ..Augmentation::seed_only()
         };
         for seed in 0..20 {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -160,5 +370,100 @@ mod tests {
         };
         assert_eq!(run(5), run(5));
         assert_ne!(run(5), run(6));
+    }
+
+    fn stacked(w: usize, h: usize) -> Vec<f32> {
+        (0..3 * w * h)
+            .map(|i| {
+                let (c, p) = (i / (w * h), i % (w * h));
+                ((p % w) as f32 / w as f32) * (c as f32 + 1.0) / 3.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn grey_draw_copies_the_flair_channel_and_keeps_slices_grey() {
+        let (w, h) = (24, 24);
+        let n = w * h;
+        let always_grey = Augmentation {
+            grey_prob: 1.0,
+            rotation_deg: 0.0,
+            flip_horizontal: false,
+            scale: (1.0, 1.0),
+            noise: 0.0,
+            gain: 0.0,
+            offset: 0.0,
+            gamma: 0.0,
+            curve_prob: 0.0,
+            bias_prob: 0.0,
+            blur_prob: 0.0,
+            ..Augmentation::default()
+        };
+        let base = stacked(w, h);
+        let mut img = base.clone();
+        let mut m = vec![0u8; n];
+        always_grey.apply(&mut ChaCha8Rng::seed_from_u64(1), &mut img, &mut m, w, h);
+        for c in 0..3 {
+            assert_eq!(
+                img[c * n..(c + 1) * n],
+                base[n..2 * n],
+                "channel {c} is FLAIR"
+            );
+        }
+        // Full intensity randomisation on a grey slice leaves it grey.
+        for seed in 0..30 {
+            let mut g = base[n..2 * n].repeat(3);
+            let mut m = vec![0u8; n];
+            Augmentation {
+                noise: 0.0,
+                curve_prob: 1.0,
+                bias_prob: 1.0,
+                blur_prob: 1.0,
+                ..Augmentation::default()
+            }
+            .apply(&mut ChaCha8Rng::seed_from_u64(seed), &mut g, &mut m, w, h);
+            assert_eq!(g[..n], g[n..2 * n], "seed {seed}");
+            assert_eq!(g[..n], g[2 * n..], "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn intensity_randomisation_changes_contrast_and_stays_finite() {
+        let (w, h) = (32, 32);
+        let strong = Augmentation {
+            curve_prob: 1.0,
+            bias_prob: 1.0,
+            blur_prob: 1.0,
+            grey_prob: 0.0,
+            ..Augmentation::default()
+        };
+        let base = stacked(w, h);
+        let mut differs = 0;
+        for seed in 0..20 {
+            let mut img = base.clone();
+            let mut m = vec![0u8; w * h];
+            strong.apply(&mut ChaCha8Rng::seed_from_u64(seed), &mut img, &mut m, w, h);
+            assert!(img.iter().all(|v| v.is_finite()), "seed {seed}");
+            // Each plane is rescaled to peak near 1 before gain and offset.
+            for plane in img.chunks_exact(w * h) {
+                let max = plane.iter().copied().fold(f32::MIN, f32::max);
+                assert!((0.5..1.6).contains(&max), "seed {seed}: max {max}");
+            }
+            if (img[w * h + 5] - base[w * h + 5]).abs() > 0.05 {
+                differs += 1;
+            }
+        }
+        assert!(differs > 10, "intensities rarely changed: {differs}/20");
+    }
+
+    #[test]
+    fn blur_keeps_the_mean_and_smooths_an_edge() {
+        let (w, h) = (16, 4);
+        let mut plane: Vec<f32> = (0..w * h).map(|i| f32::from(i % w >= 8)).collect();
+        let before: f32 = plane.iter().sum();
+        gaussian_blur(&mut plane, w, h, 1.0);
+        let after: f32 = plane.iter().sum();
+        assert!((before - after).abs() < 1e-3);
+        assert!(plane[7] > 0.1 && plane[8] < 0.9, "{:?}", &plane[..w]);
     }
 }

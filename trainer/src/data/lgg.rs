@@ -6,6 +6,12 @@
 //! kaggle_3m/data.csv            (optional; per-patient genomics, not used)
 //! ```
 //!
+//! Images and masks may be `.tif`, `.png` or `.jpg` (the Kaggle download is
+//! TIFF; copies re-encoded as JPEG images with PNG masks read the same), and
+//! an image's mask may use another format than the image. The Figshare set
+//! converted to this layout (`FIGSHARE_<pid>/FIGSHARE_<pid>_<n>.jpg`) reads
+//! the same way.
+//!
 //! The phantom generator writes the same layout, so one reader serves both.
 //! Nothing is dropped silently: every file that cannot be used becomes a
 //! [`Problem`] naming it and saying why.
@@ -98,21 +104,29 @@ impl LggIndex {
                     });
                     continue;
                 };
-                let lower = name.to_ascii_lowercase();
-                if !(lower.ends_with(".tif") || lower.ends_with(".tiff")) {
-                    continue; // data.csv, README, thumbnails: not slices
+                if !is_slice_file(name) {
+                    continue; // data.csv, README, labels: not slices
                 }
                 match parse_slice_name(name, &prefix) {
-                    Some((n, true)) => {
-                        masks.insert(n, path);
-                    }
-                    Some((n, false)) => {
-                        images.insert(n, path);
+                    Some((n, is_mask)) => {
+                        let map = if is_mask { &mut masks } else { &mut images };
+                        if let Some(first) = map.get(&n) {
+                            index.problems.push(Problem {
+                                path: path.clone(),
+                                reason: format!(
+                                    "a second {} for slice {n} beside {}; skipped",
+                                    if is_mask { "mask" } else { "image" },
+                                    first.display()
+                                ),
+                            });
+                        } else {
+                            map.insert(n, path);
+                        }
                     }
                     None => index.problems.push(Problem {
                         path,
                         reason: format!(
-                            "name does not follow {prefix}_<n>.tif / {prefix}_<n>_mask.tif"
+                            "name does not follow {prefix}_<n>.<ext> / {prefix}_<n>_mask.<ext>"
                         ),
                     }),
                 }
@@ -128,7 +142,7 @@ impl LggIndex {
                     }),
                     None => index.problems.push(Problem {
                         path: image.clone(),
-                        reason: "no matching _mask.tif; slice skipped".into(),
+                        reason: "no matching _mask.tif/.png/.jpg; slice skipped".into(),
                     }),
                 }
             }
@@ -221,6 +235,14 @@ pub fn patient_id(folder: &str) -> String {
     }
 }
 
+/// The extensions a slice or mask may have (case-insensitive).
+pub const SLICE_EXTENSIONS: [&str; 5] = ["tif", "tiff", "png", "jpg", "jpeg"];
+
+fn is_slice_file(name: &str) -> bool {
+    name.rsplit_once('.')
+        .is_some_and(|(_, ext)| SLICE_EXTENSIONS.iter().any(|e| ext.eq_ignore_ascii_case(e)))
+}
+
 /// `<prefix>_<n>.tif` -> (n, false); `<prefix>_<n>_mask.tif` -> (n, true).
 fn parse_slice_name(name: &str, prefix: &str) -> Option<(u32, bool)> {
     let stem = name.rsplit_once('.')?.0;
@@ -297,6 +319,7 @@ mod tests {
         let has =
             |file: &str, why: &str| problems.iter().any(|p| p.contains(file) && p.contains(why));
         assert!(has("_3.tif", "no matching _mask.tif"), "{problems:?}");
+        assert!(has("_3.tif", ".png/.jpg"), "{problems:?}");
         assert!(has("_9_mask.tif", "mask without an image"), "{problems:?}");
         assert!(has("notes.tif", "name does not follow"), "{problems:?}");
         assert!(
@@ -312,6 +335,35 @@ mod tests {
         let tumour: Vec<usize> = samples.iter().map(Sample::tumour_pixels).collect();
         assert_eq!(tumour, vec![0, 6, 6]);
         assert_eq!(samples[0].image.channels, 3);
+    }
+
+    #[test]
+    fn jpeg_images_with_png_masks_and_duplicates() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path().join("FIGSHARE_100360");
+        std::fs::create_dir_all(&d).unwrap();
+        let grey = image::GrayImage::from_fn(16, 16, |x, _| image::Luma([x as u8 * 10]));
+        grey.save(d.join("FIGSHARE_100360_1.jpg")).unwrap();
+        let mask = GrayImage::from_fn(16, 16, |x, y| {
+            image::Luma([if x < 4 && y < 4 { 255 } else { 0 }])
+        });
+        mask.save(d.join("FIGSHARE_100360_1_mask.png")).unwrap();
+        grey.save(d.join("FIGSHARE_100360_2.JPG")).unwrap();
+        mask.save(d.join("FIGSHARE_100360_2_mask.png")).unwrap();
+        // the same slice twice: the first by name is kept, the other named
+        grey.save(d.join("FIGSHARE_100360_2.png")).unwrap();
+        std::fs::write(d.join("labels.csv"), "x").unwrap();
+        let mut index = LggIndex::scan(tmp.path()).unwrap();
+        assert_eq!(index.patients(), vec!["FIGSHARE_100360"]);
+        assert_eq!(index.slices.len(), 2);
+        assert_eq!(index.problems.len(), 1, "{:?}", index.problems);
+        assert!(index.problems[0]
+            .reason
+            .contains("a second image for slice 2"));
+        let samples = index.load_all(|_, _| {});
+        assert_eq!(samples.len(), 2);
+        assert_eq!(samples[0].image.channels, 1);
+        assert_eq!(samples[0].tumour_pixels(), 16);
     }
 
     #[test]

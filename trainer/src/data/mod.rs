@@ -4,5 +4,6 @@
 pub mod augment;
 pub mod lgg;
 pub mod phantom;
+pub mod source;
 pub mod split;
 pub mod warp;

@@ -211,7 +211,7 @@ pub fn render(p: &Provenance, rows: &[Aggregate]) -> String {
          dominate). Our protocol splits by patient, and reports per-slice means (every lesion \
          counts once, small ones included), the pooled figure for comparison, per-patient 3D \
          scores, and the false alarms on clear slices that a tumour-slices-only score never \
-         sees. The data here are phantoms (synthetic lesions on real anatomy, see README), not \
+         sees. The data here are phantoms (synthetic lesions on real anatomy, see docs/TRAINING.md), not \
          patients: the numbers compare methods under one protocol; they say nothing about \
          clinical accuracy.\n"
     );

@@ -102,6 +102,7 @@ mod tests {
             patients: vec!["a".into(), "a".into(), "b".into()],
             labels: vec![true, false, true],
             true_area: vec![2, 0, 1],
+            sources: vec![0; 3],
         }
     }
 

@@ -9,6 +9,7 @@ pub mod model_card;
 pub mod npy;
 pub mod onnx_f32;
 pub mod operating_point;
+pub mod per_source;
 pub mod quantize;
 pub mod ship;
 pub mod tract_check;

@@ -55,6 +55,47 @@ pub fn for_sensitivity(p_tumour: &[f32], labels: &[bool], target: f64) -> Result
     Ok(at(p_tumour, labels, threshold))
 }
 
+/// As [`for_sensitivity`], but every group (data source) with tumour slices
+/// must keep `target` of its own: the lowest of the groups' thresholds.
+/// Pooled, a large source whose tumours the filter finds easily would set
+/// a threshold that drops a smaller source's tumours.
+pub fn for_sensitivity_per_group(
+    p_tumour: &[f32],
+    labels: &[bool],
+    groups: &[u16],
+    target: f64,
+) -> Result<OperatingPoint> {
+    if groups.len() != labels.len() {
+        return Err(Error::Invalid(format!(
+            "{} groups for {} labels",
+            groups.len(),
+            labels.len()
+        )));
+    }
+    let mut ids: Vec<u16> = groups.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut threshold: Option<f32> = None;
+    for g in ids {
+        let (p, l): (Vec<f32>, Vec<bool>) = p_tumour
+            .iter()
+            .zip(labels)
+            .zip(groups)
+            .filter(|(_, &k)| k == g)
+            .map(|((&p, &l), _)| (p, l))
+            .unzip();
+        if !l.iter().any(|&t| t) {
+            continue;
+        }
+        let t = for_sensitivity(&p, &l, target)?.threshold;
+        threshold = Some(threshold.map_or(t, |u: f32| u.min(t)));
+    }
+    match threshold {
+        Some(t) => Ok(at(p_tumour, labels, t)),
+        None => for_sensitivity(p_tumour, labels, target),
+    }
+}
+
 /// Sensitivity and specificity of `threshold` on these slices.
 pub fn at(p_tumour: &[f32], labels: &[bool], threshold: f32) -> OperatingPoint {
     let (mut tp, mut tumour, mut tn, mut clear) = (0, 0, 0, 0);
@@ -93,6 +134,22 @@ pub fn p_tumour(logits: &[f32]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_group_keeps_its_share() {
+        // Group 0: ten easy tumour slices (0.9..1.0); group 1: two hard
+        // ones (0.2, 0.3) and a clear slice at 0.1.
+        let mut p: Vec<f32> = (0..10).map(|i| 0.9 + i as f32 / 100.0).collect();
+        p.extend([0.2, 0.3, 0.1]);
+        let labels: Vec<bool> = (0..13).map(|i| i < 12).collect();
+        let groups: Vec<u16> = (0..13).map(|i| u16::from(i >= 10)).collect();
+        let pooled = for_sensitivity(&p, &labels, 0.8).unwrap();
+        assert_eq!(pooled.threshold, 0.5, "pooled: group 1 loses both");
+        let op = for_sensitivity_per_group(&p, &labels, &groups, 0.8).unwrap();
+        assert_eq!(op.threshold, 0.2);
+        assert_eq!((op.tumour_passed, op.specificity), (12, 1.0));
+        assert!(for_sensitivity_per_group(&p, &labels, &groups[..3], 0.8).is_err());
+    }
 
     #[test]
     fn keeps_the_target_share_of_tumour_slices() {

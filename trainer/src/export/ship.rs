@@ -215,6 +215,7 @@ pub fn run_data(cfg: &FitConfig, data: Option<&Path>) -> Result<DataSplit> {
         Some(root) => {
             let mut cfg = cfg.clone();
             cfg.data = root.to_path_buf();
+            cfg.sources.clear();
             load_run_data(&cfg)
         }
         None => load_run_data(cfg),
@@ -295,7 +296,7 @@ pub fn export_run(run: &Path, name: &str, opts: &ExportOptions) -> Result<Export
     let provenance = Provenance {
         data: format!(
             "{} (patient-level split seed {}, test {:.0} %)",
-            cfg.data.display(),
+            cfg.data_label(),
             cfg.seed,
             cfg.split.test * 100.0
         ),
@@ -378,8 +379,13 @@ pub fn export_run(run: &Path, name: &str, opts: &ExportOptions) -> Result<Export
             outs.iter().map(|o| operating_point::p_tumour(o)).collect()
         };
         let val_p = p_of(&outputs(&f32_plan, &shape, &data.val)?);
-        let validation =
-            operating_point::for_sensitivity(&val_p, &data.val.labels, opts.filter_sensitivity)?;
+        let groups: Vec<u16> = (0..data.val.len()).map(|i| data.val.source(i)).collect();
+        let validation = operating_point::for_sensitivity_per_group(
+            &val_p,
+            &data.val.labels,
+            &groups,
+            opts.filter_sensitivity,
+        )?;
         let t = validation.threshold;
         let test_p = p_of(&outputs(&f32_plan, &shape, &data.test)?);
         Some(FilterOperation {
@@ -389,7 +395,40 @@ pub fn export_run(run: &Path, name: &str, opts: &ExportOptions) -> Result<Export
             eval_int8: operating_point::at(&p_of(&int8_out), &eval.labels, t),
         })
     };
-    let int8_refused = int8_refusal(f32_score, int8_score, filter.as_ref());
+    // With several sources the int8 file must hold up on each: a loss on
+    // a small source can hide in the pooled mean.
+    let per_source: Vec<(String, f64, f64)> = if data.sources.len() > 1 {
+        data.sources
+            .iter()
+            .enumerate()
+            .filter_map(|(k, source)| {
+                let idx: Vec<usize> = (0..eval.len())
+                    .filter(|&i| usize::from(eval.source(i)) == k)
+                    .collect();
+                if idx.is_empty() {
+                    return None;
+                }
+                let sub = eval.subset(&idx);
+                let pick = |outs: &[Vec<f32>]| -> Vec<Vec<f32>> {
+                    idx.iter().map(|&i| outs[i].clone()).collect()
+                };
+                Some((
+                    source.name.clone(),
+                    score(&pick(&f32_out), &sub, segmenter),
+                    score(&pick(&int8_out), &sub, segmenter),
+                ))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let int8_refused = int8_refusal(f32_score, int8_score, filter.as_ref()).or_else(|| {
+        per_source.iter().find_map(|(source, f, q)| {
+            int8_refusal(*f, *q, None)
+                .filter(|_| segmenter)
+                .map(|why| format!("on {source}'s held-out slices: {why}"))
+        })
+    });
     let mut files = vec![ModelFile {
         precision: Precision::F32,
         path: f32_file,
@@ -413,6 +452,15 @@ pub fn export_run(run: &Path, name: &str, opts: &ExportOptions) -> Result<Export
     metrics.insert(format!("{key}_f32_tract"), f32_score);
     metrics.insert(format!("{key}_int8_tract"), int8_score);
     metrics.insert("eval_slices_held_out".into(), eval.len() as f64);
+    // NaN (a source without a tumour slice left at the model's size) would
+    // be written as null, which the manifest's reader refuses.
+    for (source, f, q) in per_source
+        .iter()
+        .filter(|(_, f, q)| f.is_finite() && q.is_finite())
+    {
+        metrics.insert(format!("{key}_f32_tract_{source}"), *f);
+        metrics.insert(format!("{key}_int8_tract_{source}"), *q);
+    }
     metrics.insert("calibration_slices".into(), calib_set.len() as f64);
     if segmenter {
         metrics.insert(
@@ -576,6 +624,7 @@ mod tests {
             patients: (0..tumour.len()).map(|i| format!("p{i}")).collect(),
             labels: tumour.to_vec(),
             true_area: tumour.iter().map(|&t| usize::from(t)).collect(),
+            sources: vec![0; tumour.len()],
         }
     }
 

@@ -116,8 +116,8 @@ pub fn load_best(run: &Path, device: tch::Device) -> Result<TrainedRun> {
 
 /// The run's data split again, exactly as `fit` saw it (same seed, size, cap).
 pub fn load_run_data(cfg: &FitConfig) -> Result<super::dataset::DataSplit> {
-    super::dataset::load_split(
-        &cfg.data,
+    super::dataset::load_sources(
+        &cfg.data_sources(),
         cfg.input_size,
         cfg.split,
         cfg.seed,

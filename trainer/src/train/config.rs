@@ -2,6 +2,7 @@
 //! default, plus command-line overrides applied on top.
 
 use crate::data::augment::Augmentation;
+use crate::data::source::DataSource;
 use crate::data::split::SplitFractions;
 use crate::losses::SegLoss;
 use crate::nets::Architecture;
@@ -57,8 +58,13 @@ pub enum DeviceChoice {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FitConfig {
-    /// Root of an LGG-layout data set (real Kaggle data or phantoms).
+    /// Root of an LGG-layout data set (real Kaggle data or phantoms); used
+    /// when `sources` is empty.
     pub data: PathBuf,
+    /// Several LGG-layout roots with a name and a sampling weight each
+    /// (`[[sources]] name = "lgg" path = "..." weight = 2`); each is split
+    /// by patient on its own.
+    pub sources: Vec<DataSource>,
     /// Run folder: checkpoints, metrics.jsonl, config.
     pub out: PathBuf,
     pub model: Architecture,
@@ -69,6 +75,10 @@ pub struct FitConfig {
     /// empty slices a per-slice Tversky loss otherwise settles on "predict
     /// nothing". Validation (early stopping) uses the same population.
     pub tumour_slices_only: bool,
+    /// Segmenters trained on every slice: each tumour slice is drawn this
+    /// many times per epoch on average, each clear slice once (times its
+    /// source's weight).
+    pub tumour_oversample: f64,
     pub epochs: u32,
     /// Seed paper: 16.
     pub batch: usize,
@@ -109,10 +119,12 @@ impl Default for FitConfig {
     fn default() -> Self {
         Self {
             data: PathBuf::from("data/phantoms"),
+            sources: Vec::new(),
             out: PathBuf::from("runs/resunet"),
             model: Architecture::default_resunet(),
             loss: SegLoss::default(),
             tumour_slices_only: true,
+            tumour_oversample: 1.0,
             epochs: 100,
             batch: 16,
             input_size: 256,
@@ -150,6 +162,42 @@ impl FitConfig {
         } else {
             cores.min(2)
         }
+    }
+
+    /// The data roots: `sources`, or `data` alone with weight 1.
+    pub fn data_sources(&self) -> Vec<DataSource> {
+        if self.sources.is_empty() {
+            vec![DataSource::single(&self.data)]
+        } else {
+            self.sources.clone()
+        }
+    }
+
+    /// What the data is, for reports: `name=path` per source.
+    pub fn data_label(&self) -> String {
+        self.data_sources()
+            .iter()
+            .map(|s| format!("{}={}", s.name, s.path.display()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// How often slice `i` of `part` is drawn per epoch.
+    pub fn slice_weights(&self, part: &super::dataset::Prepared) -> Vec<f64> {
+        let sources = self.data_sources();
+        let oversample = self.model.is_segmenter() && !self.tumour_slices_only;
+        (0..part.len())
+            .map(|i| {
+                let w = sources
+                    .get(usize::from(part.source(i)))
+                    .map_or(1.0, |s| s.weight);
+                if oversample && part.labels[i] {
+                    w * self.tumour_oversample
+                } else {
+                    w
+                }
+            })
+            .collect()
     }
 
     pub fn load(path: &Path) -> Result<Self> {
@@ -194,6 +242,15 @@ impl FitConfig {
         }
         if self.input_size < 32 {
             return Err("input_size must be at least 32".into());
+        }
+        if !self.sources.is_empty() {
+            crate::data::source::check_sources(&self.sources)?;
+        }
+        if !(self.tumour_oversample > 0.0 && self.tumour_oversample.is_finite()) {
+            return Err(format!(
+                "tumour_oversample must be positive, got {}",
+                self.tumour_oversample
+            ));
         }
         if self.split.test + self.split.val >= 1.0 {
             return Err("split.test + split.val must leave a training part".into());
@@ -250,6 +307,39 @@ mod tests {
         };
         assert_eq!(set.loader_workers(tch::Device::Cuda(0)), 5);
         assert_eq!(set.loader_workers(tch::Device::Cpu), 5);
+    }
+
+    #[test]
+    fn sources_from_toml_and_their_weights() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("fit.toml");
+        std::fs::write(
+            &p,
+            "tumour_slices_only = false\ntumour_oversample = 3.0\n[[sources]]\nname = \"lgg\"\npath = \"/d/lgg\"\nweight = 2.0\n[[sources]]\nname = \"figshare\"\npath = \"/d/fig\"\n",
+        )
+        .unwrap();
+        let c = FitConfig::load(&p).unwrap();
+        let s = c.data_sources();
+        assert_eq!(s.len(), 2);
+        assert_eq!((s[1].name.as_str(), s[1].weight), ("figshare", 1.0));
+        assert_eq!(c.data_label(), "lgg=/d/lgg, figshare=/d/fig");
+        let part = super::super::dataset::Prepared {
+            size: 4,
+            labels: vec![true, false, true],
+            sources: vec![0, 0, 1],
+            ..Default::default()
+        };
+        assert_eq!(c.slice_weights(&part), vec![6.0, 2.0, 3.0]);
+        std::fs::write(
+            &p,
+            "[[sources]]\nname = \"a\"\npath = \"/x\"\n[[sources]]\nname = \"a\"\npath = \"/y\"\n",
+        )
+        .unwrap();
+        let msg = FitConfig::load(&p).unwrap_err().to_string();
+        assert!(msg.contains("named \"a\""), "{msg}");
+        // Without sources, `data` is the one source.
+        let d = FitConfig::default();
+        assert_eq!(d.data_sources()[0].path, d.data);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use crate::data::augment::Augmentation;
 use crate::data::lgg::{LggIndex, Problem, Sample};
+use crate::data::source::DataSource;
 use crate::data::split::{split_patients, PatientSummary, Split, SplitFractions};
 use crate::Result;
 use models::{preprocess, Preprocessing};
@@ -25,6 +26,8 @@ pub struct Prepared {
     pub labels: Vec<bool>,
     /// Tumour pixels in the source mask (lesion-size strata use these).
     pub true_area: Vec<usize>,
+    /// Index of each slice's data source in [`DataSplit::sources`].
+    pub sources: Vec<u16>,
 }
 
 impl Prepared {
@@ -62,8 +65,52 @@ impl Prepared {
             out.patients.push(self.patients[i].clone());
             out.labels.push(self.labels[i]);
             out.true_area.push(self.true_area[i]);
+            out.sources.push(self.source(i));
         }
         out
+    }
+
+    /// Only the slices of source `source`.
+    pub fn of_source(&self, source: u16) -> Prepared {
+        let idx: Vec<usize> = (0..self.len())
+            .filter(|&i| self.source(i) == source)
+            .collect();
+        self.subset(&idx)
+    }
+
+    /// Every slice as the grey slice of one of its channels would arrive:
+    /// that channel in all three (what the appliance makes of a grey slice,
+    /// since each channel is normalised on its own).
+    pub fn single_channel(&self, channel: usize) -> Prepared {
+        assert!(channel < 3, "channel {channel} of 3");
+        let mut out = self.clone();
+        let n = self.plane();
+        for img in out.images.chunks_exact_mut(3 * n) {
+            let src = img[channel * n..(channel + 1) * n].to_vec();
+            for plane in img.chunks_exact_mut(n) {
+                plane.copy_from_slice(&src);
+            }
+        }
+        out
+    }
+
+    /// Appends every slice of `other` (same size).
+    pub fn extend(&mut self, other: Prepared) {
+        assert_eq!(self.size, other.size, "slices of one size");
+        let n = self.len();
+        self.sources.resize(n, 0);
+        let other_sources: Vec<u16> = (0..other.len()).map(|i| other.source(i)).collect();
+        self.images.extend(other.images);
+        self.masks.extend(other.masks);
+        self.patients.extend(other.patients);
+        self.labels.extend(other.labels);
+        self.true_area.extend(other.true_area);
+        self.sources.extend(other_sources);
+    }
+
+    /// Slice `i`'s source (0 where the part was built without sources).
+    pub fn source(&self, i: usize) -> u16 {
+        self.sources.get(i).copied().unwrap_or(0)
     }
 
     /// Only the slices whose mask is not empty.
@@ -72,16 +119,23 @@ impl Prepared {
         self.subset(&idx)
     }
 
-    fn push(&mut self, sample: &Sample, pp: &Preprocessing) -> Result<()> {
+    fn push(
+        &mut self,
+        sample: &Sample,
+        pp: &Preprocessing,
+        source: u16,
+        patient: String,
+    ) -> Result<()> {
         let input = preprocess::prepare(&sample.image, pp, self.size, self.size)?;
         let mask_f: Vec<f32> = sample.mask.iter().map(|&m| f32::from(m)).collect();
         let mask = input.geometry.to_input(&mask_f);
         self.images.extend_from_slice(&input.data);
         self.masks.extend(mask.iter().map(|&v| u8::from(v >= 0.5)));
-        self.patients.push(sample.record.patient.clone());
+        self.patients.push(patient);
         let area = sample.tumour_pixels();
         self.labels.push(area > 0);
         self.true_area.push(area);
+        self.sources.push(source);
         Ok(())
     }
 }
@@ -95,6 +149,40 @@ pub struct DataSplit {
     pub test: Prepared,
     /// Files that could not be used, with the reason.
     pub problems: Vec<Problem>,
+    /// The sources in the order `Prepared::sources` indexes them.
+    pub sources: Vec<DataSource>,
+    /// Per source: what was read and skipped.
+    pub source_reports: Vec<SourceReport>,
+}
+
+/// What one source gave: slices and patients read, tumour slices, files
+/// skipped (named in `DataSplit::problems`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SourceReport {
+    pub name: String,
+    pub slices: usize,
+    pub tumour_slices: usize,
+    pub patients: usize,
+    pub skipped: usize,
+    /// Patients in train / validation / test.
+    pub split: [usize; 3],
+}
+
+impl std::fmt::Display for SourceReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {} slices ({} with tumour) of {} patients, {} files skipped; patients {} train / {} val / {} test",
+            self.name,
+            self.slices,
+            self.tumour_slices,
+            self.patients,
+            self.skipped,
+            self.split[0],
+            self.split[1],
+            self.split[2]
+        )
+    }
 }
 
 /// Reads an LGG-layout folder, splits it by patient and prepares each part.
@@ -106,66 +194,118 @@ pub fn load_split(
     max_slices: Option<usize>,
     progress: impl FnMut(usize, usize),
 ) -> Result<DataSplit> {
-    let mut index = LggIndex::scan(root)?;
-    if let Some(max) = max_slices {
-        // Whole patients only, so the split stays patient-level.
-        let mut kept = 0;
-        let mut current: Option<String> = None;
-        index.slices.retain(|s| {
-            if current.as_ref() != Some(&s.patient) {
-                if kept >= max {
-                    return false;
-                }
-                current = Some(s.patient.clone());
-            }
-            kept += 1;
-            true
-        });
-    }
-    let samples = index.load_all(progress);
-    let summaries: Vec<PatientSummary> = index
-        .patients()
-        .into_iter()
-        .map(|p| {
-            let mine = samples.iter().filter(|s| s.record.patient == p);
-            let (slices, tumour) = mine.fold((0, 0), |(n, t), s| {
-                (n + 1, t + usize::from(s.tumour_pixels() > 0))
-            });
-            PatientSummary {
-                patient: p,
-                slices,
-                tumour_slices: tumour,
-            }
-        })
-        .collect();
-    let split = split_patients(&summaries, fractions, seed);
-    let pp = Preprocessing::default();
-    let mut out = DataSplit {
-        train: Prepared {
-            size,
-            ..Default::default()
-        },
-        val: Prepared {
-            size,
-            ..Default::default()
-        },
-        test: Prepared {
-            size,
-            ..Default::default()
-        },
-        problems: index.problems,
-        split,
+    load_sources(
+        &[DataSource::single(root)],
+        size,
+        fractions,
+        seed,
+        max_slices,
+        progress,
+    )
+}
+
+/// Reads every source, splits each by patient on its own (seeded, so each
+/// source's held-out patients do not depend on the others) and prepares the
+/// parts, every slice tagged with its source. `max_slices` caps each source.
+pub fn load_sources(
+    sources: &[DataSource],
+    size: u32,
+    fractions: SplitFractions,
+    seed: u64,
+    max_slices: Option<usize>,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<DataSplit> {
+    crate::data::source::check_sources(sources).map_err(crate::Error::Invalid)?;
+    let empty = || Prepared {
+        size,
+        ..Default::default()
     };
-    for s in &samples {
-        let p = &s.record.patient;
-        let part = if out.split.test.contains(p) {
-            &mut out.test
-        } else if out.split.val.contains(p) {
-            &mut out.val
-        } else {
-            &mut out.train
+    let mut out = DataSplit {
+        train: empty(),
+        val: empty(),
+        test: empty(),
+        sources: sources.to_vec(),
+        ..Default::default()
+    };
+    let mut indices = Vec::with_capacity(sources.len());
+    for source in sources {
+        let mut index = LggIndex::scan(&source.path)?;
+        if let Some(max) = max_slices {
+            // Whole patients only, so the split stays patient-level.
+            let mut kept = 0;
+            let mut current: Option<String> = None;
+            index.slices.retain(|s| {
+                if current.as_ref() != Some(&s.patient) {
+                    if kept >= max {
+                        return false;
+                    }
+                    current = Some(s.patient.clone());
+                }
+                kept += 1;
+                true
+            });
+        }
+        indices.push(index);
+    }
+    let total: usize = indices.iter().map(|i| i.slices.len()).sum();
+    let mut done = 0;
+    for (k, (source, mut index)) in sources.iter().zip(indices).enumerate() {
+        let listed = index.slices.len();
+        let samples = index.load_all(|i, _| progress(done + i, total));
+        done += listed;
+        let summaries: Vec<PatientSummary> = index
+            .patients()
+            .into_iter()
+            .map(|p| {
+                let mine = samples.iter().filter(|s| s.record.patient == p);
+                let (slices, tumour) = mine.fold((0, 0), |(n, t), s| {
+                    (n + 1, t + usize::from(s.tumour_pixels() > 0))
+                });
+                PatientSummary {
+                    patient: p,
+                    slices,
+                    tumour_slices: tumour,
+                }
+            })
+            .collect();
+        let split = split_patients(&summaries, fractions, seed);
+        let pp = Preprocessing::default();
+        let tag = u16::try_from(k).map_err(|_| crate::Error::Invalid("too many sources".into()))?;
+        // Two sources may use the same patient ids (two phantom sets do):
+        // with several sources a patient is named `<source>/<id>`.
+        let several = sources.len() > 1;
+        let qualify = |p: &str| {
+            if several {
+                format!("{}/{p}", source.name)
+            } else {
+                p.to_string()
+            }
         };
-        part.push(s, &pp)?;
+        for s in &samples {
+            let p = &s.record.patient;
+            let part = if split.test.contains(p) {
+                &mut out.test
+            } else if split.val.contains(p) {
+                &mut out.val
+            } else {
+                &mut out.train
+            };
+            part.push(s, &pp, tag, qualify(p))?;
+        }
+        out.source_reports.push(SourceReport {
+            name: source.name.clone(),
+            slices: samples.len(),
+            tumour_slices: samples.iter().filter(|s| s.tumour_pixels() > 0).count(),
+            patients: summaries.len(),
+            skipped: index.problems.len(),
+            split: [split.train.len(), split.val.len(), split.test.len()],
+        });
+        out.split
+            .train
+            .extend(split.train.iter().map(|p| qualify(p)));
+        out.split.val.extend(split.val.iter().map(|p| qualify(p)));
+        out.split.test.extend(split.test.iter().map(|p| qualify(p)));
+        out.problems.extend(index.problems);
     }
     Ok(out)
 }
@@ -191,6 +331,26 @@ pub fn epoch_order(len: usize, seed: u64, epoch: u32, shuffle: bool) -> Vec<usiz
             seed ^ (u64::from(epoch) << 32),
         ));
     }
+    order
+}
+
+/// The epoch's training draws when slices are weighted: slice `i` appears
+/// `floor(w)` times plus once more with probability `frac(w)`, shuffled,
+/// seeded by (seed, epoch). All weights 1 gives [`epoch_order`].
+pub fn weighted_order(weights: &[f64], seed: u64, epoch: u32) -> Vec<usize> {
+    if weights.iter().all(|&w| w == 1.0) {
+        return epoch_order(weights.len(), seed, epoch, true);
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (u64::from(epoch) << 32) ^ 0x5eed);
+    let mut order = Vec::new();
+    for (i, &w) in weights.iter().enumerate() {
+        let whole = w.floor();
+        let extra = rand::Rng::random_bool(&mut rng, (w - whole).clamp(0.0, 1.0));
+        for _ in 0..(whole as usize + usize::from(extra)) {
+            order.push(i);
+        }
+    }
+    order.shuffle(&mut rng);
     order
 }
 
@@ -299,6 +459,7 @@ mod tests {
             p.patients.push(format!("P{i}"));
             p.labels.push(i % 2 == 0);
             p.true_area.push(1);
+            p.sources.push(0);
         }
         p
     }
@@ -333,6 +494,43 @@ mod tests {
             order
         );
         assert_eq!(one, collect(3), "same batches with 3 workers");
+    }
+
+    #[test]
+    fn weighted_order_draws_by_weight() {
+        assert_eq!(weighted_order(&[1.0; 5], 2, 3), epoch_order(5, 2, 3, true));
+        let w = [3.0, 0.0, 1.0, 0.5];
+        let mut counts = [0usize; 4];
+        for epoch in 1..=200 {
+            let o = weighted_order(&w, 7, epoch);
+            assert_eq!(o, weighted_order(&w, 7, epoch), "seeded");
+            for i in o {
+                counts[i] += 1;
+            }
+        }
+        assert_eq!(counts[0], 600);
+        assert_eq!(counts[1], 0);
+        assert_eq!(counts[2], 200);
+        assert!((70..130).contains(&counts[3]), "{counts:?}");
+    }
+
+    #[test]
+    fn single_channel_copies_one_plane_and_parts_split_by_source() {
+        let mut data = toy(4);
+        data.sources = vec![0, 1, 0, 1];
+        let grey = data.single_channel(1);
+        let n = 64;
+        for i in 0..4 {
+            let img = grey.image(i);
+            assert_eq!(img[..n], data.image(i)[n..2 * n]);
+            assert_eq!(img[2 * n..], data.image(i)[n..2 * n]);
+        }
+        let b = data.of_source(1);
+        assert_eq!(b.patients, vec!["P1", "P3"]);
+        let mut a = data.of_source(0);
+        a.extend(b);
+        assert_eq!(a.len(), 4);
+        assert_eq!(a.sources, vec![0, 0, 1, 1]);
     }
 
     #[test]

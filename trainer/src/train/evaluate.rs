@@ -101,7 +101,7 @@ pub fn evaluate_run(run: &Path, out: &Path) -> Result<PathBuf> {
     if test.is_empty() {
         return Err(Error::Invalid(format!(
             "{}: the split leaves no test slices",
-            cfg.data.display()
+            cfg.data_label()
         )));
     }
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
@@ -124,7 +124,7 @@ pub fn evaluate_run(run: &Path, out: &Path) -> Result<PathBuf> {
 
     let dataset = format!(
         "{}: {} held-out slices from {} test patients (patient-level split, seed {})",
-        cfg.data.display(),
+        cfg.data_label(),
         test.len(),
         data.split.test.len(),
         cfg.seed

@@ -5,7 +5,9 @@ use super::adam::{AdamConfig, FusedAdam};
 use super::amp::{bf16_autocast, to_channels_last, variables_to_channels_last};
 use super::checkpoint::{self, load_weights, save_weights, RunState, BEST, LAST, OPTIMISER};
 use super::config::{DeviceChoice, FitConfig, Optimiser};
-use super::dataset::{epoch_order, for_each_batch, Batch, Batching, DataSplit, Prepared};
+use super::dataset::{
+    epoch_order, for_each_batch, weighted_order, Batch, Batching, DataSplit, Prepared,
+};
 use super::early_stop::EarlyStopping;
 use crate::nets::{parameter_count, Net};
 use crate::{Error, Result};
@@ -37,6 +39,11 @@ pub struct EpochRecord {
     pub train_dice: Option<f64>,
     #[serde(default)]
     pub train_accuracy: Option<f64>,
+    /// Segmenters: share of the validation's clear slices with any mask
+    /// pixel (at model resolution): the false alarms a segmenter trained
+    /// on clear slices is meant to avoid. None without clear slices.
+    #[serde(default)]
+    pub val_clear_flagged: Option<f64>,
     pub seconds: f64,
     pub train_images_per_s: f64,
 }
@@ -243,13 +250,17 @@ fn loss_of(cfg: &FitConfig, logits: &Tensor, target: &Tensor) -> Tensor {
     }
 }
 
+/// Validation loss and the role's scores over a part.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Validation {
+    pub loss: f64,
+    pub dice: Option<f64>,
+    pub accuracy: Option<f64>,
+    pub clear_flagged: Option<f64>,
+}
+
 /// Validation loss and the role's score over a part, in eval mode.
-pub fn validate(
-    cfg: &FitConfig,
-    net: &Net,
-    data: &Prepared,
-    device: Device,
-) -> Result<(f64, Option<f64>, Option<f64>)> {
+pub fn validate(cfg: &FitConfig, net: &Net, data: &Prepared, device: Device) -> Result<Validation> {
     let seg = cfg.model.is_segmenter();
     let speedups = Speedups::resolve(cfg, device);
     let (mut loss_sum, mut n) = (0.0, 0usize);
@@ -302,9 +313,21 @@ pub fn validate(
     };
     if seg {
         let dice = SliceSummary::from_slices(&counts).mean_dice_tumour;
-        Ok((loss, Some(dice), None))
+        let clear: Vec<&MaskCounts> = counts.iter().filter(|c| c.tp + c.fn_ == 0).collect();
+        let flagged = clear.iter().filter(|c| c.fp > 0).count();
+        Ok(Validation {
+            loss,
+            dice: Some(dice),
+            accuracy: None,
+            clear_flagged: (!clear.is_empty()).then(|| flagged as f64 / clear.len() as f64),
+        })
     } else {
-        Ok((loss, None, Some(correct as f64 / n.max(1) as f64)))
+        Ok(Validation {
+            loss,
+            dice: None,
+            accuracy: Some(correct as f64 / n.max(1) as f64),
+            clear_flagged: None,
+        })
     }
 }
 
@@ -427,8 +450,9 @@ pub fn fit(
         drop(seeded(cfg.seed as i64 * 1_000_003 + i64::from(epoch)));
         let lr = cfg.schedule.lr(cfg.lr, epoch, cfg.epochs);
         opt.set_lr(lr);
+        let order = weighted_order(&cfg.slice_weights(train), cfg.seed, epoch);
         let bar = if show_progress {
-            ProgressBar::new(train.len() as u64)
+            ProgressBar::new(order.len() as u64)
         } else {
             ProgressBar::hidden()
         };
@@ -446,7 +470,6 @@ pub fn fit(
         let read_every = if device.is_cuda() { 8 } else { 1 };
         let mut pending: Vec<Tensor> = Vec::with_capacity(read_every);
         let score_name = cfg.model.score_name();
-        let order = epoch_order(train.len(), cfg.seed, epoch, true);
         let plan = Batching {
             batch: cfg.batch,
             augment: cfg.augment.as_ref(),
@@ -486,7 +509,12 @@ pub fn fit(
         })?;
         read_tallies(&mut pending, &mut sums, epoch)?;
         let train_seconds = started.elapsed().as_secs_f64();
-        let (val_loss, val_dice, val_accuracy) = validate(cfg, &net, val, device)?;
+        let Validation {
+            loss: val_loss,
+            dice: val_dice,
+            accuracy: val_accuracy,
+            clear_flagged: val_clear_flagged,
+        } = validate(cfg, &net, val, device)?;
         let record = EpochRecord {
             epoch,
             lr,
@@ -496,6 +524,7 @@ pub fn fit(
             val_accuracy,
             train_dice: sums.score().filter(|_| seg),
             train_accuracy: sums.score().filter(|_| !seg),
+            val_clear_flagged,
             seconds: started.elapsed().as_secs_f64(),
             train_images_per_s: seen as f64 / train_seconds.max(1e-9),
         };
@@ -508,7 +537,13 @@ pub fn fit(
                     .map_or(String::new(), |s| format!(" ({score_name} {s:.4})")),
                 record.val_loss,
                 match (val_dice, val_accuracy) {
-                    (Some(d), _) => format!("val Dice (tumour slices) {d:.4}"),
+                    (Some(d), _) => format!(
+                        "val Dice (tumour slices) {d:.4}{}",
+                        val_clear_flagged.map_or(String::new(), |f| format!(
+                            ", clear slices flagged {:.1} %",
+                            100.0 * f
+                        ))
+                    ),
                     (_, Some(a)) => format!("val accuracy {a:.4}"),
                     _ => String::new(),
                 },

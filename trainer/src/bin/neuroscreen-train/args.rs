@@ -47,6 +47,9 @@ pub enum LossArg {
     Dice,
     Bce,
     BceDice,
+    /// Tversky on tumour slices + pixel BCE + slice detection, for a
+    /// segmenter trained on clear slices too
+    AllSlices,
 }
 
 impl LossArg {
@@ -65,6 +68,7 @@ impl LossArg {
             LossArg::Dice => SegLoss::Dice,
             LossArg::Bce => SegLoss::Bce,
             LossArg::BceDice => SegLoss::BceDice,
+            LossArg::AllSlices => SegLoss::all_slices(),
         }
     }
 

@@ -38,6 +38,10 @@ pub struct ExportArgs {
     /// slices of the validation patients (never above P = 0.5)
     #[arg(long, default_value_t = 0.95)]
     pub filter_sensitivity: f64,
+    /// Markdown on the training data and its terms for the model card
+    /// (without it the card says the set was trained on phantoms)
+    #[arg(long)]
+    pub data_note: Option<PathBuf>,
 }
 
 pub fn run(args: ExportArgs) -> Result<()> {
@@ -51,7 +55,11 @@ pub fn run(args: ExportArgs) -> Result<()> {
         int8_last,
         trained_on,
         filter_sensitivity,
+        data_note,
     } = args;
+    let data_note = data_note
+        .map(|p| std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display())))
+        .transpose()?;
     slices.check()?;
     anyhow::ensure!(
         (0.0..=1.0).contains(&filter_sensitivity),
@@ -114,7 +122,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
         );
         if let Some(op) = &r.filter {
             println!(
-                "{:<10} threshold {:.4} (P(tumour), picked on {} validation slices for sensitivity >= {}): validation sensitivity {:.3} specificity {:.3}; held-out test (f32, {} tumour / {} clear slices) sensitivity {:.3} specificity {:.3}",
+                "{:<10} threshold {:.4} (P(tumour), picked on {} validation slices for sensitivity >= {} on each source): validation sensitivity {:.3} specificity {:.3}; held-out test (f32, {} tumour / {} clear slices) sensitivity {:.3} specificity {:.3}",
                 name,
                 op.validation.threshold,
                 op.validation.tumour_slices + op.validation.clear_slices,
@@ -136,7 +144,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
         seg.entry.clone(),
         filt.as_ref().map(|f| f.entry.clone()),
     )?;
-    let card = model_card::render(&manifest, &seg, filt.as_ref());
+    let card = model_card::render(&manifest, &seg, filt.as_ref(), data_note.as_deref());
     trainer::train::checkpoint::write_atomic(&out.join("MODEL_CARD.md"), card.as_bytes())?;
     println!("wrote {}/manifest.json and MODEL_CARD.md", out.display());
     Ok(())

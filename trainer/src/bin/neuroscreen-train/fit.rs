@@ -4,19 +4,26 @@ use crate::args::{DeviceArg, LossArg, ModelArg};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
+use trainer::data::source::DataSource;
 use trainer::nets::Architecture;
 use trainer::train::config::DeviceChoice;
-use trainer::train::dataset::{load_split, DataSplit};
+use trainer::train::dataset::{load_sources, DataSplit};
+
+fn parse_source(arg: &str) -> Result<DataSource, String> {
+    DataSource::parse(arg)
+}
 use trainer::train::{fit, FitConfig};
 
 #[derive(clap::Args)]
 pub struct FitArgs {
-    /// TOML config; every field has a default (see README)
+    /// TOML config; every field has a default (see docs/TRAINING.md)
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Data root in the LGG layout
-    #[arg(long)]
-    data: Option<PathBuf>,
+    /// Data root in the LGG layout: DIR, or NAME=DIR[:WEIGHT], repeated for
+    /// several sources (each split by patient; WEIGHT: draws per slice and
+    /// epoch, default 1), e.g. --data lgg=DIR:2 --data figshare=DIR:1
+    #[arg(long, value_parser = parse_source)]
+    data: Vec<DataSource>,
     /// Run folder for checkpoints and logs
     #[arg(long)]
     out: Option<PathBuf>,
@@ -69,15 +76,31 @@ pub struct FitArgs {
     #[arg(long)]
     mask_weight: Option<f64>,
     /// libtorch's threads for the maths [default: libtorch's own choice].
-    /// On a small shared CPU, 1 avoids oversubscription (README, Training)
+    /// On a small shared CPU, 1 avoids oversubscription (docs/TRAINING.md)
     #[arg(long)]
     threads: Option<i32>,
+    /// Segmenters: train on every slice, clear ones too (the appliance's
+    /// segmenter sees every slice the filter passes); pair with
+    /// --loss all-slices
+    #[arg(long)]
+    all_slices: bool,
+    /// Segmenters on every slice: draws per tumour slice and epoch (clear
+    /// slices: 1)
+    #[arg(long)]
+    tumour_oversample: Option<f64>,
     /// Continue the run in --out from its last checkpoint
     #[arg(long)]
     resume: bool,
 }
 
 impl FitArgs {
+    /// A lone `--data` given as NAME=DIR keeps its name for the reports.
+    fn data_named(&self) -> bool {
+        self.data
+            .first()
+            .is_some_and(|d| Some(d.name.as_str()) != d.path.file_name().and_then(|n| n.to_str()))
+    }
+
     fn into_config(self) -> Result<(FitConfig, bool)> {
         let mut c = match &self.config {
             Some(p) => FitConfig::load(p)?,
@@ -125,7 +148,18 @@ impl FitArgs {
                 DeviceArg::Cuda => DeviceChoice::Cuda,
             };
         }
-        c.data = self.data.unwrap_or(c.data);
+        match self.data.as_slice() {
+            [] => {}
+            [one] if one.weight == 1.0 && !self.data_named() => {
+                c.data = one.path.clone();
+                c.sources.clear();
+            }
+            many => c.sources = many.to_vec(),
+        }
+        if self.all_slices {
+            c.tumour_slices_only = false;
+        }
+        c.tumour_oversample = self.tumour_oversample.unwrap_or(c.tumour_oversample);
         c.out = self.out.unwrap_or(c.out);
         c.epochs = self.epochs.unwrap_or(c.epochs);
         c.batch = self.batch.unwrap_or(c.batch);
@@ -150,8 +184,8 @@ pub fn load_data(cfg: &FitConfig) -> Result<DataSplit> {
         ProgressStyle::with_template("loading {bar:30} {pos}/{len} slices")
             .expect("valid template"),
     );
-    let data = load_split(
-        &cfg.data,
+    let data = load_sources(
+        &cfg.data_sources(),
         cfg.input_size,
         cfg.split,
         cfg.seed,
@@ -161,7 +195,7 @@ pub fn load_data(cfg: &FitConfig) -> Result<DataSplit> {
             bar.set_position(done as u64);
         },
     )
-    .with_context(|| format!("loading {}", cfg.data.display()))?;
+    .with_context(|| format!("loading {}", cfg.data_label()))?;
     bar.finish_and_clear();
     Ok(data)
 }
@@ -175,6 +209,9 @@ pub fn run(args: FitArgs) -> Result<()> {
     let data = load_data(&cfg)?;
     for p in &data.problems {
         eprintln!("skipped {p}");
+    }
+    for r in &data.source_reports {
+        println!("{r}");
     }
     println!(
         "{}: {} train / {} val / {} test slices ({} / {} / {} patients), {} skipped files",

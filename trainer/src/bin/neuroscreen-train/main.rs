@@ -4,6 +4,7 @@
 
 mod arch_bench;
 mod args;
+mod eval_set;
 mod experiment;
 mod export;
 mod fit;
@@ -57,6 +58,10 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Score a shipped model set per data source as the appliance runs it
+    /// (tract, f32 and int8) on a run's held-out patients and on folders of
+    /// real clear slices
+    EvalSet(eval_set::EvalSetArgs),
     /// Export trained runs to ONNX (f32 and int8) with manifest and model card
     Export(export::ExportArgs),
     /// Write the calibration and held-out slices `export` uses as .npy files
@@ -113,6 +118,7 @@ fn main() -> Result<()> {
         }
         Command::Fit(args) => fit::run(args)?,
         Command::Export(args) => export::run(args)?,
+        Command::EvalSet(args) => eval_set::run(args)?,
         Command::Eval { run, out } => {
             let out = out.unwrap_or_else(|| run.join("eval"));
             let report = trainer::train::evaluate::evaluate_run(&run, &out)

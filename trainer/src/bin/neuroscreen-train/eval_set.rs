@@ -1,0 +1,220 @@
+//! `eval-set`: a shipped model set scored per source, as the appliance runs
+//! it (tract, f32 and int8), on the held-out patients of the run it came
+//! from and on folders of real clear slices.
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+use trainer::export::per_source::{
+    clear_cohort, render_markdown, run_set, score_cohort, test_cohorts, Cohort, CohortScores,
+    LoadedSet,
+};
+use trainer::report::{write_montage, MontageRow};
+use trainer::train::checkpoint::{load_run_data, RunState};
+
+#[derive(clap::Args)]
+pub struct EvalSetArgs {
+    /// Model set folder (manifest.json and its ONNX files)
+    #[arg(long, default_value = "models")]
+    models: PathBuf,
+    /// The segmenter's run folder: its data sources and split give the
+    /// held-out patients
+    #[arg(long)]
+    run: PathBuf,
+    /// The filter's run folder: refused when its training or validation
+    /// patients include a held-out patient of --run
+    #[arg(long)]
+    filter_run: Option<PathBuf>,
+    /// A folder of real slices without tumour, NAME=DIR (repeatable): every
+    /// image under it is a clear slice
+    #[arg(long)]
+    clear: Vec<String>,
+    /// Precisions to run (the segmenter's file must exist at each)
+    #[arg(long, value_delimiter = ',', default_value = "f32,int8")]
+    precision: Vec<String>,
+    /// Report folder: per_source.md, per_source.json, montage_real.png
+    /// (pictures of the data's pixels: keep out of the repository) and
+    /// montage_clear.png (the --clear folders' slices)
+    #[arg(long)]
+    out: PathBuf,
+    /// A model card to append the per-source tables to (replacing the ones
+    /// an earlier eval-set appended)
+    #[arg(long)]
+    card: Option<PathBuf>,
+}
+
+/// Where eval-set's section of a model card begins.
+const CARD_MARKER: &str = "<!-- per-source tables: neuroscreen-train eval-set -->";
+
+pub fn run(a: EvalSetArgs) -> Result<()> {
+    let manifest_path = a.models.join("manifest.json");
+    let manifest = models::Manifest::load(&manifest_path)
+        .with_context(|| format!("reading {}", manifest_path.display()))?;
+    manifest
+        .verify_files(&a.models)
+        .with_context(|| format!("checking {}", a.models.display()))?;
+    let state = RunState::load(&a.run).with_context(|| format!("reading {}", a.run.display()))?;
+    let mut cfg = state.config.clone();
+    cfg.input_size = manifest.segmenter().input.width();
+    let data = load_run_data(&cfg).with_context(|| format!("loading {}", cfg.data_label()))?;
+    if let Some(f) = &a.filter_run {
+        let fstate = RunState::load(f).with_context(|| format!("reading {}", f.display()))?;
+        let fdata = load_run_data(&fstate.config)?;
+        let leaked: Vec<&String> = data
+            .split
+            .test
+            .iter()
+            .filter(|p| fdata.split.train.contains(p) || fdata.split.val.contains(p))
+            .collect();
+        anyhow::ensure!(
+            leaked.is_empty(),
+            "the filter run {} trained or validated on {} held-out patients of {} (e.g. {})",
+            f.display(),
+            leaked.len(),
+            a.run.display(),
+            leaked[0]
+        );
+    }
+    for r in &data.source_reports {
+        println!("{r}");
+    }
+    let mut cohorts = test_cohorts(&data);
+    let held_out = cohorts.len();
+    for c in &a.clear {
+        let (name, dir) = c
+            .split_once('=')
+            .with_context(|| format!("--clear {c:?}: expected NAME=DIR"))?;
+        let (cohort, problems) = clear_cohort(name, std::path::Path::new(dir), cfg.input_size)?;
+        for p in &problems {
+            eprintln!("skipped {p}");
+        }
+        println!(
+            "{name}: {} clear slices from {dir}, {} files skipped",
+            cohort.data.len(),
+            problems.len()
+        );
+        cohorts.push(cohort);
+    }
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let mut all: Vec<CohortScores> = Vec::new();
+    let (mut montage_rows, mut clear_rows) = (Vec::new(), Vec::new());
+    for name in &a.precision {
+        let precision = match name.as_str() {
+            "f32" => models::manifest::Precision::F32,
+            "int8" => models::manifest::Precision::Int8,
+            other => anyhow::bail!("--precision {other}: expected f32 or int8"),
+        };
+        let Some(set) = LoadedSet::load(&a.models, &manifest, precision)? else {
+            println!("{name}: the set has no segmenter file at this precision; skipped");
+            continue;
+        };
+        let total: usize = cohorts.iter().map(|c| c.data.len()).sum();
+        let bar = ProgressBar::new(total as u64).with_style(
+            ProgressStyle::with_template("{prefix} {bar:30} {pos}/{len} slices {per_sec} {msg}")
+                .expect("template"),
+        );
+        bar.set_prefix(name.clone());
+        for (k, cohort) in cohorts.iter().enumerate() {
+            bar.set_message(cohort.name.clone());
+            let out = run_set(&set, &cohort.data)?;
+            bar.inc(cohort.data.len() as u64);
+            all.push(score_cohort(cohort, precision, &out)?);
+            if precision == models::manifest::Precision::F32 {
+                let rows = rows_for(cohort, &out.masks);
+                if k < held_out {
+                    montage_rows.extend(rows);
+                } else {
+                    clear_rows.extend(rows);
+                }
+            }
+        }
+        bar.finish_and_clear();
+    }
+    let md = render_markdown(&all);
+    print!("{md}");
+    let header = format!(
+        "# Per-source evaluation of {}\n\nSegmenter run {} (data: {}; patient-level split seed {}, each source split on its own); every held-out slice, tract, model resolution {} px. Command: `neuroscreen-train eval-set --models {} --run {}{}`.\n\n",
+        a.models.display(),
+        a.run.display(),
+        cfg.data_label(),
+        cfg.seed,
+        cfg.input_size,
+        a.models.display(),
+        a.run.display(),
+        a.clear
+            .iter()
+            .map(|c| format!(" --clear {c}"))
+            .collect::<String>()
+    );
+    let md_path = a.out.join("per_source.md");
+    std::fs::write(&md_path, format!("{header}{md}"))
+        .with_context(|| format!("writing {}", md_path.display()))?;
+    let json_path = a.out.join("per_source.json");
+    std::fs::write(&json_path, serde_json::to_string_pretty(&all)?)
+        .with_context(|| format!("writing {}", json_path.display()))?;
+    if let Some(card) = &a.card {
+        let text =
+            std::fs::read_to_string(card).with_context(|| format!("reading {}", card.display()))?;
+        let kept = text.split(CARD_MARKER).next().unwrap_or("").trim_end();
+        let section = format!(
+            "{kept}\n\n{CARD_MARKER}\n## Per source, as the appliance runs it\n\n{}{md}",
+            header.trim_start_matches(|c| c != '\n').trim_start()
+        );
+        trainer::train::checkpoint::write_atomic(card, section.as_bytes())?;
+        println!("appended the tables to {}", card.display());
+    }
+    if !montage_rows.is_empty() {
+        write_montage(&montage_rows, &a.out.join("montage_real.png"))?;
+    }
+    if !clear_rows.is_empty() {
+        write_montage(&clear_rows, &a.out.join("montage_clear.png"))?;
+    }
+    println!(
+        "\nwrote {}, {}, montage_real.png (the data's pixels: not for the repository) and montage_clear.png (the --clear folders' slices)",
+        md_path.display(),
+        json_path.display()
+    );
+    Ok(())
+}
+
+/// Up to four rows per cohort: its two largest lesions, its smallest, and a
+/// clear slice the segmenter marked (or the first clear slice).
+fn rows_for(cohort: &Cohort, masks: &[Vec<bool>]) -> Vec<MontageRow> {
+    let d = &cohort.data;
+    let mut tumour: Vec<usize> = (0..d.len()).filter(|&i| d.labels[i]).collect();
+    tumour.sort_by_key(|&i| std::cmp::Reverse(d.true_area[i]));
+    let mut pick: Vec<usize> = tumour.iter().take(2).copied().collect();
+    if let Some(&small) = tumour.last() {
+        if !pick.contains(&small) {
+            pick.push(small);
+        }
+    }
+    let clear: Vec<usize> = (0..d.len()).filter(|&i| !d.labels[i]).collect();
+    if let Some(&c) = clear
+        .iter()
+        .find(|&&i| masks[i].iter().any(|&m| m))
+        .or(clear.first())
+    {
+        pick.push(c);
+    }
+    let s = d.size;
+    let n = (s * s) as usize;
+    pick.into_iter()
+        .map(|i| {
+            let img = d.image(i);
+            let px = |v: f32| (v.clamp(0.0, 1.0) * 255.0) as u8;
+            MontageRow {
+                image: image::RgbImage::from_fn(s, s, |x, y| {
+                    let k = (y * s + x) as usize;
+                    image::Rgb([px(img[k]), px(img[n + k]), px(img[2 * n + k])])
+                }),
+                truth: image::GrayImage::from_fn(s, s, |x, y| {
+                    image::Luma([d.mask(i)[(y * s + x) as usize] * 255])
+                }),
+                prediction: image::GrayImage::from_fn(s, s, |x, y| {
+                    image::Luma([u8::from(masks[i][(y * s + x) as usize]) * 255])
+                }),
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,129 @@
+//! Several data roots in one run: each is a folder in the LGG layout with a
+//! name (for per-source reports) and a sampling weight (how often its
+//! slices are drawn per epoch relative to their count).
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSource {
+    /// Short name used in reports, e.g. `lgg` or `figshare`.
+    pub name: String,
+    pub path: PathBuf,
+    /// Each slice of this source is drawn `weight` times per epoch on
+    /// average (1 = once); 0 keeps the source for evaluation only.
+    #[serde(default = "one")]
+    pub weight: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl DataSource {
+    /// A lone root, named after its folder.
+    pub fn single(path: &Path) -> Self {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .filter(|n| !n.is_empty())
+            .unwrap_or("data")
+            .to_string();
+        Self {
+            name,
+            path: path.to_path_buf(),
+            weight: 1.0,
+        }
+    }
+
+    /// Parses the command line's `NAME=DIR[:WEIGHT]` or a bare `DIR`.
+    /// A trailing `:<number>` is the weight; any other colon stays in the
+    /// path.
+    pub fn parse(arg: &str) -> Result<Self, String> {
+        let (name, rest) = match arg.split_once('=') {
+            Some((n, r)) if !n.is_empty() && !n.contains('/') => (Some(n.to_string()), r),
+            _ => (None, arg),
+        };
+        let (path, weight) = match rest.rsplit_once(':') {
+            Some((p, w)) if !p.is_empty() && w.parse::<f64>().is_ok() => {
+                (p, w.parse::<f64>().expect("checked"))
+            }
+            _ => (rest, 1.0),
+        };
+        if path.is_empty() {
+            return Err(format!(
+                "--data {arg:?}: no folder given (NAME=DIR[:WEIGHT])"
+            ));
+        }
+        if !(weight >= 0.0 && weight.is_finite()) {
+            return Err(format!(
+                "--data {arg:?}: weight must be 0 or more, got {weight}"
+            ));
+        }
+        let mut source = DataSource::single(Path::new(path));
+        if let Some(n) = name {
+            source.name = n;
+        }
+        source.weight = weight;
+        Ok(source)
+    }
+}
+
+/// Names must tell the sources apart in reports.
+pub fn check_sources(sources: &[DataSource]) -> Result<(), String> {
+    if sources.is_empty() {
+        return Err("no data source given".into());
+    }
+    for (i, s) in sources.iter().enumerate() {
+        if sources[..i].iter().any(|t| t.name == s.name) {
+            return Err(format!(
+                "two data sources are named {:?}; name them (--data NAME=DIR)",
+                s.name
+            ));
+        }
+        if !(s.weight >= 0.0 && s.weight.is_finite()) {
+            return Err(format!("source {}: weight must be 0 or more", s.name));
+        }
+    }
+    if sources.iter().all(|s| s.weight == 0.0) {
+        return Err("every data source has weight 0: nothing to train on".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_names_paths_and_weights() {
+        let s = DataSource::parse("lgg=/data/lgg/kaggle_3m:2").unwrap();
+        assert_eq!(
+            (s.name.as_str(), s.path.as_path(), s.weight),
+            ("lgg", Path::new("/data/lgg/kaggle_3m"), 2.0)
+        );
+        let s = DataSource::parse("../shared/data/figshare").unwrap();
+        assert_eq!((s.name.as_str(), s.weight), ("figshare", 1.0));
+        let s = DataSource::parse("f=/odd:dir/x:0.5").unwrap();
+        assert_eq!((s.path.as_path(), s.weight), (Path::new("/odd:dir/x"), 0.5));
+        let s = DataSource::parse("/a/b=c").unwrap();
+        assert_eq!(s.path, Path::new("/a/b=c"), "a slash before '=' is a path");
+        assert!(DataSource::parse("x=").unwrap_err().contains("no folder"));
+        assert!(DataSource::parse("x=/d:-1").unwrap_err().contains("weight"));
+    }
+
+    #[test]
+    fn duplicate_names_and_all_zero_weights_are_refused() {
+        let a = DataSource::parse("a=/x").unwrap();
+        assert!(check_sources(&[a.clone(), a.clone()])
+            .unwrap_err()
+            .contains("named \"a\""));
+        let z = DataSource::parse("z=/y:0").unwrap();
+        assert!(check_sources(std::slice::from_ref(&z))
+            .unwrap_err()
+            .contains("weight 0"));
+        assert!(check_sources(&[a, z]).is_ok());
+        assert!(check_sources(&[]).is_err());
+    }
+}

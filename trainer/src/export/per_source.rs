@@ -1,0 +1,589 @@
+//! A shipped model set scored the way the appliance runs it, per data
+//! source: the exported ONNX files in tract (f32 and int8), the filter's
+//! threshold and the segmenter's from the manifest, on each source's
+//! held-out patients, plus folders of real clear slices.
+//!
+//! Everything is at the model's resolution: the appliance maps the mask
+//! back to the slice's own size before it stores it, which moves a Dice by
+//! little but is not what is measured here (`neuroscreen bench --slices`
+//! measures the appliance itself).
+//!
+//! A slice is *flagged* by the appliance when the filter passes it and the
+//! segmenter's mask is not empty (the verdict follows the mask); the
+//! segmenter alone flags a slice when its mask is not empty.
+
+use super::operating_point::p_tumour;
+use super::tract_check::{self, TractPlan};
+use crate::data::lgg::{Problem, SLICE_EXTENSIONS};
+use crate::report::{
+    classification_metrics, summarise_segmentation, ClassificationMetrics, SegmentationSummary,
+    SliceRecord,
+};
+use crate::train::dataset::{DataSplit, Prepared};
+use crate::{Error, Result};
+use models::manifest::{ModelEntry, Precision};
+use models::metrics::MaskCounts;
+use models::{Manifest, SliceImage};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// Slices scored together: one source's held-out patients, a derived form
+/// of them (a stacked source's FLAIR channel alone), or a folder of clear
+/// slices.
+#[derive(Debug, Clone)]
+pub struct Cohort {
+    pub name: String,
+    pub data: Prepared,
+}
+
+/// The FLAIR channel of the LGG stack (pre-contrast T1, FLAIR, post-contrast T1).
+pub const FLAIR_CHANNEL: usize = 1;
+
+/// Per source its test slices; for a source whose slices are stacked
+/// contrasts (channels differ), also its FLAIR channel alone as grey slices.
+pub fn test_cohorts(split: &DataSplit) -> Vec<Cohort> {
+    let mut out = Vec::new();
+    for (k, source) in split.sources.iter().enumerate() {
+        let data = split.test.of_source(k as u16);
+        if data.is_empty() {
+            continue;
+        }
+        let stacked = (0..data.len()).filter(|&i| !is_grey(data.image(i))).count();
+        let grey = (2 * stacked > data.len()).then(|| data.single_channel(FLAIR_CHANNEL));
+        out.push(Cohort {
+            name: source.name.clone(),
+            data,
+        });
+        if let Some(grey) = grey {
+            out.push(Cohort {
+                name: format!("{} FLAIR alone", source.name),
+                data: grey,
+            });
+        }
+    }
+    out
+}
+
+fn is_grey(image: &[f32]) -> bool {
+    let n = image.len() / 3;
+    image[..n] == image[n..2 * n] && image[..n] == image[2 * n..]
+}
+
+/// Every image under `dir` (any depth; `.tif`, `.png`, `.jpg`; files named
+/// `*_mask.*` are left out) as a clear slice: label clear, empty mask, the
+/// patient being the folder it sits in. Files that do not decode are
+/// returned as problems, named.
+pub fn clear_cohort(name: &str, dir: &Path, size: u32) -> Result<(Cohort, Vec<Problem>)> {
+    if !dir.is_dir() {
+        return Err(Error::Data {
+            path: dir.to_path_buf(),
+            reason: "not a directory of clear slices".into(),
+        });
+    }
+    let mut files = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).map_err(|e| Error::io(&d, e))? {
+            let path = entry.map_err(|e| Error::io(&d, e))?.path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let (stem, ext) = name.rsplit_once('.').unwrap_or((name, ""));
+            if SLICE_EXTENSIONS.iter().any(|e| ext.eq_ignore_ascii_case(e))
+                && !stem.ends_with("_mask")
+            {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    let mut data = Prepared {
+        size,
+        ..Default::default()
+    };
+    let mut problems = Vec::new();
+    let pp = models::Preprocessing::default();
+    let plane = (size * size) as usize;
+    for path in files {
+        let prepared = SliceImage::open(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|s| {
+                models::preprocess::prepare(&s, &pp, size, size).map_err(|e| e.to_string())
+            });
+        match prepared {
+            Ok(input) => {
+                data.images.extend_from_slice(&input.data);
+                data.masks.extend(std::iter::repeat_n(0u8, plane));
+                let patient = path
+                    .parent()
+                    .and_then(|p| p.file_name())
+                    .and_then(|n| n.to_str())
+                    .unwrap_or(name)
+                    .to_string();
+                data.patients.push(patient);
+                data.labels.push(false);
+                data.true_area.push(0);
+                data.sources.push(0);
+            }
+            Err(reason) => problems.push(Problem { path, reason }),
+        }
+    }
+    if data.is_empty() {
+        return Err(Error::Data {
+            path: dir.to_path_buf(),
+            reason: "no slice there decodes".into(),
+        });
+    }
+    Ok((
+        Cohort {
+            name: name.to_string(),
+            data,
+        },
+        problems,
+    ))
+}
+
+/// The manifest's two stages loaded in tract at one precision.
+pub struct LoadedSet {
+    pub precision: Precision,
+    filter: Option<(ModelEntry, TractPlan)>,
+    segmenter: (ModelEntry, TractPlan),
+}
+
+fn load_stage(dir: &Path, entry: &ModelEntry, precision: Precision) -> Result<TractPlan> {
+    let path = entry.file_path(dir, precision).ok_or_else(|| {
+        Error::Invalid(format!(
+            "model {} has no {precision:?} file in the manifest",
+            entry.name
+        ))
+    })?;
+    tract_check::load(&path, &entry.input.shape)
+}
+
+impl LoadedSet {
+    /// `None` when the segmenter has no file at `precision` (an int8 file
+    /// the gate refused); a filter without one runs in f32, as `auto` does.
+    pub fn load(dir: &Path, manifest: &Manifest, precision: Precision) -> Result<Option<Self>> {
+        let seg = manifest.segmenter();
+        if seg.file(precision).is_none() {
+            return Ok(None);
+        }
+        let filter = match manifest.filter() {
+            Some(f) => {
+                let p = if f.file(precision).is_some() {
+                    precision
+                } else {
+                    Precision::F32
+                };
+                Some((f.clone(), load_stage(dir, f, p)?))
+            }
+            None => None,
+        };
+        if let Some((f, _)) = &filter {
+            if f.input.shape != seg.input.shape {
+                return Err(Error::Invalid(format!(
+                    "filter input {:?} and segmenter input {:?} differ; this evaluation prepares slices once",
+                    f.input.shape, seg.input.shape
+                )));
+            }
+        }
+        Ok(Some(Self {
+            precision,
+            segmenter: (seg.clone(), load_stage(dir, seg, precision)?),
+            filter,
+        }))
+    }
+
+    pub fn input_size(&self) -> u32 {
+        self.segmenter.0.input.width()
+    }
+}
+
+/// What the set made of each slice.
+#[derive(Debug, Clone, Default)]
+pub struct SetOutputs {
+    /// The filter's P(tumour); `None` without a filter.
+    pub p_tumour: Option<Vec<f32>>,
+    /// The segmenter's mask on every slice (as if the filter passed all).
+    pub masks: Vec<Vec<bool>>,
+    /// The filter passes the slice (always true without a filter).
+    pub passed: Vec<bool>,
+    /// The manifest's filter threshold (P(tumour) at or above passes).
+    pub filter_threshold: Option<f32>,
+}
+
+pub fn run_set(set: &LoadedSet, data: &Prepared) -> Result<SetOutputs> {
+    let shape = set.segmenter.0.input.shape;
+    if data.size != set.input_size() {
+        return Err(Error::Invalid(format!(
+            "slices prepared at {} px, the set's input is {} px",
+            data.size,
+            set.input_size()
+        )));
+    }
+    let mut out = SetOutputs::default();
+    let mut probs = Vec::with_capacity(data.len());
+    // Sigmoid(logit) >= t  <=>  logit >= ln(t / (1 - t)).
+    let t = f64::from(set.segmenter.0.threshold).clamp(1e-6, 1.0 - 1e-6);
+    let cut = (t / (1.0 - t)).ln() as f32;
+    for i in 0..data.len() {
+        let image = data.image(i);
+        if let Some((entry, plan)) = &set.filter {
+            let p = p_tumour(&tract_check::run(plan, &shape, image)?);
+            probs.push(p);
+            out.passed.push(p >= entry.threshold);
+        } else {
+            out.passed.push(true);
+        }
+        let logits = tract_check::run(&set.segmenter.1, &shape, image)?;
+        out.masks.push(logits.iter().map(|&l| l >= cut).collect());
+    }
+    if let Some((entry, _)) = &set.filter {
+        out.p_tumour = Some(probs);
+        out.filter_threshold = Some(entry.threshold);
+    }
+    Ok(out)
+}
+
+/// A detector's slice and patient figures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Detection {
+    pub tumour_slices: usize,
+    pub tumour_slices_flagged: usize,
+    pub clear_slices: usize,
+    pub clear_slices_flagged: usize,
+    /// Patients with at least one tumour slice, and those of them with at
+    /// least one tumour slice flagged.
+    pub tumour_patients: usize,
+    pub tumour_patients_found: usize,
+}
+
+impl Detection {
+    pub fn of(data: &Prepared, flagged: &[bool]) -> Self {
+        let mut d = Detection::default();
+        let mut tumour_patients = BTreeSet::new();
+        let mut found = BTreeSet::new();
+        for (i, &f) in flagged.iter().enumerate() {
+            if data.labels[i] {
+                d.tumour_slices += 1;
+                d.tumour_slices_flagged += usize::from(f);
+                tumour_patients.insert(&data.patients[i]);
+                if f {
+                    found.insert(&data.patients[i]);
+                }
+            } else {
+                d.clear_slices += 1;
+                d.clear_slices_flagged += usize::from(f);
+            }
+        }
+        d.tumour_patients = tumour_patients.len();
+        d.tumour_patients_found = found.len();
+        d
+    }
+
+    pub fn sensitivity(&self) -> Option<f64> {
+        (self.tumour_slices > 0)
+            .then(|| self.tumour_slices_flagged as f64 / self.tumour_slices as f64)
+    }
+
+    pub fn specificity(&self) -> Option<f64> {
+        (self.clear_slices > 0)
+            .then(|| 1.0 - self.clear_slices_flagged as f64 / self.clear_slices as f64)
+    }
+
+    /// Share of all slices flagged.
+    pub fn flagged_share(&self) -> f64 {
+        let n = self.tumour_slices + self.clear_slices;
+        (self.tumour_slices_flagged + self.clear_slices_flagged) as f64 / n.max(1) as f64
+    }
+}
+
+/// One cohort at one precision.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CohortScores {
+    pub cohort: String,
+    pub precision: String,
+    pub slices: usize,
+    pub patients: usize,
+    /// The segmenter on every slice (no filter): Dice and IoU per slice,
+    /// per patient (pixels pooled), by lesion size (source-pixel strata).
+    pub segmenter: SegmentationSummary,
+    /// The masks the appliance stores: empty where the filter stopped a slice.
+    pub appliance_masks: SegmentationSummary,
+    /// Filter, then a non-empty mask: what the appliance reports.
+    pub appliance: Detection,
+    /// The segmenter's mask alone as the detector.
+    pub segmenter_alone: Detection,
+    /// The filter alone at its threshold; ROC AUC when both classes occur.
+    pub filter_alone: Option<Detection>,
+    pub filter: Option<ClassificationMetrics>,
+    /// The segmenter alone as the detector when a slice needs at least
+    /// this many mask pixels (model resolution): (minimum, detection).
+    pub segmenter_by_min_area: Vec<(usize, Detection)>,
+}
+
+/// Minimum mask areas (model pixels) the segmenter-alone detector is
+/// scored at.
+pub const MIN_AREAS: [usize; 5] = [1, 4, 16, 32, 64];
+
+pub fn score_cohort(
+    cohort: &Cohort,
+    precision: Precision,
+    out: &SetOutputs,
+) -> Result<CohortScores> {
+    let data = &cohort.data;
+    let records = |gate: bool| -> Vec<SliceRecord> {
+        (0..data.len())
+            .map(|i| {
+                let truth: Vec<bool> = data.mask(i).iter().map(|&m| m != 0).collect();
+                let pred = if gate && !out.passed[i] {
+                    vec![false; truth.len()]
+                } else {
+                    out.masks[i].clone()
+                };
+                SliceRecord {
+                    patient: data.patients[i].clone(),
+                    counts: MaskCounts::from_masks(&pred, &truth),
+                    true_area_px: data.true_area[i],
+                }
+            })
+            .collect()
+    };
+    let mask_nonempty: Vec<bool> = out.masks.iter().map(|m| m.iter().any(|&v| v)).collect();
+    let appliance: Vec<bool> = mask_nonempty
+        .iter()
+        .zip(&out.passed)
+        .map(|(&m, &p)| m && p)
+        .collect();
+    let both = data.labels.iter().any(|&l| l) && data.labels.iter().any(|&l| !l);
+    let filter = match (&out.p_tumour, out.filter_threshold) {
+        (Some(p), Some(t)) if both => Some(classification_metrics(p, &data.labels, t)?),
+        _ => None,
+    };
+    let patients: BTreeSet<&String> = data.patients.iter().collect();
+    Ok(CohortScores {
+        cohort: cohort.name.clone(),
+        precision: format!("{precision:?}").to_lowercase(),
+        slices: data.len(),
+        patients: patients.len(),
+        segmenter: summarise_segmentation(&records(false)),
+        appliance_masks: summarise_segmentation(&records(true)),
+        appliance: Detection::of(data, &appliance),
+        segmenter_alone: Detection::of(data, &mask_nonempty),
+        filter_alone: out
+            .p_tumour
+            .as_ref()
+            .map(|_| Detection::of(data, &out.passed)),
+        filter,
+        segmenter_by_min_area: MIN_AREAS
+            .iter()
+            .map(|&min| {
+                let flagged: Vec<bool> = out
+                    .masks
+                    .iter()
+                    .map(|m| m.iter().filter(|&&v| v).count() >= min)
+                    .collect();
+                (min, Detection::of(data, &flagged))
+            })
+            .collect(),
+    })
+}
+
+fn fmt_opt(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{v:.3}"))
+}
+
+fn fmt_f(v: f64) -> String {
+    if v.is_nan() {
+        "-".into()
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+/// The per-source tables of `scores`, as Markdown.
+pub fn render_markdown(scores: &[CohortScores]) -> String {
+    let mut md = String::new();
+    md.push_str("### Masks (segmenter on every slice; model resolution)\n\n");
+    md.push_str("| cohort | precision | slices | patients | Dice per tumour slice | IoU per tumour slice | Dice per patient (pooled, tumour patients) | Dice small / medium / large |\n|---|---|---|---|---|---|---|---|\n");
+    for s in scores {
+        let strata: Vec<String> = s
+            .segmenter
+            .by_lesion_size
+            .iter()
+            .map(|st| format!("{} ({})", fmt_f(st.mean_dice), st.slices))
+            .collect();
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            s.cohort,
+            s.precision,
+            s.slices,
+            s.patients,
+            fmt_f(s.segmenter.per_slice.mean_dice_tumour),
+            fmt_f(s.segmenter.per_slice.mean_iou_tumour),
+            fmt_f(s.segmenter.per_patient.mean_dice_tumour),
+            strata.join(" / ")
+        ));
+    }
+    md.push_str("\n### Detection (per slice and per patient)\n\n");
+    md.push_str("| cohort | precision | detector | tumour slices flagged | sensitivity | clear slices flagged | specificity | tumour patients found | filter ROC AUC |\n|---|---|---|---|---|---|---|---|---|\n");
+    for s in scores {
+        let mut rows = vec![("appliance (filter, then mask)", s.appliance)];
+        rows.push(("segmenter alone (mask not empty)", s.segmenter_alone));
+        if let Some(f) = s.filter_alone {
+            rows.push(("filter alone", f));
+        }
+        for (name, d) in rows {
+            md.push_str(&format!(
+                "| {} | {} | {} | {} / {} | {} | {} / {} | {} | {} / {} | {} |\n",
+                s.cohort,
+                s.precision,
+                name,
+                d.tumour_slices_flagged,
+                d.tumour_slices,
+                fmt_opt(d.sensitivity()),
+                d.clear_slices_flagged,
+                d.clear_slices,
+                fmt_opt(d.specificity()),
+                d.tumour_patients_found,
+                d.tumour_patients,
+                if name.starts_with("filter") {
+                    fmt_opt(s.filter.as_ref().and_then(|f| f.roc_auc))
+                } else {
+                    "".into()
+                }
+            ));
+        }
+    }
+    md.push_str(
+        "\n### The segmenter alone as the detector, by minimum mask area (model pixels)\n\n",
+    );
+    md.push_str("| cohort | precision |");
+    for min in MIN_AREAS {
+        md.push_str(&format!(" >= {min} px: sens / spec |"));
+    }
+    md.push_str("\n|---|---|");
+    md.push_str(&"---|".repeat(MIN_AREAS.len()));
+    md.push('\n');
+    for s in scores {
+        md.push_str(&format!("| {} | {} |", s.cohort, s.precision));
+        for (_, d) in &s.segmenter_by_min_area {
+            md.push_str(&format!(
+                " {} / {} |",
+                fmt_opt(d.sensitivity()),
+                fmt_opt(d.specificity())
+            ));
+        }
+        md.push('\n');
+    }
+    md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part() -> Prepared {
+        // Four 1x2 slices: patient a tumour + clear, patient b tumour + clear.
+        Prepared {
+            size: 1,
+            images: vec![0.0; 4 * 3],
+            masks: vec![1, 0, 1, 0],
+            patients: vec!["a".into(), "a".into(), "b".into(), "b".into()],
+            labels: vec![true, false, true, false],
+            true_area: vec![1, 0, 1, 0],
+            sources: vec![0; 4],
+        }
+    }
+
+    #[test]
+    fn detection_counts_slices_and_patients() {
+        let d = Detection::of(&part(), &[true, true, false, false]);
+        assert_eq!(
+            (
+                d.tumour_slices,
+                d.tumour_slices_flagged,
+                d.clear_slices_flagged
+            ),
+            (2, 1, 1)
+        );
+        assert_eq!((d.tumour_patients, d.tumour_patients_found), (2, 1));
+        assert_eq!(d.sensitivity(), Some(0.5));
+        assert_eq!(d.specificity(), Some(0.5));
+        assert_eq!(d.flagged_share(), 0.5);
+    }
+
+    #[test]
+    fn scores_gate_masks_by_the_filter() {
+        let data = part();
+        let cohort = Cohort {
+            name: "t".into(),
+            data,
+        };
+        let out = SetOutputs {
+            p_tumour: Some(vec![0.9, 0.2, 0.1, 0.7]),
+            // Slice 0 found, slice 1 a false mask, slice 2 missed, slice 3 a false mask.
+            masks: vec![vec![true], vec![true], vec![false], vec![true]],
+            passed: vec![true, false, false, true],
+            filter_threshold: Some(0.7),
+        };
+        let s = score_cohort(&cohort, Precision::F32, &out).unwrap();
+        assert_eq!(s.segmenter_alone.clear_slices_flagged, 2);
+        assert_eq!(
+            s.appliance.clear_slices_flagged, 1,
+            "slice 1 stopped by the filter"
+        );
+        assert_eq!(s.appliance.tumour_slices_flagged, 1);
+        assert_eq!(s.segmenter.per_slice.mean_dice_tumour, 0.5);
+        let f = s.filter.clone().unwrap();
+        assert_eq!(f.threshold, 0.7);
+        // Tumour at 0.9 and 0.1, clear at 0.2 and 0.7: 2 of 4 pairs ordered.
+        assert_eq!(f.roc_auc, Some(0.5));
+        assert_eq!(s.segmenter_by_min_area[0].1, s.segmenter_alone);
+        assert_eq!(s.segmenter_by_min_area[1].1.clear_slices_flagged, 0);
+        let md = render_markdown(&[s]);
+        assert!(md.contains("| t | f32 | appliance (filter, then mask) | 1 / 2 | 0.500 | 1 / 2 | 0.500 | 1 / 2 |"), "{md}");
+    }
+
+    #[test]
+    fn stacked_sources_get_a_flair_cohort_and_clear_folders_read() {
+        let mut split = DataSplit {
+            sources: vec![
+                crate::data::source::DataSource::parse("lgg=/x").unwrap(),
+                crate::data::source::DataSource::parse("fig=/y").unwrap(),
+            ],
+            ..Default::default()
+        };
+        split.test = Prepared {
+            size: 1,
+            images: vec![0.1, 0.5, 0.9, 0.3, 0.3, 0.3],
+            masks: vec![1, 0],
+            patients: vec!["a".into(), "b".into()],
+            labels: vec![true, false],
+            true_area: vec![1, 0],
+            sources: vec![0, 1],
+        };
+        let c = test_cohorts(&split);
+        let names: Vec<&str> = c.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["lgg", "lgg FLAIR alone", "fig"]);
+        assert_eq!(c[1].data.images, vec![0.5; 3]);
+
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path().join("series");
+        std::fs::create_dir_all(&d).unwrap();
+        image::GrayImage::from_fn(20, 20, |x, y| image::Luma([(x * y) as u8]))
+            .save(d.join("s1.png"))
+            .unwrap();
+        std::fs::write(d.join("broken.png"), b"not a png").unwrap();
+        std::fs::write(d.join("notes.txt"), b"x").unwrap();
+        let (cohort, problems) = clear_cohort("other", tmp.path(), 8).unwrap();
+        assert_eq!(cohort.data.len(), 1);
+        assert_eq!(cohort.data.patients, vec!["series"]);
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].path.ends_with("broken.png"));
+        assert!(clear_cohort("x", &tmp.path().join("none"), 8).is_err());
+    }
+}
