@@ -94,6 +94,8 @@ pub struct Provenance {
     pub filter: String,
     /// The chart's path relative to the document.
     pub chart: String,
+    /// The data are phantoms (synthetic lesions), not patients.
+    pub phantoms: bool,
 }
 
 fn cell(s: Option<(f64, f64)>) -> String {
@@ -102,7 +104,15 @@ fn cell(s: Option<(f64, f64)>) -> String {
 
 pub fn render(p: &Provenance, rows: &[Aggregate]) -> String {
     let mut md = String::new();
-    let _ = writeln!(md, "# Results: the seed's experiment on phantoms\n");
+    let _ = writeln!(
+        md,
+        "# Results: the seed's experiment on {}\n",
+        if p.phantoms {
+            "phantoms"
+        } else {
+            "real patients"
+        }
+    );
     let _ = writeln!(
         md,
         "Produced by `{}` on {} ({}). {}\n",
@@ -211,9 +221,16 @@ pub fn render(p: &Provenance, rows: &[Aggregate]) -> String {
          dominate). Our protocol splits by patient, and reports per-slice means (every lesion \
          counts once, small ones included), the pooled figure for comparison, per-patient 3D \
          scores, and the false alarms on clear slices that a tumour-slices-only score never \
-         sees. The data here are phantoms (synthetic lesions on real anatomy, see docs/TRAINING.md), not \
-         patients: the numbers compare methods under one protocol; they say nothing about \
-         clinical accuracy.\n"
+         sees. {}\n",
+        if p.phantoms {
+            "The data here are phantoms (synthetic lesions on real anatomy, see docs/TRAINING.md), \
+             not patients: the numbers compare methods under one protocol; they say nothing about \
+             clinical accuracy."
+        } else {
+            "The data here are real patients' scans; the numbers compare methods under one \
+             protocol on the held-out patients named above, at the reduced size stated, and \
+             are not a clinical accuracy."
+        }
     );
     let _ = writeln!(md, "## Every run\n");
     let _ = writeln!(
@@ -298,18 +315,23 @@ mod tests {
             rows[0].range(|s| Some(s.slice_dice_tumour)),
             Some((0.5, 0.7))
         );
-        let md = render(
-            &Provenance {
-                command: "neuroscreen-train experiment".into(),
-                date: "2026-11-27".into(),
-                machine: "test".into(),
-                configuration: "tiny".into(),
-                data: "phantoms".into(),
-                filter: "none".into(),
-                chart: "results.png".into(),
-            },
-            &rows,
-        );
+        let mut provenance = Provenance {
+            command: "neuroscreen-train experiment".into(),
+            date: "2026-11-27".into(),
+            machine: "test".into(),
+            configuration: "tiny".into(),
+            data: "phantoms".into(),
+            filter: "none".into(),
+            chart: "results.png".into(),
+            phantoms: true,
+        };
+        let md = render(&provenance, &rows);
+        assert!(md.starts_with("# Results: the seed's experiment on phantoms"));
+        assert!(md.contains("The data here are phantoms"));
+        provenance.phantoms = false;
+        let real = render(&provenance, &rows);
+        assert!(real.starts_with("# Results: the seed's experiment on real patients"));
+        assert!(!real.contains("phantoms (synthetic"), "{real}");
         assert!(
             md.contains("| resunet | tversky | 2 | 0.600 ± 0.141 |"),
             "{md}"

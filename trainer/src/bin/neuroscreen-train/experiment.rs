@@ -216,6 +216,8 @@ pub fn run(a: ExperimentArgs) -> Result<()> {
         1,
     );
     let provenance = results_doc::Provenance {
+        // The phantom generator names its patients PHANTOM_<template>_<n>.
+        phantoms: data.split.test.iter().all(|p| p.starts_with("PHANTOM_")),
         command,
         date: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         machine,
