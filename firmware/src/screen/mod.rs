@@ -120,11 +120,7 @@ pub fn draw_result(
                 (_, None, Some(px)) => format!("area {px} px"),
                 (_, None, None) => "area -".into(),
             };
-            let p_line = if record.latency_ms.filter.is_some() {
-                format!("filter p {p:.2}")
-            } else {
-                format!("peak p {p:.2}")
-            };
+            let p_line = format!("{} {p:.2}", record.probability_label());
             for line in [p_line, area] {
                 y += text::draw(
                     &mut screen,

@@ -122,15 +122,21 @@ impl Record {
     /// says why.
     pub fn verdict_basis(&self) -> String {
         let p = self.tumour_probability.unwrap_or(0.0);
-        let source = if self.latency_ms.filter.is_some() {
-            "filter p"
-        } else {
-            "peak p"
-        };
+        let source = self.probability_label();
         match self.verdict {
             RecordVerdict::Error => String::new(),
             RecordVerdict::Clear if self.mask.is_some() => format!("{source}={p:.3}, mask empty"),
             _ => format!("{source}={p:.3}"),
+        }
+    }
+
+    /// What `tumour_probability` is: the filter's P(tumour) when a filter
+    /// ran, else the segmenter's highest pixel probability.
+    pub fn probability_label(&self) -> &'static str {
+        if self.latency_ms.filter.is_some() {
+            "filter p"
+        } else {
+            "peak p"
         }
     }
 }

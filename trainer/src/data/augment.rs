@@ -164,14 +164,14 @@ impl Augmentation {
         // still follow from the caller's seed (ChaCha for all of them made
         // it the loader's largest cost).
         let mut pixel_rng = SmallRng::seed_from_u64(rng.random());
-        let mut draws: Option<ChannelDraws> = None;
+        let shared = grey.then(|| self.draw(rng));
         for plane in image.chunks_exact_mut(n) {
-            let d = match (&draws, grey) {
-                (Some(d), true) => d.clone(),
-                _ => {
-                    let d = self.draw(rng, w, h);
-                    draws = Some(d.clone());
-                    d
+            let own;
+            let d = match &shared {
+                Some(d) => d,
+                None => {
+                    own = self.draw(rng);
+                    &own
                 }
             };
             d.apply(plane, w, h);
@@ -204,7 +204,7 @@ struct ChannelDraws {
 }
 
 impl Augmentation {
-    fn draw<R: Rng>(&self, rng: &mut R, _w: usize, _h: usize) -> ChannelDraws {
+    fn draw<R: Rng>(&self, rng: &mut R) -> ChannelDraws {
         let chance = |rng: &mut R, p: f32| p > 0.0 && rng.random_bool(f64::from(p.min(1.0)));
         let gamma = (self.gamma > 0.0).then(|| rng.random_range(-self.gamma..=self.gamma).exp());
         let curve = chance(rng, self.curve_prob).then(|| {

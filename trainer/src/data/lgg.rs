@@ -238,7 +238,8 @@ pub fn patient_id(folder: &str) -> String {
 /// The extensions a slice or mask may have (case-insensitive).
 pub const SLICE_EXTENSIONS: [&str; 5] = ["tif", "tiff", "png", "jpg", "jpeg"];
 
-fn is_slice_file(name: &str) -> bool {
+/// Whether a file name ends in one of [`SLICE_EXTENSIONS`].
+pub fn is_slice_file(name: &str) -> bool {
     name.rsplit_once('.')
         .is_some_and(|(_, ext)| SLICE_EXTENSIONS.iter().any(|e| ext.eq_ignore_ascii_case(e)))
 }

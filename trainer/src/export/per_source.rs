@@ -14,7 +14,7 @@
 
 use super::operating_point::p_tumour;
 use super::tract_check::{self, TractPlan};
-use crate::data::lgg::{Problem, SLICE_EXTENSIONS};
+use crate::data::lgg::{is_slice_file, Problem};
 use crate::report::{
     classification_metrics, summarise_segmentation, ClassificationMetrics, SegmentationSummary,
     SliceRecord,
@@ -91,10 +91,8 @@ pub fn clear_cohort(name: &str, dir: &Path, size: u32) -> Result<(Cohort, Vec<Pr
                 continue;
             }
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            let (stem, ext) = name.rsplit_once('.').unwrap_or((name, ""));
-            if SLICE_EXTENSIONS.iter().any(|e| ext.eq_ignore_ascii_case(e))
-                && !stem.ends_with("_mask")
-            {
+            let stem = name.rsplit_once('.').map_or(name, |(stem, _)| stem);
+            if is_slice_file(name) && !stem.ends_with("_mask") {
                 files.push(path);
             }
         }
@@ -293,12 +291,6 @@ impl Detection {
         (self.clear_slices > 0)
             .then(|| 1.0 - self.clear_slices_flagged as f64 / self.clear_slices as f64)
     }
-
-    /// Share of all slices flagged.
-    pub fn flagged_share(&self) -> f64 {
-        let n = self.tumour_slices + self.clear_slices;
-        (self.tumour_slices_flagged + self.clear_slices_flagged) as f64 / n.max(1) as f64
-    }
 }
 
 /// One cohort at one precision.
@@ -352,7 +344,13 @@ pub fn score_cohort(
             })
             .collect()
     };
-    let mask_nonempty: Vec<bool> = out.masks.iter().map(|m| m.iter().any(|&v| v)).collect();
+    let areas: Vec<usize> = out
+        .masks
+        .iter()
+        .map(|m| m.iter().filter(|&&v| v).count())
+        .collect();
+    let at_least = |min: usize| -> Vec<bool> { areas.iter().map(|&a| a >= min).collect() };
+    let mask_nonempty = at_least(1);
     let appliance: Vec<bool> = mask_nonempty
         .iter()
         .zip(&out.passed)
@@ -380,14 +378,7 @@ pub fn score_cohort(
         filter,
         segmenter_by_min_area: MIN_AREAS
             .iter()
-            .map(|&min| {
-                let flagged: Vec<bool> = out
-                    .masks
-                    .iter()
-                    .map(|m| m.iter().filter(|&&v| v).count() >= min)
-                    .collect();
-                (min, Detection::of(data, &flagged))
-            })
+            .map(|&min| (min, Detection::of(data, &at_least(min))))
             .collect(),
     })
 }
@@ -513,7 +504,6 @@ mod tests {
         assert_eq!((d.tumour_patients, d.tumour_patients_found), (2, 1));
         assert_eq!(d.sensitivity(), Some(0.5));
         assert_eq!(d.specificity(), Some(0.5));
-        assert_eq!(d.flagged_share(), 0.5);
     }
 
     #[test]

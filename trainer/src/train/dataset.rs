@@ -94,20 +94,6 @@ impl Prepared {
         out
     }
 
-    /// Appends every slice of `other` (same size).
-    pub fn extend(&mut self, other: Prepared) {
-        assert_eq!(self.size, other.size, "slices of one size");
-        let n = self.len();
-        self.sources.resize(n, 0);
-        let other_sources: Vec<u16> = (0..other.len()).map(|i| other.source(i)).collect();
-        self.images.extend(other.images);
-        self.masks.extend(other.masks);
-        self.patients.extend(other.patients);
-        self.labels.extend(other.labels);
-        self.true_area.extend(other.true_area);
-        self.sources.extend(other_sources);
-    }
-
     /// Slice `i`'s source (0 where the part was built without sources).
     pub fn source(&self, i: usize) -> u16 {
         self.sources.get(i).copied().unwrap_or(0)
@@ -295,7 +281,7 @@ pub fn load_sources(
         out.source_reports.push(SourceReport {
             name: source.name.clone(),
             slices: samples.len(),
-            tumour_slices: samples.iter().filter(|s| s.tumour_pixels() > 0).count(),
+            tumour_slices: summaries.iter().map(|p| p.tumour_slices).sum(),
             patients: summaries.len(),
             skipped: index.problems.len(),
             split: [split.train.len(), split.val.len(), split.test.len()],
@@ -527,10 +513,8 @@ mod tests {
         }
         let b = data.of_source(1);
         assert_eq!(b.patients, vec!["P1", "P3"]);
-        let mut a = data.of_source(0);
-        a.extend(b);
-        assert_eq!(a.len(), 4);
-        assert_eq!(a.sources, vec![0, 0, 1, 1]);
+        assert_eq!(b.sources, vec![1, 1]);
+        assert_eq!(data.of_source(0).patients, vec!["P0", "P2"]);
     }
 
     #[test]
