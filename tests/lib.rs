@@ -88,6 +88,40 @@ pub fn run_measured(command: &mut std::process::Command) -> Measured {
     }
 }
 
+/// As [`run_measured`], but a child still running after `limit` is killed
+/// and the test fails saying so: a hang is a failure, not a stuck suite.
+pub fn run_measured_within(
+    command: &mut std::process::Command,
+    limit: std::time::Duration,
+) -> Measured {
+    let child = command.spawn().expect("spawn");
+    let pid = child.id() as libc::pid_t;
+    let started = std::time::Instant::now();
+    let mut status = 0;
+    // SAFETY: as in run_measured; WNOHANG only polls.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        let waited = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        if waited == pid {
+            break;
+        }
+        assert_eq!(waited, 0, "wait4: {}", std::io::Error::last_os_error());
+        if started.elapsed() > limit {
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+            std::mem::forget(child);
+            panic!("still running after {limit:?}: killed");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::mem::forget(child);
+    Measured {
+        code: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
+        signal: libc::WIFSIGNALED(status).then(|| libc::WTERMSIG(status)),
+        max_rss_kib: usage.ru_maxrss as u64,
+    }
+}
+
 /// What `neuroscreen run` works in: an inbox, a results folder and a config
 /// naming `models` (one thread, a short queue), in a fresh temporary folder.
 pub struct ServiceBox {

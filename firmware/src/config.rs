@@ -4,6 +4,7 @@
 
 use crate::engine::{EngineConfig, PrecisionChoice};
 use crate::error::{Error, Result};
+use crate::input_file::InputLimits;
 use crate::store::retention::Retention;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ pub struct ApplianceConfig {
     pub pipeline: PipelineConfig,
     pub dicom: DicomConfig,
     pub camera: CameraConfig,
+    pub inputs: InputLimits,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -349,6 +351,9 @@ impl ApplianceConfig {
                 self.pipeline.queue
             ));
         }
+        if let Some(problem) = self.inputs.problem() {
+            return Err(problem);
+        }
         self.camera.validate()?;
         self.display.spi_lcd.validate()?;
         if self.display.kind == DisplayKind::SpiLcd && !cfg!(feature = "spi-lcd") {
@@ -628,6 +633,7 @@ mod tests {
         assert_eq!(config.models.precision, defaults.models.precision);
         assert_eq!(config.inbox.dir, d.path().join("inbox"));
         assert_eq!(config.dicom, defaults.dicom);
+        assert_eq!(config.inputs, defaults.inputs);
         assert!(!config.dicom.enabled, "no socket unless configured");
     }
 
@@ -729,6 +735,11 @@ mod tests {
             ("[dicom]\nmax_associations = 0\n", "dicom.max_associations"),
             ("[dicom]\nidle_timeout_s = 0\n", "dicom.idle_timeout_s"),
             ("[dicom]\nmax_object_bytes = 10\n", "dicom.max_object_bytes"),
+            ("[inputs]\nmax_image_mib = 0\n", "inputs.max_image_mib"),
+            (
+                "[inputs]\nstage_timeout_s = -1.0\n",
+                "inputs.stage_timeout_s",
+            ),
             ("[camera]\nroi = [600, 0, 100, 10]\n", "camera.roi"),
             ("[camera]\nevery_nth = 0\n", "camera.every_nth"),
             (

@@ -15,6 +15,21 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// An input that is not a regular file (or a link to one): never read.
+    #[error("{path}: {kind}, not a slice file: not read")]
+    NotAFile { path: PathBuf, kind: &'static str },
+    #[error("{path}: refused unread: {reason}")]
+    TooLarge { path: PathBuf, reason: String },
+    /// A slice that took longer than `inputs.stage_timeout_s` in one stage;
+    /// the work is abandoned and the next slice screened.
+    #[error("{path}: {stage} took longer than the {limit_s} s limit (inputs.stage_timeout_s); abandoned")]
+    Stalled {
+        path: PathBuf,
+        stage: &'static str,
+        limit_s: f64,
+    },
+    #[error("{path}: {stage} failed unexpectedly (a panic; the log has it)")]
+    Crashed { path: PathBuf, stage: &'static str },
     #[error("model '{model}' ({path}): {reason}")]
     ModelLoad {
         model: String,

@@ -2,6 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::store::RESULTS_LOG;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 const SLICE_EXTENSIONS: [&str; 7] = ["png", "tif", "tiff", "jpg", "jpeg", "dcm", "dicom"];
@@ -14,12 +15,17 @@ const SLICE_EXTENSIONS: [&str; 7] = ["png", "tif", "tiff", "jpg", "jpeg", "dcm",
 /// series and in slice order (`dicom::series`). Sub-folders holding a
 /// `results.jsonl` are our own results (masks, overlays, screens) and are
 /// not walked, so a results folder inside a scanned folder is not rescanned.
+/// Anything inside a folder that is named like a slice but is not a file
+/// (a FIFO, a socket, a device, a folder called `x.png`, a broken link) is
+/// listed too: reading it refuses it by name and kind, one error line.
+/// A link to a folder is followed once: a link loop is not walked forever.
 pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for p in paths {
         if p.is_dir() {
             let mut found = Vec::new();
-            walk(p, &mut found)?;
+            let mut seen = HashSet::new();
+            walk(p, &mut found, &mut seen)?;
             out.extend(crate::dicom::series::order(found));
         } else {
             out.push(p.clone());
@@ -28,22 +34,35 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+fn walk(dir: &Path, out: &mut Vec<PathBuf>, seen: &mut HashSet<PathBuf>) -> Result<()> {
+    let real = std::fs::canonicalize(dir).map_err(|e| Error::io(dir, e))?;
+    if !seen.insert(real) {
+        tracing::warn!(folder = %dir.display(), "a link back to a folder already walked: not walked again");
+        return Ok(());
+    }
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| Error::io(dir, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
     entries.sort();
     for p in &entries {
-        if p.is_dir() {
+        if p.is_dir() && !named_like_a_slice(p) {
             if !p.join(RESULTS_LOG).exists() {
-                walk(p, out)?;
+                walk(p, out, seen)?;
             }
         } else if is_slice_file(p) || (is_mask(p) && !has_its_slice(p, &entries)) {
             out.push(p.clone());
         }
     }
     Ok(())
+}
+
+/// A slice's extension: such a name that is not a file is an input gone
+/// wrong, said rather than walked or skipped.
+pub fn named_like_a_slice(p: &Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| SLICE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
 /// A tumour mask by the LGG naming (`<slice>_mask.<ext>`): never screened.
@@ -93,12 +112,10 @@ pub fn is_slice_file(p: &Path) -> bool {
     }
 }
 
+/// Read without blocking: a FIFO without an extension in a watched folder
+/// once held `run --once` for good.
 fn starts_like_dicom(p: &Path) -> bool {
-    use std::io::Read;
-    let mut head = [0u8; 132];
-    std::fs::File::open(p)
-        .and_then(|mut f| f.read_exact(&mut head))
-        .is_ok_and(|_| crate::dicom::is_dicom(&head))
+    crate::input_file::head(p, 132).is_ok_and(|head| crate::dicom::is_dicom(&head))
 }
 
 #[cfg(test)]
@@ -141,5 +158,30 @@ mod tests {
         }
         let files = expand(&[d.path().to_path_buf()]).unwrap();
         assert_eq!(files, [d.path().join("a.png")]);
+    }
+
+    #[test]
+    fn special_files_named_like_slices_are_listed_so_each_gets_its_error() {
+        let d = tempfile::tempdir().unwrap();
+        let fifo = |name: &str| {
+            let c =
+                std::ffi::CString::new(d.path().join(name).as_os_str().as_encoded_bytes()).unwrap();
+            assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        };
+        fifo("pipe.png");
+        // Without an extension a file is peeked at for DICOM's magic: a FIFO
+        // must not block that.
+        fifo("IM0001");
+        std::fs::create_dir(d.path().join("folder.png")).unwrap();
+        std::fs::write(d.path().join("folder.png/inside.png"), b"x").unwrap();
+        std::os::unix::fs::symlink("/dev/zero", d.path().join("zero.png")).unwrap();
+        std::os::unix::fs::symlink(d.path(), d.path().join("back")).unwrap();
+        std::fs::write(d.path().join("a.png"), b"x").unwrap();
+        let files = expand(&[d.path().to_path_buf()]).unwrap();
+        let names: Vec<String> = files
+            .iter()
+            .map(|p| p.strip_prefix(d.path()).unwrap().display().to_string())
+            .collect();
+        assert_eq!(names, ["a.png", "folder.png", "pipe.png", "zero.png"]);
     }
 }

@@ -313,7 +313,7 @@ fn run(command: Command) -> Result<usize> {
             let engine = Engine::load(&models.join("manifest.json"), config)
                 .map_err(|e| anyhow::anyhow!(e).context("refusing to start"))?;
             let store = store::ResultsStore::open(&out)?;
-            let screener = scan::Screener::new(&engine, &store);
+            let screener = scan::Screener::new(std::sync::Arc::new(engine), &store);
             let summary = scan::run(&screener, &files, &mut std::io::stdout().lock())?;
             let rows = demo::review(store.dir(), &samples, &truths)?;
             demo::print_table(&rows, &mut std::io::stdout().lock())?;
@@ -342,7 +342,7 @@ fn run(command: Command) -> Result<usize> {
                 .map_err(|e| anyhow::anyhow!(e).context("refusing to start"))?;
             let store = store::ResultsStore::open(&out)?;
             tracing::info!(inputs = files.len(), out = %store.dir().display(), "scanning");
-            let screener = scan::Screener::new(&engine, &store)
+            let screener = scan::Screener::new(std::sync::Arc::new(engine), &store)
                 .with_spacing(pixel_spacing(&pixel_spacing_mm)?)
                 .with_secondary_capture(secondary_capture);
             let summary = scan::run(&screener, &files, &mut std::io::stdout().lock())?;
@@ -466,7 +466,7 @@ fn run_hil(command: HilCommand) -> Result<usize> {
             let engine = Engine::load(&models.join("manifest.json"), config)
                 .map_err(|e| anyhow::anyhow!(e).context("refusing to start"))?;
             let store = store::ResultsStore::open(&out)?;
-            let screener = scan::Screener::new(&engine, &store);
+            let screener = scan::Screener::new(std::sync::Arc::new(engine), &store);
             firmware::hil::serve::serve(&screener, &listen, once)?;
             Ok(0)
         }

@@ -3,15 +3,18 @@
 
 use crate::engine::{precision, Engine, Screening};
 use crate::error::{Error, Result};
+use crate::input_file::InputLimits;
 use crate::store::{
     round_ms, stem_for, summary, DicomRef, Latency, Record, RecordVerdict, ResultsStore,
     SliceOutputs,
 };
+use crate::watchdog::Watchdog;
 use models::SliceImage;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -28,26 +31,30 @@ pub struct Summary {
 
 /// The engine and the store together: one input in, one stored record out.
 pub struct Screener<'a> {
-    pub engine: &'a Engine,
+    pub engine: Arc<Engine>,
     pub store: &'a ResultsStore,
     by_model: BTreeMap<String, String>,
     /// Spacing for slices that do not state their own.
     default_spacing: Option<[f64; 2]>,
     secondary_capture: bool,
+    limits: InputLimits,
+    watchdog: Watchdog,
 }
 
 /// An input's bytes as read, with their sha256 when the read worked.
 pub struct Input {
     pub path: PathBuf,
-    pub bytes: std::io::Result<Vec<u8>>,
+    pub bytes: Result<Vec<u8>>,
     pub sha256: Option<String>,
     pub started: Instant,
 }
 
 impl Input {
-    pub fn read(path: &Path) -> Self {
+    /// Reads `path` within `limits` (a special file or an oversized one is
+    /// an error here, never a blocked or unbounded read).
+    pub fn read(path: &Path, limits: &InputLimits) -> Self {
         let started = Instant::now();
-        let bytes = std::fs::read(path);
+        let bytes = crate::input_file::read(path, limits);
         let sha256 = bytes.as_ref().ok().map(|b| hex::encode(Sha256::digest(b)));
         Self {
             path: path.to_path_buf(),
@@ -56,10 +63,15 @@ impl Input {
             started,
         }
     }
+
+    /// The file was not there (moved away after it was listed).
+    pub fn was_gone(&self) -> bool {
+        matches!(&self.bytes, Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound)
+    }
 }
 
 impl<'a> Screener<'a> {
-    pub fn new(engine: &'a Engine, store: &'a ResultsStore) -> Self {
+    pub fn new(engine: Arc<Engine>, store: &'a ResultsStore) -> Self {
         let by_model = engine
             .precisions()
             .into_iter()
@@ -71,6 +83,8 @@ impl<'a> Screener<'a> {
             by_model,
             default_spacing: None,
             secondary_capture: false,
+            limits: InputLimits::default(),
+            watchdog: Watchdog::new(InputLimits::default().stage_timeout()),
         }
     }
 
@@ -84,6 +98,19 @@ impl<'a> Screener<'a> {
     pub fn with_secondary_capture(mut self, on: bool) -> Self {
         self.secondary_capture = on;
         self
+    }
+
+    /// The size limits [`read`](Self::read) applies and the time limit per
+    /// stage (decoding, screening) past which a slice is abandoned.
+    pub fn with_limits(mut self, limits: InputLimits) -> Self {
+        self.limits = limits;
+        self.watchdog = Watchdog::new(limits.stage_timeout());
+        self
+    }
+
+    /// `path`'s bytes within this screener's size limits.
+    pub fn read(&self, path: &Path) -> Input {
+        Input::read(path, &self.limits)
     }
 
     /// Decodes, screens and stores `input`: one record, or one per frame of
@@ -103,21 +130,28 @@ impl<'a> Screener<'a> {
             sha256,
             started,
         } = input;
-        let bytes = match refuse_mask(&path).and_then(|()| bytes.map_err(|e| Error::io(&path, e))) {
+        let bytes = match refuse_mask(&path).and(bytes) {
             Ok(b) => b,
             Err(e) => return Ok(vec![self.screen_one(path, sha256, started, Err(e))?]),
         };
         if !crate::dicom::is_dicom(&bytes) {
-            let decoded = SliceImage::decode(&bytes, &path)
-                .map(Decoded::Image)
-                .map_err(Error::from);
+            let origin = path.clone();
+            let decoded = self
+                .watchdog
+                .run(&path, "decoding", move || {
+                    Ok(SliceImage::decode(&bytes, &origin)?)
+                })
+                .map(Decoded::Image);
             return Ok(vec![self.screen_one(path, sha256, started, decoded)?]);
         }
-        let file = match crate::dicom::open(&bytes, &path) {
+        let origin = path.clone();
+        let opened = self.watchdog.run(&path, "decoding", move || {
+            crate::dicom::open(&bytes, &origin).map(Arc::new)
+        });
+        let file = match opened {
             Ok(f) => f,
             Err(e) => return Ok(vec![self.screen_one(path, sha256, started, Err(e))?]),
         };
-        drop(bytes);
         let identity = file.identity();
         let frames = file.frame_count();
         let mut records = Vec::with_capacity(frames as usize);
@@ -131,11 +165,15 @@ impl<'a> Screener<'a> {
                 continue;
             }
             let started = if number == 1 { started } else { Instant::now() };
-            let decoded = file.frame(number).map(|frame| Decoded::Dicom {
-                file: &file,
-                identity: &identity,
-                frame,
-            });
+            let of = Arc::clone(&file);
+            let decoded = self
+                .watchdog
+                .run(&input, "decoding", move || of.frame(number))
+                .map(|frame| Decoded::Dicom {
+                    file: &file,
+                    identity: &identity,
+                    frame,
+                });
             records.push(self.screen_one(input, sha256.clone(), started, decoded)?);
         }
         Ok(records)
@@ -154,7 +192,7 @@ impl<'a> Screener<'a> {
             self.by_model.clone(),
         );
         record.input_sha256 = sha256;
-        let outcome = decoded.and_then(|d| self.engine.screen(d.slice()).map(|s| (d, s)));
+        let outcome = decoded.and_then(|d| self.screen_decoded(&input, d));
         record.latency_ms.total = round_ms(started.elapsed().as_secs_f64() * 1e3);
         match outcome {
             Ok((decoded, screening)) => {
@@ -185,6 +223,43 @@ impl<'a> Screener<'a> {
             }
         }
         Ok(record)
+    }
+
+    /// The models on a decoded slice, within the stage limit. The slice
+    /// travels to the stage's thread and back (no copy).
+    fn screen_decoded<'f>(
+        &self,
+        input: &Path,
+        decoded: Decoded<'f>,
+    ) -> Result<(Decoded<'f>, Screening)> {
+        let engine = Arc::clone(&self.engine);
+        match decoded {
+            Decoded::Image(slice) => {
+                let (slice, screening) = self.watchdog.run(input, "screening", move || {
+                    let s = engine.screen(&slice)?;
+                    Ok((slice, s))
+                })?;
+                Ok((Decoded::Image(slice), screening))
+            }
+            Decoded::Dicom {
+                file,
+                identity,
+                frame,
+            } => {
+                let (frame, screening) = self.watchdog.run(input, "screening", move || {
+                    let s = engine.screen(&frame.slice)?;
+                    Ok((frame, s))
+                })?;
+                Ok((
+                    Decoded::Dicom {
+                        file,
+                        identity,
+                        frame,
+                    },
+                    screening,
+                ))
+            }
+        }
     }
 
     /// The DICOM identity for the record and, when a mask was drawn, the
@@ -277,12 +352,12 @@ impl Decoded<'_> {
 /// Screens and stores each file, writing one line per file, a summary
 /// table to `out`, and the session summary (CSV, HTML) into the store.
 pub fn run(screener: &Screener<'_>, files: &[PathBuf], out: &mut impl Write) -> Result<Summary> {
-    let (engine, store) = (screener.engine, screener.store);
+    let (engine, store) = (&screener.engine, screener.store);
     let session_started = SystemTime::now();
     let mut tally = Tally::default();
     let mut records = Vec::with_capacity(files.len());
     for path in files {
-        for record in screener.screen(Input::read(path))? {
+        for record in screener.screen(screener.read(path))? {
             tally.add(&record);
             writeln!(out, "{}", line(&record)).map_err(Error::Report)?;
             records.push(record);
@@ -352,7 +427,7 @@ fn refuse_mask(path: &Path) -> Result<()> {
 
 /// Reads and decodes one slice file of any supported kind.
 pub fn open_slice(path: &Path) -> Result<SliceImage> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::input_file::read(path, &InputLimits::default())?;
     decode(&bytes, path)
 }
 

@@ -104,7 +104,9 @@ fn header(path: &Path) -> Option<Header> {
     if !looks_like_dicom(path) {
         return None;
     }
-    let bytes = std::fs::read(path).ok()?;
+    // An object over the limit is refused by the screener; here it only
+    // keeps its place in name order.
+    let bytes = crate::input_file::read(path, &crate::input_file::InputLimits::default()).ok()?;
     let preamble = if bytes.get(128..132) == Some(b"DICM") {
         128
     } else {
@@ -145,9 +147,5 @@ fn header(path: &Path) -> Option<Header> {
 }
 
 fn looks_like_dicom(path: &Path) -> bool {
-    use std::io::Read;
-    let mut head = Vec::with_capacity(132);
-    std::fs::File::open(path)
-        .and_then(|f| f.take(132).read_to_end(&mut head))
-        .is_ok_and(|_| super::is_dicom(&head))
+    crate::input_file::head(path, 132).is_ok_and(|head| super::is_dicom(&head))
 }

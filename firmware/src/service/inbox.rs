@@ -27,7 +27,7 @@ pub fn arrived(event: &Event) -> Vec<PathBuf> {
         if hidden(&p) {
             continue;
         }
-        if p.is_dir() {
+        if p.is_dir() && !inputs::named_like_a_slice(&p) {
             out.extend(inputs::expand(std::slice::from_ref(&p)).unwrap_or_default());
         } else if inputs::is_slice_file(&p) {
             out.push(p);

@@ -14,7 +14,7 @@ use crate::config::ApplianceConfig;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::inputs;
-use crate::scan::{Input, Screener, Summary, Tally};
+use crate::scan::{Screener, Summary, Tally};
 use crate::store::{retention, summary, ResultsStore};
 use display::Counters;
 use notify::{RecursiveMode, Watcher};
@@ -52,7 +52,7 @@ pub fn run(config: &ApplianceConfig, engine: Engine, options: RunOptions) -> Res
         store.dir(),
         &config.store.retention,
         &own_inputs,
-        SystemTime::now(),
+        store.running_s(),
     )?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -136,8 +136,12 @@ async fn serve(
     let own_inputs = config.inbox.own_input_dirs();
     let spacing = config.inbox.pixel_spacing_mm;
     let secondary_capture = config.dicom.secondary_capture;
+    let limits = config.inputs;
+    let store = std::sync::Arc::new(store);
+    let worker_store = std::sync::Arc::clone(&store);
     let worker = tokio::task::spawn_blocking(move || {
-        let screener = Screener::new(&engine, &store)
+        let screener = Screener::new(std::sync::Arc::new(engine), &worker_store)
+            .with_limits(limits)
             .with_spacing(spacing)
             .with_secondary_capture(secondary_capture);
         work(
@@ -180,7 +184,7 @@ async fn serve(
         &store_dir,
         &config.store.retention,
         &config.inbox.own_input_dirs(),
-        SystemTime::now(),
+        store.running_s(),
     )?;
     Ok(SessionReport {
         summary: tally.summary(),
@@ -275,7 +279,7 @@ fn work(
             let left = 1 + drain(&mut jobs);
             return Ok((screened, tally, skipped, left, store_failures));
         }
-        let input = Input::read(&path);
+        let input = screener.read(&path);
         if let Some(sha) = &input.sha256 {
             if ledger.contains(&path, sha) {
                 skipped += 1;
@@ -286,8 +290,7 @@ fn work(
         // A slice both the watcher and the backlog listing saw is queued
         // twice; if it was moved away after its first result, the second
         // turn finds nothing, which is not an error (the soak met this).
-        let gone = matches!(&input.bytes, Err(e) if e.kind() == std::io::ErrorKind::NotFound);
-        if gone && ledger.has_path(&path) {
+        if input.was_gone() && ledger.has_path(&path) {
             skipped += 1;
             tracing::debug!(input = %path.display(), "gone after its result");
             continue;
@@ -325,7 +328,7 @@ fn work(
                     store.dir(),
                     &retention_policy,
                     &own_inputs,
-                    SystemTime::now(),
+                    store.running_s(),
                 ) {
                     tracing::warn!("retention: {e}");
                 }

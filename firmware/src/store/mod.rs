@@ -3,6 +3,7 @@
 //! line in `results.jsonl`, the log a later reader trusts.
 
 mod atomic;
+pub mod clock;
 mod ledger;
 pub mod overlay;
 pub mod private;
@@ -58,6 +59,7 @@ pub fn record_path(store_dir: &Path, input: &Path) -> PathBuf {
 
 pub struct ResultsStore {
     dir: PathBuf,
+    clock: clock::StoreClock,
 }
 
 /// What a decoded slice contributes to its stored files.
@@ -71,11 +73,12 @@ impl ResultsStore {
     pub fn open(dir: &Path) -> Result<Self> {
         private::create_dir(dir)?;
         atomic::remove_stale_temporaries(dir);
-        let store = Self {
+        let log = dir.join(RESULTS_LOG);
+        ledger::end_torn_line(&log)?;
+        Ok(Self {
             dir: dir.to_path_buf(),
-        };
-        ledger::end_torn_line(&store.log_path())?;
-        Ok(store)
+            clock: clock::StoreClock::resume(&log)?,
+        })
     }
 
     /// Every record in the log, oldest first.
@@ -90,6 +93,11 @@ impl ResultsStore {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Seconds the appliance has run with this store: retention's "now".
+    pub fn running_s(&self) -> f64 {
+        self.clock.running_s()
     }
 
     pub fn log_path(&self) -> PathBuf {
@@ -131,6 +139,10 @@ impl ResultsStore {
             record.overlay = Some(batch.stage(&name, &png)?);
         }
         record.finished_at = Some(humantime::format_rfc3339_seconds(SystemTime::now()).to_string());
+        (record.seq, record.running_s) = {
+            let (seq, running) = self.clock.stamp();
+            (Some(seq), Some(running))
+        };
         let name = format!("{stem}.json");
         record.record = Some(self.dir.join(&name));
         batch.stage(&name, serde_json::to_string_pretty(record)?.as_bytes())?;

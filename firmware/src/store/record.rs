@@ -62,8 +62,18 @@ pub struct Record {
     pub precision: String,
     pub precision_by_model: BTreeMap<String, String>,
     pub error: Option<String>,
-    /// UTC, RFC 3339, when the result was stored.
+    /// UTC, RFC 3339, when the result was stored, by the wall clock: for
+    /// people. A box without a battery-backed clock may have it wrong.
     pub finished_at: Option<String>,
+    /// The result's place in the store's log, from 1: results are ordered
+    /// by it, never by a clock. Logs from before it lack the key.
+    #[serde(default)]
+    pub seq: Option<u64>,
+    /// Seconds the appliance had been running with this store when the
+    /// result was stored (`store::clock`): retention ages results by it, so
+    /// a wall clock that jumps cannot delete or keep them wrongly.
+    #[serde(default)]
+    pub running_s: Option<f64>,
     /// For DICOM inputs: what the image is in the scanner's world, and the
     /// DICOM result objects written for it. Logs written before DICOM
     /// output existed lack the key.
@@ -110,6 +120,8 @@ impl Record {
             precision_by_model: by_model,
             error: None,
             finished_at: None,
+            seq: None,
+            running_s: None,
             dicom: None,
         }
     }

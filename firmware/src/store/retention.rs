@@ -11,7 +11,7 @@ use super::RESULTS_LOG;
 use crate::error::{Error, Result};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -35,40 +35,54 @@ pub struct Pruned {
     pub files: usize,
 }
 
-/// The one field of a record retention needs.
-#[derive(Deserialize)]
-struct RecordInput {
-    input: PathBuf,
+/// The fields of a record retention needs.
+#[derive(Deserialize, Default)]
+struct RecordMeta {
+    #[serde(default)]
+    input: Option<PathBuf>,
+    #[serde(default)]
+    seq: Option<u64>,
+    #[serde(default)]
+    running_s: Option<f64>,
+}
+
+/// A stored result's record file and what orders and ages it.
+struct Anchor {
+    record: PathBuf,
+    meta: RecordMeta,
+    /// Orders only records written before `seq` existed, among themselves.
+    modified: SystemTime,
 }
 
 /// The record's input when it lies in one of `own_inputs`, the folders the
 /// appliance writes its own inputs into. An unreadable record keeps its
 /// input: removing a file nobody can trace is worse than keeping one.
-fn own_input(record: &Path, own_inputs: &[PathBuf]) -> Option<PathBuf> {
-    if own_inputs.is_empty() {
-        return None;
-    }
-    let text = std::fs::read(record).ok()?;
-    let input = serde_json::from_slice::<RecordInput>(&text).ok()?.input;
+fn own_input(meta: &RecordMeta, own_inputs: &[PathBuf]) -> Option<PathBuf> {
+    let input = meta.input.as_ref()?;
     own_inputs
         .iter()
         .any(|d| input.parent() == Some(d.as_path()))
-        .then_some(input)
+        .then(|| input.clone())
 }
 
-/// Removes what `policy` no longer keeps, oldest first by the record's
-/// modification time, and with it each input that lies in `own_inputs`.
+/// Removes what `policy` no longer keeps, and with each result its input
+/// when that lies in `own_inputs`. Results are ordered by their place in
+/// the log (`seq`) and aged by the store's running time (`store::clock`):
+/// `now_running_s` is [`ResultsStore::running_s`](super::ResultsStore::running_s).
+/// The wall clock is not consulted, so its jumps cannot remove a result.
+/// A record from before `seq` existed counts as older than every later one
+/// and as stored at running time zero.
 pub fn apply(
     dir: &Path,
     policy: &Retention,
     own_inputs: &[PathBuf],
-    now: SystemTime,
+    now_running_s: f64,
 ) -> Result<Pruned> {
     let mut pruned = Pruned::default();
     if policy.keeps_everything() {
         return Ok(pruned);
     }
-    let mut anchors: Vec<(SystemTime, PathBuf)> = Vec::new();
+    let mut anchors: Vec<Anchor> = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
         let path = entry.map_err(|e| Error::io(dir, e))?.path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
@@ -79,17 +93,26 @@ pub fn apply(
             .metadata()
             .and_then(|m| m.modified())
             .map_err(|e| Error::io(&path, e))?;
-        anchors.push((modified, path));
+        let meta = std::fs::read(&path)
+            .ok()
+            .and_then(|text| serde_json::from_slice::<RecordMeta>(&text).ok())
+            .unwrap_or_default();
+        anchors.push(Anchor {
+            record: path,
+            meta,
+            modified,
+        });
     }
-    anchors.sort_by_key(|a| std::cmp::Reverse(a.0));
-    let max_age = Duration::from_secs(u64::from(policy.max_age_days) * 86_400);
-    for (i, (modified, record)) in anchors.iter().enumerate() {
+    anchors.sort_by_key(|a| std::cmp::Reverse((a.meta.seq.unwrap_or(0), a.modified)));
+    let max_age_s = f64::from(policy.max_age_days) * 86_400.0;
+    for (i, anchor) in anchors.iter().enumerate() {
         let too_many = policy.max_results > 0 && i >= policy.max_results;
-        let too_old =
-            policy.max_age_days > 0 && now.duration_since(*modified).unwrap_or_default() > max_age;
+        let age_s = now_running_s - anchor.meta.running_s.unwrap_or(0.0);
+        let too_old = policy.max_age_days > 0 && age_s > max_age_s;
         if !(too_many || too_old) {
             continue;
         }
+        let record = &anchor.record;
         let stem = record.file_stem().and_then(|s| s.to_str()).unwrap_or("");
         // Pictures and the own input before the record: an interrupted
         // prune leaves a record without files, never files nobody can trace.
@@ -99,7 +122,10 @@ pub fn apply(
             format!("screen_{stem}.png"),
         ]
         .map(|p| dir.join(p));
-        for file in pictures.into_iter().chain(own_input(record, own_inputs)) {
+        for file in pictures
+            .into_iter()
+            .chain(own_input(&anchor.meta, own_inputs))
+        {
             match std::fs::remove_file(&file) {
                 Ok(()) => pruned.files += 1,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -125,18 +151,38 @@ pub fn apply(
 mod tests {
     use super::*;
     use std::fs::{self, File, FileTimes};
+    use std::time::Duration;
 
-    fn result(dir: &Path, stem: &str, age_days: u64) {
+    const DAY: f64 = 86_400.0;
+    /// The store's running time "now" in these tests: 100 days.
+    const NOW: f64 = 100.0 * DAY;
+
+    /// A stored result: its record (with `input`, `seq` and the running
+    /// time it was stored at, `age_days` before NOW) and an overlay; both
+    /// files' modification times set to `wall`, the wall clock of the
+    /// moment, which retention must not heed.
+    fn result_at(dir: &Path, stem: &str, input: &Path, seq: u64, age_days: f64, wall: SystemTime) {
+        let record = serde_json::json!({
+            "input": input,
+            "verdict": "clear",
+            "seq": seq,
+            "running_s": NOW - age_days * DAY,
+        });
+        fs::write(dir.join(format!("{stem}.json")), record.to_string()).unwrap();
+        fs::write(dir.join(format!("{stem}_overlay.png")), b"x").unwrap();
         for name in [format!("{stem}.json"), format!("{stem}_overlay.png")] {
-            fs::write(dir.join(&name), b"x").unwrap();
-            let t = SystemTime::now() - Duration::from_secs(age_days * 86_400);
             File::options()
                 .write(true)
                 .open(dir.join(&name))
                 .unwrap()
-                .set_times(FileTimes::new().set_modified(t))
+                .set_times(FileTimes::new().set_modified(wall))
                 .unwrap();
         }
+    }
+
+    fn result(dir: &Path, stem: &str, seq: u64, age_days: f64) {
+        let wall = SystemTime::now() - Duration::from_secs_f64(age_days * DAY);
+        result_at(dir, stem, &dir.join("in.png"), seq, age_days, wall);
     }
 
     fn names(dir: &Path) -> Vec<String> {
@@ -152,13 +198,13 @@ mod tests {
     fn old_results_lose_their_files_and_the_log_stays() {
         let d = tempfile::tempdir().unwrap();
         fs::write(d.path().join(RESULTS_LOG), b"{}\n").unwrap();
-        result(d.path(), "old", 40);
-        result(d.path(), "new", 1);
+        result(d.path(), "old", 1, 40.0);
+        result(d.path(), "new", 2, 1.0);
         let policy = Retention {
             max_age_days: 30,
             max_results: 0,
         };
-        let pruned = apply(d.path(), &policy, &[], SystemTime::now()).unwrap();
+        let pruned = apply(d.path(), &policy, &[], NOW).unwrap();
         assert_eq!(
             pruned,
             Pruned {
@@ -175,25 +221,95 @@ mod tests {
     #[test]
     fn only_the_newest_results_are_kept_by_count() {
         let d = tempfile::tempdir().unwrap();
-        for (stem, age) in [("a", 3), ("b", 1), ("c", 2)] {
-            result(d.path(), stem, age);
+        for (stem, seq, age) in [("a", 1, 3.0), ("b", 3, 1.0), ("c", 2, 2.0)] {
+            result(d.path(), stem, seq, age);
         }
         let policy = Retention {
             max_age_days: 0,
             max_results: 2,
         };
-        apply(d.path(), &policy, &[], SystemTime::now()).unwrap();
+        apply(d.path(), &policy, &[], NOW).unwrap();
         assert_eq!(
             names(d.path()),
             ["b.json", "b_overlay.png", "c.json", "c_overlay.png"]
         );
     }
 
+    /// The clock of a box without a battery: results stored while it read
+    /// 1970, then ten years ahead, then right. Neither the jump forward nor
+    /// the one back removes a result that is young in running time, and
+    /// the count keeps the newest by their place in the log.
+    #[test]
+    fn wall_clock_jumps_neither_remove_nor_reorder_results() {
+        let d = tempfile::tempdir().unwrap();
+        let in_1970 = SystemTime::UNIX_EPOCH + Duration::from_secs(12);
+        let ahead = SystemTime::now() + Duration::from_secs(10 * 365 * 86_400);
+        let input = d.path().join("in.png");
+        result_at(d.path(), "booted_in_1970", &input, 1, 2.0, in_1970);
+        result_at(d.path(), "ten_years_ahead", &input, 2, 1.0, ahead);
+        result_at(d.path(), "clock_right", &input, 3, 0.5, SystemTime::now());
+        let by_age = Retention {
+            max_age_days: 30,
+            max_results: 0,
+        };
+        assert_eq!(
+            apply(d.path(), &by_age, &[], NOW).unwrap(),
+            Pruned::default()
+        );
+        assert_eq!(names(d.path()).len(), 6);
+        // By count, the newest two by `seq`: the 1970 one goes although the
+        // 10-years-ahead one looks older to a calendar.
+        let by_count = Retention {
+            max_age_days: 0,
+            max_results: 2,
+        };
+        apply(d.path(), &by_count, &[], NOW).unwrap();
+        assert_eq!(
+            names(d.path()),
+            [
+                "clock_right.json",
+                "clock_right_overlay.png",
+                "ten_years_ahead.json",
+                "ten_years_ahead_overlay.png"
+            ]
+        );
+        // Ages still count once running time passes: 31 days on, both go.
+        let later = NOW + 31.0 * DAY;
+        assert_eq!(apply(d.path(), &by_age, &[], later).unwrap().results, 2);
+    }
+
+    #[test]
+    fn records_from_before_seq_come_first_by_modification_time() {
+        let d = tempfile::tempdir().unwrap();
+        result(d.path(), "new", 1, 1.0);
+        for (stem, days) in [("legacy_a", 3), ("legacy_b", 2)] {
+            let json = serde_json::json!({ "input": "x.png", "verdict": "clear" });
+            let record = d.path().join(format!("{stem}.json"));
+            fs::write(&record, json.to_string()).unwrap();
+            let t = SystemTime::now() - Duration::from_secs(days * 86_400);
+            File::options()
+                .write(true)
+                .open(&record)
+                .unwrap()
+                .set_times(FileTimes::new().set_modified(t))
+                .unwrap();
+        }
+        let policy = Retention {
+            max_age_days: 0,
+            max_results: 2,
+        };
+        apply(d.path(), &policy, &[], NOW).unwrap();
+        assert_eq!(
+            names(d.path()),
+            ["legacy_b.json", "new.json", "new_overlay.png"]
+        );
+    }
+
     #[test]
     fn the_default_keeps_everything() {
         let d = tempfile::tempdir().unwrap();
-        result(d.path(), "a", 4000);
-        let pruned = apply(d.path(), &Retention::default(), &[], SystemTime::now()).unwrap();
+        result(d.path(), "a", 1, 4000.0);
+        let pruned = apply(d.path(), &Retention::default(), &[], NOW).unwrap();
         assert_eq!(pruned, Pruned::default());
         assert_eq!(names(d.path()).len(), 2);
     }
@@ -211,35 +327,19 @@ mod tests {
         let frame = camera.join("cam-1-000001.png");
         let dropped = inbox.join("scanner.png");
         let newer = camera.join("cam-2-000002.png");
-        for (stem, input, age) in [
-            ("frame", &frame, 3),
-            ("dropped", &dropped, 2),
-            ("newer", &newer, 1),
+        for (stem, input, seq, age) in [
+            ("frame", &frame, 1, 3.0),
+            ("dropped", &dropped, 2, 2.0),
+            ("newer", &newer, 3, 1.0),
         ] {
             fs::write(input, b"png").unwrap();
-            result(&store, stem, age);
-            let json = serde_json::json!({ "input": input, "verdict": "clear" });
-            let record = store.join(format!("{stem}.json"));
-            fs::write(&record, json.to_string()).unwrap();
-            let t = SystemTime::now() - Duration::from_secs(age * 86_400);
-            File::options()
-                .write(true)
-                .open(&record)
-                .unwrap()
-                .set_times(FileTimes::new().set_modified(t))
-                .unwrap();
+            result_at(&store, stem, input, seq, age, SystemTime::now());
         }
         let policy = Retention {
             max_age_days: 0,
             max_results: 1,
         };
-        let pruned = apply(
-            &store,
-            &policy,
-            std::slice::from_ref(&camera),
-            SystemTime::now(),
-        )
-        .unwrap();
+        let pruned = apply(&store, &policy, std::slice::from_ref(&camera), NOW).unwrap();
         // Two results with two files each, and the one camera frame.
         assert_eq!(
             pruned,

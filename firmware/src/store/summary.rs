@@ -54,9 +54,18 @@ pub fn write_session(
     let dir = store.join(SESSIONS_DIR);
     super::private::create_dir(&dir)?;
     // File names cannot hold ':' on every file system a user copies to.
-    let stamp = humantime::format_rfc3339_seconds(started)
+    let clock = humantime::format_rfc3339_seconds(started)
         .to_string()
         .replace(':', "-");
+    // A box without a battery can start two sessions at the same wall time
+    // (1970 after each boot, or a clock set back): a later session never
+    // takes an earlier one's name.
+    let taken =
+        |s: &str| dir.join(format!("{s}.csv")).exists() || dir.join(format!("{s}.html")).exists();
+    let stamp = std::iter::once(clock.clone())
+        .chain((2..).map(|n| format!("{clock}_{n}")))
+        .find(|s| !taken(s))
+        .expect("an unbounded sequence of names");
     let mut counts = Counts::default();
     records.each(&mut |r| counts.add(r))?;
     let mut batch = Batch::new(&dir);
@@ -293,6 +302,22 @@ mod tests {
         assert!(std::fs::read_to_string(&files.html)
             .unwrap()
             .contains("<table>"));
+    }
+
+    #[test]
+    fn a_second_session_at_the_same_wall_time_keeps_the_first() {
+        let d = tempfile::tempdir().unwrap();
+        let first = write_session(d.path(), SystemTime::UNIX_EPOCH, &records()[..1]).unwrap();
+        let second = write_session(d.path(), SystemTime::UNIX_EPOCH, &records()[1..]).unwrap();
+        assert_eq!(
+            second.csv,
+            d.path().join("sessions/1970-01-01T00-00-00Z_2.csv")
+        );
+        assert_ne!(
+            std::fs::read(&first.csv).unwrap(),
+            std::fs::read(&second.csv).unwrap()
+        );
+        assert!(first.html.exists() && second.html.exists());
     }
 
     #[test]
