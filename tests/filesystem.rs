@@ -216,3 +216,28 @@ fn a_slice_that_stalls_is_abandoned_naming_the_stage_and_the_next_is_screened() 
     assert!(log.contains("stage abandoned"), "the log says so\n{log}");
     assert!(log.contains("a_stalls.png"), "{log}");
 }
+
+#[test]
+fn scan_takes_the_size_limit_of_its_config() {
+    let b = service_box();
+    add_to_config(&b, "[inputs]\nmax_image_mib = 1\n");
+    let big = b.dir().join("big.png");
+    make_oversized(&big, 2);
+    let out = b.dir().join("scanned");
+    let run = run_measured_within(
+        Command::new(neuroscreen())
+            .args(["scan", "--config"])
+            .arg(&b.config)
+            .arg("--out")
+            .arg(&out)
+            .arg(&big)
+            .arg(&samples()[0])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+        LIMIT,
+    );
+    assert_eq!(run.code, Some(1));
+    let lines = by_name(&results(&out));
+    assert_each_named(&lines, &[("big.png", "over the 1 MiB limit")]);
+    assert_eq!(lines.len(), 2);
+}

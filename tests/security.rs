@@ -252,7 +252,29 @@ fn a_pinned_key_accepts_its_signed_set_and_refuses_a_swapped_or_unsigned_one() {
         stderr.contains("manifest.json.sig") && stderr.contains("missing"),
         "{stderr}"
     );
+    // `scan --config` honours the pin as `run` does: the unsigned set is
+    // refused before any slice is screened.
+    let scan = |config: &Path| {
+        Command::new(neuroscreen())
+            .args(["scan", "--config"])
+            .arg(config)
+            .arg("--out")
+            .arg(tmp.path().join("scanned"))
+            .arg(&samples()[0])
+            .output()
+            .unwrap()
+    };
+    let refused = scan(&config);
+    let stderr = stderr_of(&refused);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("refusing to start") && stderr.contains("manifest.json.sig"),
+        "{stderr}"
+    );
+    assert!(!tmp.path().join("scanned/results.jsonl").exists());
     // Without a pinned key the same unsigned set runs as before.
     let unpinned = write_config(tmp.path(), &models, "");
     assert!(check_with(&unpinned).status.success());
+    let scanned = scan(&unpinned);
+    assert!(scanned.status.success(), "{}", stderr_of(&scanned));
 }

@@ -54,16 +54,22 @@ enum Command {
         /// Results folder (created if missing; results.jsonl is appended to)
         #[arg(long)]
         out: PathBuf,
-        /// Folder holding manifest.json and the models [default: ./models, else the
-        /// models/ folder of the repository this binary was built from]
+        /// appliance.toml: its [models] (dir, precision, threads, min_component_px,
+        /// public_key), [inputs] limits, pixel spacing and DICOM settings; flags given here win
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Folder holding manifest.json and the models [default: models.dir of --config, else
+        /// ./models, else the models/ folder of the repository this binary was built from]
         #[arg(long)]
         models: Option<PathBuf>,
-        /// Which model files to run; auto takes f32 (the faster with tract; int8 when only it ships)
-        #[arg(long, value_enum, default_value_t = PrecisionChoice::Auto)]
-        precision: PrecisionChoice,
-        /// Drop mask components smaller than this many pixels (0 keeps all)
-        #[arg(long, default_value_t = 0)]
-        min_component_px: usize,
+        /// Which model files to run; auto takes f32 (the faster with tract; int8 when only it
+        /// ships) [default: models.precision of --config, else auto]
+        #[arg(long, value_enum)]
+        precision: Option<PrecisionChoice>,
+        /// Drop mask components smaller than this many pixels (0 keeps all) [default:
+        /// models.min_component_px of --config, else 0]
+        #[arg(long)]
+        min_component_px: Option<usize>,
         /// Pixel spacing in mm for slices that do not state it: one value, or rows,columns;
         /// records then carry the area in mm²
         #[arg(long, value_delimiter = ',', num_args = 1..=2)]
@@ -302,16 +308,11 @@ fn run(command: Command) -> Result<usize> {
             models,
             precision,
         } => {
-            let models = models.unwrap_or_else(default_models_dir);
-            let samples = models.join("samples");
+            let appliance = appliance_config(None, models, Some(precision))?;
+            let samples = appliance.models.dir.join("samples");
             let truths = demo::read_truth(&samples)?;
             let files: Vec<PathBuf> = truths.iter().map(|t| samples.join(&t.file)).collect();
-            let config = EngineConfig {
-                precision,
-                ..EngineConfig::default()
-            };
-            let engine = Engine::load(&models.join("manifest.json"), config)
-                .map_err(|e| anyhow::anyhow!(e).context("refusing to start"))?;
+            let engine = load_engine(&appliance)?;
             let store = store::ResultsStore::open(&out)?;
             let screener = scan::Screener::new(std::sync::Arc::new(engine), &store);
             let summary = scan::run(&screener, &files, &mut std::io::stdout().lock())?;
@@ -323,6 +324,7 @@ fn run(command: Command) -> Result<usize> {
         Command::Scan {
             paths,
             out,
+            config,
             models,
             precision,
             min_component_px,
@@ -330,21 +332,18 @@ fn run(command: Command) -> Result<usize> {
             secondary_capture,
         } => {
             let files = inputs::expand(&paths)?;
-            let manifest = models
-                .unwrap_or_else(default_models_dir)
-                .join("manifest.json");
-            let config = EngineConfig {
-                precision,
-                min_component_px,
-                ..EngineConfig::default()
-            };
-            let engine = Engine::load(&manifest, config)
-                .map_err(|e| anyhow::anyhow!(e).context("refusing to start"))?;
+            let mut appliance = appliance_config(config.as_deref(), models, precision)?;
+            if let Some(px) = min_component_px {
+                appliance.models.min_component_px = px;
+            }
+            let engine = load_engine(&appliance)?;
             let store = store::ResultsStore::open(&out)?;
             tracing::info!(inputs = files.len(), out = %store.dir().display(), "scanning");
+            let spacing = pixel_spacing(&pixel_spacing_mm)?.or(appliance.inbox.pixel_spacing_mm);
             let screener = scan::Screener::new(std::sync::Arc::new(engine), &store)
-                .with_spacing(pixel_spacing(&pixel_spacing_mm)?)
-                .with_secondary_capture(secondary_capture);
+                .with_limits(appliance.inputs)
+                .with_spacing(spacing)
+                .with_secondary_capture(secondary_capture || appliance.dicom.secondary_capture);
             let summary = scan::run(&screener, &files, &mut std::io::stdout().lock())?;
             Ok(summary.errors)
         }
@@ -455,16 +454,11 @@ fn run_hil(command: HilCommand) -> Result<usize> {
             out,
             once,
         } => {
-            let models = models.unwrap_or_else(default_models_dir);
-            let mut config = EngineConfig {
-                precision,
-                ..EngineConfig::default()
-            };
+            let mut appliance = appliance_config(None, models, Some(precision))?;
             if let Some(t) = threads {
-                config.threads = t.max(1);
+                appliance.models.threads = t.max(1);
             }
-            let engine = Engine::load(&models.join("manifest.json"), config)
-                .map_err(|e| anyhow::anyhow!(e).context("refusing to start"))?;
+            let engine = load_engine(&appliance)?;
             let store = store::ResultsStore::open(&out)?;
             let screener = scan::Screener::new(std::sync::Arc::new(engine), &store);
             firmware::hil::serve::serve(&screener, &listen, once)?;
@@ -542,8 +536,7 @@ fn run_service(
     if let Some(p) = precision {
         config.models.precision = p;
     }
-    let engine = Engine::load(&config.models.dir.join("manifest.json"), config.engine())
-        .map_err(|e| anyhow::anyhow!(e).context("refusing to start"))?;
+    let engine = load_engine(&config)?;
     let report = service::run(&config, engine, service::RunOptions { paths, once })?;
     let s = &report.summary;
     tracing::info!(
@@ -626,6 +619,42 @@ fn run_check(
     }
     println!("self-test passed: model hashes verified, sample result as recorded");
     Ok(0)
+}
+
+/// The settings a screening command runs with: `config` (or the defaults,
+/// models from [`default_models_dir`]), then the flags given, which win.
+fn appliance_config(
+    config: Option<&Path>,
+    models: Option<PathBuf>,
+    precision: Option<PrecisionChoice>,
+) -> Result<config::ApplianceConfig> {
+    let mut appliance = match config {
+        Some(path) => config::ApplianceConfig::load(path)?,
+        None => config::ApplianceConfig {
+            models: config::ModelsConfig {
+                dir: default_models_dir(),
+                ..config::ModelsConfig::default()
+            },
+            ..config::ApplianceConfig::default()
+        },
+    };
+    if let Some(dir) = models {
+        appliance.models.dir = dir;
+    }
+    if let Some(p) = precision {
+        appliance.models.precision = p;
+    }
+    Ok(appliance)
+}
+
+/// The engine as `appliance` says: its model set, precision, threads and,
+/// when `models.public_key` pins one, only a set signed with that key.
+fn load_engine(appliance: &config::ApplianceConfig) -> Result<Engine> {
+    Engine::load(
+        &appliance.models.dir.join("manifest.json"),
+        appliance.engine(),
+    )
+    .map_err(|e| anyhow::anyhow!(e).context("refusing to start"))
 }
 
 fn pixel_spacing(values: &[f64]) -> Result<Option<[f64; 2]>> {
