@@ -323,12 +323,6 @@ impl ApplianceConfig {
         }
     }
 
-    /// Checks what serde cannot; the message starts with the offending key.
-    pub fn validate(&self) -> std::result::Result<(), String> {
-        self.validate_values()?;
-        self.check_models_dir()
-    }
-
     /// Everything but the disk (board profiles are checked with this: their
     /// paths exist only on the board).
     pub fn validate_values(&self) -> std::result::Result<(), String> {

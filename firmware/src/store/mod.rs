@@ -81,11 +81,6 @@ impl ResultsStore {
         })
     }
 
-    /// Every record in the log, oldest first.
-    pub fn records(&self) -> Result<Vec<Record>> {
-        read_log(&self.log_path())
-    }
-
     /// Which inputs already have a result.
     pub fn ledger(&self) -> Result<Ledger> {
         Ledger::of_log(&self.log_path())

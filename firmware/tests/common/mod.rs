@@ -1,7 +1,8 @@
 //! Tiny ONNX models, manifests and slices for the engine and CLI tests.
 //!
-//! No trained model ships with the repository, so the tests build models
-//! whose answers are known by construction: brightness is "tumour".
+//! The shipped models' answers depend on their training, so these tests
+//! build models whose answers are known by construction: brightness is
+//! "tumour".
 //! - segmenter: a 1x1 Conv, logit = gain * mean(r, g, b) + bias per pixel;
 //! - filter: GlobalAveragePool -> Flatten -> Gemm to the logits
 //!   [clear, tumour] = [0, gain * mean of the whole input + bias].
