@@ -5,6 +5,8 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
+# The appliance's own needs first (the demo installs only those).
+"$here/setup_appliance.sh"
 
 # The cross gcc, its sysroot and qemu-user build and run the board's
 # (aarch64) binary here. For the DICOM tests (firmware/tests/dicom_*.rs):
