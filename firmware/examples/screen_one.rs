@@ -4,8 +4,7 @@
 //!     cargo run --release -p firmware --example screen_one -- \
 //!         models/samples/sample_06_tumour_flair.png [models]
 
-use firmware::engine::{Engine, EngineConfig, Verdict};
-use firmware::scan::open_slice;
+use firmware::{open_slice, Engine, EngineConfig, Verdict};
 use std::path::PathBuf;
 
 fn main() -> anyhow::Result<()> {

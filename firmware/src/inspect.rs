@@ -51,7 +51,7 @@ pub fn inspect_one(path: &Path, size: u32) -> Report {
         content_share: None,
         error: None,
     };
-    let prepared = crate::scan::open_slice(path).and_then(|s| {
+    let prepared = crate::screener::open_slice(path).and_then(|s| {
         r.width = Some(s.width);
         r.height = Some(s.height);
         r.channels = Some(s.channels);

@@ -4,7 +4,7 @@
 
 use super::{Header, Reply, Stages, MAX_SLICE_BYTES};
 use crate::error::{Error, Result};
-use crate::scan::{Input, Screener};
+use crate::screener::{Input, Screener};
 use crate::store::{write_file_atomically, RecordVerdict};
 use sha2::{Digest, Sha256};
 use std::io::{BufRead, BufReader, Read, Write};

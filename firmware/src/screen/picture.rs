@@ -35,7 +35,7 @@ impl Picture {
         if record.error.is_some() {
             return None;
         }
-        let slice = crate::scan::open_slice(&record.input).ok()?;
+        let slice = crate::screener::open_slice(&record.input).ok()?;
         let planes: Vec<Vec<u8>> = (0..slice.channels)
             .map(|c| window(slice.plane(c)))
             .collect();

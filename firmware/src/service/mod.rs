@@ -14,7 +14,7 @@ use crate::config::ApplianceConfig;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::inputs;
-use crate::scan::{Screener, Summary, Tally};
+use crate::screener::{Screener, Summary, Tally};
 use crate::store::{retention, summary, ResultsStore};
 use display::Counters;
 use notify::{RecursiveMode, Watcher};
@@ -314,7 +314,7 @@ fn work(
         for record in results {
             ledger.insert(&record);
             tally.add(&record);
-            tracing::info!("{}", crate::scan::line(&record));
+            tracing::info!("{}", crate::screener::line(&record));
             let s = tally.summary();
             let counters = Counters {
                 seen: s.inputs,

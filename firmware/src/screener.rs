@@ -1,5 +1,6 @@
-//! `neuroscreen scan`: every input through the engine into the results
-//! folder. A bad input becomes an `error` record and the scan goes on.
+//! The screener: one input through the engine into the results store
+//! (`scan`, `demo`, `run` and `hil serve` all go through it), and the batch
+//! of a scan. A bad input becomes an `error` record and the batch goes on.
 
 use crate::engine::{precision, Engine, Screening};
 use crate::error::{Error, Result};

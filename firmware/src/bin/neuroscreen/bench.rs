@@ -1,0 +1,77 @@
+//! `neuroscreen bench`: latency per stage, tract beside onnxruntime.
+
+use crate::settings::{default_models_dir, write_json};
+use anyhow::Result;
+use firmware::bench;
+use firmware::engine::EngineConfig;
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Folder holding manifest.json, the models and samples/ [default as for scan]
+    #[arg(long)]
+    models: Option<PathBuf>,
+    /// Timed runs per figure
+    #[arg(long, default_value_t = 30)]
+    runs: usize,
+    /// Threads for tract and onnxruntime alike [default: every core]
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Python that has onnxruntime [default: .venv/bin/python3 if present, else python3]
+    #[arg(long)]
+    python: Option<PathBuf>,
+    /// Skip the onnxruntime peer (a board without Python)
+    #[arg(long)]
+    no_ort: bool,
+    /// Also write every figure as JSON here
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Also screen every slice under this folder with the filter on and
+    /// off (a `<slice>_mask` file beside each gives the truth, as in the
+    /// LGG layout): time per slice, what the filter passes and misses
+    #[arg(long)]
+    slices: Option<PathBuf>,
+}
+
+pub fn run(args: Args) -> Result<usize> {
+    let models = args.models.unwrap_or_else(default_models_dir);
+    let threads = args
+        .threads
+        .unwrap_or_else(|| EngineConfig::default().threads);
+    let ort = (!args.no_ort).then(|| {
+        let python = args.python.unwrap_or_else(default_python);
+        (python, ort_script(&models))
+    });
+    let report = bench::run(&bench::BenchOptions {
+        models,
+        runs: args.runs.max(1),
+        threads,
+        ort,
+        slices: args.slices,
+    })?;
+    bench::print(&report, &mut std::io::stdout().lock())?;
+    if let Some(path) = args.json {
+        write_json(&path, &report)?;
+    }
+    Ok(0)
+}
+
+fn default_python() -> PathBuf {
+    let venv = Path::new(".venv/bin/python3");
+    if venv.exists() {
+        venv.to_path_buf()
+    } else {
+        PathBuf::from("python3")
+    }
+}
+
+/// `scripts/ort_bench.py` beside the models folder's repository, else the
+/// one of the repository this binary was built from.
+fn ort_script(models: &Path) -> PathBuf {
+    let beside = models.join("../scripts/ort_bench.py");
+    if beside.exists() {
+        beside
+    } else {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/ort_bench.py")
+    }
+}

@@ -1,0 +1,35 @@
+//! `neuroscreen demo`: the shipped models over the shipped samples.
+
+use crate::settings::{appliance_config, load_engine};
+use anyhow::Result;
+use firmware::engine::PrecisionChoice;
+use firmware::{demo, screener, store};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Results folder
+    #[arg(long, default_value = "out/demo")]
+    out: PathBuf,
+    /// Folder holding manifest.json and the models [default as for scan]
+    #[arg(long)]
+    models: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = PrecisionChoice::Auto)]
+    precision: PrecisionChoice,
+}
+
+pub fn run(args: Args) -> Result<usize> {
+    let appliance = appliance_config(None, args.models, Some(args.precision))?;
+    let samples = appliance.models.dir.join("samples");
+    let truths = demo::read_truth(&samples)?;
+    let files: Vec<PathBuf> = truths.iter().map(|t| samples.join(&t.file)).collect();
+    let engine = load_engine(&appliance)?;
+    let store = store::ResultsStore::open(&args.out)?;
+    let screener = screener::Screener::new(Arc::new(engine), &store);
+    let summary = screener::run(&screener, &files, &mut std::io::stdout().lock())?;
+    let rows = demo::review(store.dir(), &samples, &truths)?;
+    demo::print_table(&rows, &mut std::io::stdout().lock())?;
+    println!("screens, masks and overlays: {}", store.dir().display());
+    Ok(summary.errors)
+}
