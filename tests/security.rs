@@ -272,6 +272,23 @@ fn a_pinned_key_accepts_its_signed_set_and_refuses_a_swapped_or_unsigned_one() {
         "{stderr}"
     );
     assert!(!tmp.path().join("scanned/results.jsonl").exists());
+    // So do `demo --config` and `hil serve --config`.
+    for args in [
+        &["demo"][..],
+        &["hil", "serve", "--listen", "127.0.0.1:0", "--once"][..],
+    ] {
+        let refused = Command::new(neuroscreen())
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .arg("--out")
+            .arg(tmp.path().join("refused"))
+            .output()
+            .unwrap();
+        let stderr = stderr_of(&refused);
+        assert_eq!(refused.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("manifest.json.sig"), "{args:?}: {stderr}");
+    }
     // Without a pinned key the same unsigned set runs as before.
     let unpinned = write_config(tmp.path(), &models, "");
     assert!(check_with(&unpinned).status.success());

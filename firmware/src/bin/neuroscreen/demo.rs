@@ -12,15 +12,20 @@ pub struct Args {
     /// Results folder
     #[arg(long, default_value = "out/demo")]
     out: PathBuf,
+    /// appliance.toml: its [models] settings (dir, precision, threads, pinned public_key);
+    /// flags given here win
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// Folder holding manifest.json and the models [default as for scan]
     #[arg(long)]
     models: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t = PrecisionChoice::Auto)]
-    precision: PrecisionChoice,
+    /// [default: models.precision of --config, else auto]
+    #[arg(long, value_enum)]
+    precision: Option<PrecisionChoice>,
 }
 
 pub fn run(args: Args) -> Result<usize> {
-    let appliance = appliance_config(None, args.models, Some(args.precision))?;
+    let appliance = appliance_config(args.config.as_deref(), args.models, args.precision)?;
     let samples = appliance.models.dir.join("samples");
     let truths = demo::read_truth(&samples)?;
     let files: Vec<PathBuf> = truths.iter().map(|t| samples.join(&t.file)).collect();

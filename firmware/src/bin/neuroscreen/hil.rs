@@ -23,12 +23,17 @@ pub struct ServeArgs {
     /// Address to listen on, e.g. 0.0.0.0:7878 (port 0: any free port, printed)
     #[arg(long)]
     listen: String,
+    /// appliance.toml: its [models] settings (dir, precision, threads, pinned public_key) and
+    /// [inputs] limits; flags given here win
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// Folder holding manifest.json and the models [default as for scan]
     #[arg(long)]
     models: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t = PrecisionChoice::Auto)]
-    precision: PrecisionChoice,
-    /// Inference threads [default: every core]
+    /// [default: models.precision of --config, else auto]
+    #[arg(long, value_enum)]
+    precision: Option<PrecisionChoice>,
+    /// Inference threads [default: models.threads of --config, else every core]
     #[arg(long)]
     threads: Option<usize>,
     /// Results store for the slices received (each is kept under received/)
@@ -64,13 +69,15 @@ pub struct DriveArgs {
 pub fn run(command: Command) -> Result<usize> {
     match command {
         Command::Serve(args) => {
-            let mut appliance = appliance_config(None, args.models, Some(args.precision))?;
+            let mut appliance =
+                appliance_config(args.config.as_deref(), args.models, args.precision)?;
             if let Some(t) = args.threads {
                 appliance.models.threads = t.max(1);
             }
             let engine = load_engine(&appliance)?;
             let store = store::ResultsStore::open(&args.out)?;
-            let screener = screener::Screener::new(Arc::new(engine), &store);
+            let screener =
+                screener::Screener::new(Arc::new(engine), &store).with_limits(appliance.inputs);
             serve::serve(&screener, &args.listen, args.once)?;
             Ok(0)
         }
