@@ -57,6 +57,12 @@ pub struct Augmentation {
     pub blur_prob: f32,
     #[serde(default)]
     pub blur_sigma: f32,
+    /// Probability that a grey slice's dark fluid (the CSF that FLAIR and
+    /// T1 show dark) is made bright, as T2 and proton density show it:
+    /// bright CSF is what the segmenter mistook for tumour on real T2/PD
+    /// slices. Only pixels outside the tumour mask change.
+    #[serde(default)]
+    pub bright_fluid_prob: f32,
 }
 
 fn flair() -> usize {
@@ -81,6 +87,7 @@ impl Default for Augmentation {
             bias_strength: 0.3,
             blur_prob: 0.2,
             blur_sigma: 1.2,
+            bright_fluid_prob: 0.0,
         }
     }
 }
@@ -127,6 +134,18 @@ impl Augmentation {
         // A grey slice (all channels alike) must stay grey: one draw of the
         // intensity changes for all its channels.
         let grey = image.chunks_exact(n).all(|p| p == &image[..n]);
+        // No draw at all when off, so runs without it replay exactly.
+        if grey
+            && self.bright_fluid_prob > 0.0
+            && rng.random_bool(f64::from(self.bright_fluid_prob.min(1.0)))
+        {
+            let strength = rng.random_range(0.6..=1.0);
+            brighten_dark_fluid(&mut image[..n], mask, w, h, strength);
+            let (first, rest) = image.split_at_mut(n);
+            for plane in rest.chunks_exact_mut(n) {
+                plane.copy_from_slice(first);
+            }
+        }
         let pose = Pose {
             angle: rng
                 .random_range(-self.rotation_deg..=self.rotation_deg)
@@ -279,6 +298,95 @@ impl ChannelDraws {
                 *v /= max;
             }
         }
+    }
+}
+
+/// Makes the dark fluid inside the head bright, as on T2 or proton density:
+/// pixels well inside the head (eroded by a sixteenth of the slice, so the
+/// dark skull and scalp edge stay), darker than the head's
+/// 25th percentile and outside the tumour `mask`, move `strength` of the
+/// way to the head's 98th percentile, with a softened edge. The head is
+/// what the background, flooded in from the border, does not reach.
+fn brighten_dark_fluid(plane: &mut [f32], mask: &[u8], w: usize, h: usize, strength: f32) {
+    // Selection on a smoothed copy: noise and thin dark texture between
+    // gyri are not fluid; ventricles and wide sulci are.
+    let mut smooth = plane.to_vec();
+    gaussian_blur(&mut smooth, w, h, (w.min(h) as f32 / 128.0).max(0.5) * 1.5);
+    let max = smooth.iter().copied().fold(0.0f32, f32::max);
+    let tissue: Vec<bool> = smooth.iter().map(|&v| v > 0.15 * max).collect();
+    let mut inside: Vec<f32> = smooth
+        .iter()
+        .zip(&tissue)
+        .filter(|(_, &t)| t)
+        .map(|(&v, _)| v)
+        .collect();
+    if inside.len() < 16 {
+        return;
+    }
+    inside.sort_by(f32::total_cmp);
+    let low = inside[inside.len() / 10];
+    let high = inside[inside.len() * 98 / 100];
+    // The head is everything the background (dark pixels reached from the
+    // border) does not reach: dark fluid enclosed by tissue belongs to it.
+    let mut outside = vec![false; w * h];
+    let mut stack: Vec<usize> = (0..w * h)
+        .filter(|&i| {
+            let (x, y) = (i % w, i / w);
+            (x == 0 || y == 0 || x + 1 == w || y + 1 == h) && !tissue[i]
+        })
+        .collect();
+    while let Some(i) = stack.pop() {
+        if outside[i] || tissue[i] {
+            continue;
+        }
+        outside[i] = true;
+        let (x, y) = (i % w, i / w);
+        if x > 0 {
+            stack.push(i - 1);
+        }
+        if x + 1 < w {
+            stack.push(i + 1);
+        }
+        if y > 0 {
+            stack.push(i - w);
+        }
+        if y + 1 < h {
+            stack.push(i + w);
+        }
+    }
+    let mut head: Vec<bool> = outside.iter().map(|&o| !o).collect();
+    // Its rim is bone and scalp, dark on every contrast: eroded away.
+    for _ in 0..(w.min(h) / 16).max(1) {
+        let before = head.clone();
+        for y in 0..h {
+            for x in 0..w {
+                let i = y * w + x;
+                head[i] = before[i]
+                    && x > 0
+                    && y > 0
+                    && x + 1 < w
+                    && y + 1 < h
+                    && before[i - 1]
+                    && before[i + 1]
+                    && before[i - w]
+                    && before[i + w];
+            }
+        }
+    }
+    let weight: Vec<f32> = (0..w * h)
+        .map(|i| f32::from(u8::from(head[i] && smooth[i] < low && mask[i] == 0)))
+        .collect();
+    let mut soft = weight.clone();
+    gaussian_blur(&mut soft, w, h, 0.8);
+    for (i, v) in plane.iter_mut().enumerate() {
+        // The softened edge may spill onto the lesion or outside the head;
+        // neither changes.
+        let k = if mask[i] == 0 && !outside[i] {
+            soft[i].max(weight[i])
+        } else {
+            0.0
+        };
+        *v += (high - *v) * strength * k.clamp(0.0, 1.0);
     }
 }
 
@@ -454,6 +562,65 @@ mod tests {
             }
         }
         assert!(differs > 10, "intensities rarely changed: {differs}/20");
+    }
+
+    /// A grey "head": a disc of tissue (0.5) with a dark ventricle (0.02)
+    /// and a bright lesion (0.9, in the mask), on a black background.
+    #[test]
+    fn bright_fluid_lights_the_ventricle_and_nothing_else() {
+        let (w, h) = (64usize, 64usize);
+        let mut plane = vec![0.0f32; w * h];
+        let mut mask = vec![0u8; w * h];
+        let d = |x: usize, y: usize, cx: f32, cy: f32| {
+            ((x as f32 - cx).powi(2) + (y as f32 - cy).powi(2)).sqrt()
+        };
+        for y in 0..h {
+            for x in 0..w {
+                let i = y * w + x;
+                if d(x, y, 32.0, 32.0) < 28.0 {
+                    plane[i] = 0.5 + 0.01 * ((x + y) % 5) as f32;
+                }
+                if d(x, y, 28.0, 32.0) < 5.0 {
+                    plane[i] = 0.02;
+                }
+                if d(x, y, 44.0, 32.0) < 4.0 {
+                    plane[i] = 0.2;
+                    mask[i] = 1;
+                }
+            }
+        }
+        let before = plane.clone();
+        brighten_dark_fluid(&mut plane, &mask, w, h, 1.0);
+        let ventricle = 32 * w + 28;
+        assert!(plane[ventricle] > 0.45, "{}", plane[ventricle]);
+        // Tissue away from the fluid keeps its grey.
+        for i in [12 * w + 32, 50 * w + 32, 32 * w + 14] {
+            assert!(
+                (plane[i] - before[i]).abs() < 0.02,
+                "pixel {i}: {} -> {}",
+                before[i],
+                plane[i]
+            );
+        }
+        for i in 0..w * h {
+            if mask[i] == 1 || before[i] == 0.0 {
+                assert_eq!(plane[i], before[i], "lesion and background stay, pixel {i}");
+            }
+        }
+        // The same through `apply`, on a grey three-channel slice: it stays grey.
+        let aug = Augmentation {
+            bright_fluid_prob: 1.0,
+            // Noise is drawn per plane; without it a grey slice stays grey.
+            noise: 0.0,
+            ..Augmentation::seed_only()
+        };
+        let mut image: Vec<f32> = before.repeat(3);
+        let mut m = mask.clone();
+        aug.apply(&mut ChaCha8Rng::seed_from_u64(1), &mut image, &mut m, w, h);
+        let n = w * h;
+        assert_eq!(image[..n], image[n..2 * n]);
+        assert_eq!(image[..n], image[2 * n..]);
+        assert_ne!(image[..n], before[..], "changed");
     }
 
     #[test]
