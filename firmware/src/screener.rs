@@ -6,7 +6,7 @@ use crate::engine::{precision, Engine, Screening};
 use crate::error::{Error, Result};
 use crate::input_file::InputLimits;
 use crate::store::{
-    round_ms, stem_for, summary, DicomRef, Latency, Record, RecordVerdict, ResultsStore,
+    round_ms, summary, DicomObjects, DicomRef, Latency, Record, RecordVerdict, ResultsStore,
     SliceOutputs,
 };
 use crate::watchdog::Watchdog;
@@ -205,16 +205,33 @@ impl<'a> Screener<'a> {
                     _ => None,
                 };
                 let mask = screening.segmentation.as_ref().map(|s| s.mask.as_slice());
-                let extra = match &decoded {
-                    Decoded::Image(_) => Vec::new(),
+                // Drawn once here when a Secondary Capture burns it in; the
+                // store encodes the same picture.
+                let overlay = (self.secondary_capture
+                    && mask.is_some()
+                    && matches!(decoded, Decoded::Dicom { .. }))
+                .then(|| crate::store::overlay::render(slice, mask));
+                let objects = match &decoded {
+                    Decoded::Image(_) => DicomObjects::default(),
                     Decoded::Dicom {
                         file,
                         identity,
                         frame,
-                    } => self.dicom_outputs(&mut record, file, identity, frame, mask),
+                    } => self.dicom_outputs(
+                        &mut record,
+                        file,
+                        identity,
+                        frame,
+                        mask,
+                        overlay.as_ref(),
+                    ),
                 };
-                self.store
-                    .store_with(&mut record, Some(SliceOutputs { slice, mask }), &extra)?;
+                let outputs = SliceOutputs {
+                    slice,
+                    mask,
+                    overlay: overlay.as_ref(),
+                };
+                self.store.store_with(&mut record, Some(outputs), objects)?;
             }
             Err(e) => {
                 let message = naming_the_file(&input, &e);
@@ -264,9 +281,9 @@ impl<'a> Screener<'a> {
     }
 
     /// The DICOM identity for the record and, when a mask was drawn, the
-    /// SEG (and the Secondary Capture if asked) as files for the store. A
-    /// result object that cannot be built is said in the record and the
-    /// log; the screening result stands.
+    /// SEG (and the Secondary Capture of `overlay` if asked) for the store
+    /// to name and write. A result object that cannot be built is said in
+    /// the record and the log; the screening result stands.
     fn dicom_outputs(
         &self,
         record: &mut Record,
@@ -274,7 +291,8 @@ impl<'a> Screener<'a> {
         identity: &crate::dicom::Identity,
         frame: &crate::dicom::Frame,
         mask: Option<&[bool]>,
-    ) -> Vec<(String, Vec<u8>)> {
+        overlay: Option<&image::RgbImage>,
+    ) -> DicomObjects {
         let multi_frame = file.frame_count() > 1;
         let mut reference = DicomRef {
             study_instance_uid: identity.study_instance_uid.clone(),
@@ -283,9 +301,8 @@ impl<'a> Screener<'a> {
             frame: multi_frame.then_some(frame.number),
             ..DicomRef::default()
         };
-        let mut extra = Vec::new();
+        let mut objects = DicomObjects::default();
         if let Some(mask) = mask {
-            let stem = stem_for(&record.input);
             let mut problems = Vec::new();
             let source = crate::dicom::seg::Source {
                 dataset: &file.object,
@@ -295,28 +312,19 @@ impl<'a> Screener<'a> {
                 origin: &file.origin,
             };
             match crate::dicom::seg::segmentation(&source, mask) {
-                Ok(bytes) => {
-                    let name = format!("{stem}.seg.dcm");
-                    reference.seg = Some(self.store.dir().join(&name));
-                    extra.push((name, bytes));
-                }
+                Ok(bytes) => objects.seg = Some(bytes),
                 Err(e) => problems.push(format!("no SEG: {e}")),
             }
-            if self.secondary_capture {
-                let overlay = crate::store::overlay::render(&frame.slice, Some(mask));
+            if let Some(overlay) = overlay {
                 match crate::dicom::capture::secondary_capture(
                     &file.object,
                     identity,
                     frame.number,
                     multi_frame,
-                    &overlay,
+                    overlay,
                     &file.origin,
                 ) {
-                    Ok(bytes) => {
-                        let name = format!("{stem}.sc.dcm");
-                        reference.secondary_capture = Some(self.store.dir().join(&name));
-                        extra.push((name, bytes));
-                    }
+                    Ok(bytes) => objects.secondary_capture = Some(bytes),
                     Err(e) => problems.push(format!("no Secondary Capture: {e}")),
                 }
             }
@@ -327,7 +335,7 @@ impl<'a> Screener<'a> {
             }
         }
         record.dicom = Some(reference);
-        extra
+        objects
     }
 }
 

@@ -67,6 +67,18 @@ pub struct SliceOutputs<'a> {
     pub slice: &'a SliceImage,
     /// The final mask at the slice's size, when the segmenter ran.
     pub mask: Option<&'a [bool]>,
+    /// The overlay when the caller already drew it (a Secondary Capture
+    /// burns in the same picture): drawn once, not again here.
+    pub overlay: Option<&'a image::RgbImage>,
+}
+
+/// DICOM result objects for a slice, as bytes: the store names them
+/// (`<stem>.seg.dcm`, `<stem>.sc.dcm`), writes them with the rest of the
+/// result and puts their paths into the record's `dicom` reference.
+#[derive(Default)]
+pub struct DicomObjects {
+    pub seg: Option<Vec<u8>>,
+    pub secondary_capture: Option<Vec<u8>>,
 }
 
 impl ResultsStore {
@@ -103,22 +115,31 @@ impl ResultsStore {
     /// appends its line to the log. The line goes last: a line in the log
     /// means the files it names are complete.
     pub fn store(&self, record: &mut Record, outputs: Option<SliceOutputs<'_>>) -> Result<()> {
-        self.store_with(record, outputs, &[])
+        self.store_with(record, outputs, DicomObjects::default())
     }
 
-    /// As [`store`](Self::store), plus `extra` files (name in the store,
-    /// bytes) committed in the same batch, before the log line. The caller
-    /// has already named them in `record`.
+    /// As [`store`](Self::store), plus the slice's DICOM result objects,
+    /// committed in the same batch, before the log line.
     pub fn store_with(
         &self,
         record: &mut Record,
         outputs: Option<SliceOutputs<'_>>,
-        extra: &[(String, Vec<u8>)],
+        dicom: DicomObjects,
     ) -> Result<()> {
         let stem = stem::stem_for(&record.input);
         let mut batch = atomic::Batch::new(&self.dir);
-        for (name, bytes) in extra {
-            batch.stage(name, bytes)?;
+        let objects = [
+            (format!("{stem}.seg.dcm"), dicom.seg),
+            (format!("{stem}.sc.dcm"), dicom.secondary_capture),
+        ];
+        let mut written = [None, None];
+        for ((name, bytes), path) in objects.iter().zip(written.iter_mut()) {
+            if let Some(bytes) = bytes {
+                *path = Some(batch.stage(name, bytes)?);
+            }
+        }
+        if let Some(reference) = record.dicom.as_mut() {
+            [reference.seg, reference.secondary_capture] = written;
         }
         if let Some(out) = outputs {
             let (w, h) = (out.slice.width, out.slice.height);
@@ -129,8 +150,11 @@ impl ResultsStore {
                 record.mask = Some(batch.stage(&name, &png)?);
             }
             let name = format!("{stem}_overlay.png");
-            let png = overlay::overlay_png(out.slice, out.mask)
-                .map_err(|reason| self.encode_error(&name, reason))?;
+            let png = match out.overlay {
+                Some(drawn) => overlay::encode_rgb(drawn),
+                None => overlay::overlay_png(out.slice, out.mask),
+            }
+            .map_err(|reason| self.encode_error(&name, reason))?;
             record.overlay = Some(batch.stage(&name, &png)?);
         }
         record.finished_at = Some(humantime::format_rfc3339_seconds(SystemTime::now()).to_string());
@@ -197,6 +221,7 @@ mod tests {
                 Some(SliceOutputs {
                     slice: &slice,
                     mask: Some(&mask),
+                    overlay: None,
                 }),
             )
             .unwrap();

@@ -24,8 +24,15 @@ pub fn mask_png(mask: &[bool], width: u32, height: u32) -> Result<Vec<u8>, Strin
 /// The slice windowed to its 0.5..99.5 percentiles per channel (raw 16-bit
 /// values would show black), the mask tinted red and its edge drawn solid.
 pub fn overlay_png(slice: &SliceImage, mask: Option<&[bool]>) -> Result<Vec<u8>, String> {
-    let img = render(slice, mask);
-    encode(image::DynamicImage::ImageRgb8(img))
+    encode_rgb(&render(slice, mask))
+}
+
+/// An overlay already drawn ([`render`]) as PNG bytes.
+pub fn encode_rgb(img: &RgbImage) -> Result<Vec<u8>, String> {
+    let mut out = Cursor::new(Vec::new());
+    img.write_to(&mut out, ImageFormat::Png)
+        .map_err(|e| e.to_string())?;
+    Ok(out.into_inner())
 }
 
 pub fn render(slice: &SliceImage, mask: Option<&[bool]>) -> RgbImage {
