@@ -65,15 +65,20 @@ fn draw_screen(
     crate::screen::save(&screen, path)
 }
 
-/// Reads the scan's records, scores them against the truth and draws screens.
-pub fn review(out: &Path, samples: &Path, truths: &[SampleTruth]) -> Result<Vec<DemoRow>> {
-    let records = crate::store::read_log(&out.join(crate::store::RESULTS_LOG))?;
+/// Scores the scan's `records` against the truth and draws a screen per
+/// sample into `out`.
+pub fn review(
+    records: &[Record],
+    out: &Path,
+    samples: &Path,
+    truths: &[SampleTruth],
+) -> Result<Vec<DemoRow>> {
     let mut rows = Vec::new();
     // The models folder is the samples folder's parent.
     let manifest = models::Manifest::load(&samples.join("../manifest.json")).ok();
     let mut counters = crate::screen::Counters::default();
     for truth in truths {
-        // The newest record of this sample (a rerun appends).
+        // The newest record of this sample.
         let Some(record) = records
             .iter()
             .rev()

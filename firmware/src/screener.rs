@@ -358,9 +358,16 @@ impl Decoded<'_> {
     }
 }
 
+/// What a batch stored: its tally and every record, in order.
+pub struct Batch {
+    pub summary: Summary,
+    pub records: Vec<Record>,
+}
+
 /// Screens and stores each file, writing one line per file, a summary
-/// table to `out`, and the session summary (CSV, HTML) into the store.
-pub fn run(screener: &Screener<'_>, files: &[PathBuf], out: &mut impl Write) -> Result<Summary> {
+/// table to `out`, and the session summary (CSV, HTML) into the store; the
+/// records come back so a caller (the demo) need not read them again.
+pub fn run(screener: &Screener<'_>, files: &[PathBuf], out: &mut impl Write) -> Result<Batch> {
     let (engine, store) = (&screener.engine, screener.store);
     let session_started = SystemTime::now();
     let mut tally = Tally::default();
@@ -387,7 +394,7 @@ pub fn run(screener: &Screener<'_>, files: &[PathBuf], out: &mut impl Write) -> 
         session.csv.display()
     )
     .map_err(Error::Report)?;
-    Ok(summary)
+    Ok(Batch { summary, records })
 }
 
 /// Counts and mean latencies over stored records.

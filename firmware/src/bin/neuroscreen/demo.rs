@@ -32,9 +32,9 @@ pub fn run(args: Args) -> Result<usize> {
     let engine = load_engine(&appliance)?;
     let store = store::ResultsStore::open(&args.out)?;
     let screener = screener::Screener::new(Arc::new(engine), &store);
-    let summary = screener::run(&screener, &files, &mut std::io::stdout().lock())?;
-    let rows = demo::review(store.dir(), &samples, &truths)?;
+    let batch = screener::run(&screener, &files, &mut std::io::stdout().lock())?;
+    let rows = demo::review(&batch.records, store.dir(), &samples, &truths)?;
     demo::print_table(&rows, &mut std::io::stdout().lock())?;
     println!("screens, masks and overlays: {}", store.dir().display());
-    Ok(summary.errors)
+    Ok(batch.summary.errors)
 }

@@ -55,6 +55,6 @@ pub fn run(args: Args) -> Result<usize> {
         .with_limits(appliance.inputs)
         .with_spacing(spacing)
         .with_secondary_capture(args.secondary_capture || appliance.dicom.secondary_capture);
-    let summary = screener::run(&screener, &files, &mut std::io::stdout().lock())?;
-    Ok(summary.errors)
+    let batch = screener::run(&screener, &files, &mut std::io::stdout().lock())?;
+    Ok(batch.summary.errors)
 }
