@@ -13,6 +13,8 @@ pub mod snapshot;
 pub mod spi_lcd;
 
 pub use error::Error;
+/// The board's results carry its one error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub use framebuffer::Framebuffer;
 pub use panel::Panel;
 pub use snapshot::PngSnapshot;

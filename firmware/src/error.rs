@@ -50,8 +50,10 @@ pub enum Error {
     SelfTest(String),
     #[error("bench: {0}")]
     Bench(String),
-    #[error("display: {0}")]
-    Display(String),
+    /// The board: its display, camera or GPIO, with board's own error as
+    /// the source.
+    #[error("board: {0}")]
+    Board(#[from] board::Error),
     #[error("demo: {0}")]
     Demo(String),
     #[error("{path}: cannot write image: {reason}")]

@@ -130,11 +130,8 @@ pub fn start(
     if let Some(c) = &camera {
         state.sources.push(c.borrow().line.clone());
     }
-    let idle = screen::draw_idle(&state, size).and_then(|frame| {
-        panel
-            .show(&frame)
-            .map_err(|e| crate::error::Error::Display(e.to_string()))
-    });
+    let idle = screen::draw_idle(&state, size)
+        .and_then(|frame| panel.show(&frame).map_err(crate::error::Error::Board));
     if let Err(e) = idle {
         tracing::warn!("display: {e}");
     }
@@ -184,11 +181,7 @@ pub fn start(
                     Some(r) => screen::draw_result(r, &frame_state, size),
                     None => screen::draw_idle(&frame_state, size),
                 };
-                let r = frame.and_then(|f| {
-                    panel
-                        .show(&f)
-                        .map_err(|e| crate::error::Error::Display(e.to_string()))
-                });
+                let r = frame.and_then(|f| panel.show(&f).map_err(crate::error::Error::Board));
                 (panel, r)
             })
             .await;
