@@ -14,10 +14,16 @@ use embedded_graphics::primitives::{Circle, PrimitiveStyle, Rectangle};
 use embedded_graphics::text::Text;
 use std::path::PathBuf;
 
-fn main() -> Result<(), board::Error> {
+fn main() -> board::Result<()> {
     let out = std::env::args_os()
         .nth(1)
         .map_or_else(|| PathBuf::from("panel.png"), PathBuf::from);
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| board::Error::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
     let mut panel = SnapshotFile::new(&out, 480, 320);
     let (w, h) = panel.size();
     let mut frame = PngSnapshot::new(w, h);
