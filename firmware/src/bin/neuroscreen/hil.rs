@@ -1,9 +1,8 @@
 //! `neuroscreen hil`: hardware in the loop. `serve` is the product side on
 //! the board; `drive` is the bench's test tool.
 
-use crate::settings::{appliance_config, load_engine, write_json};
+use crate::settings::{load_engine, write_json, ModelArgs};
 use anyhow::Result;
-use firmware::engine::PrecisionChoice;
 use firmware::hil::{drive, serve};
 use firmware::{inputs, screener, store};
 use std::path::PathBuf;
@@ -23,16 +22,8 @@ pub struct ServeArgs {
     /// Address to listen on, e.g. 0.0.0.0:7878 (port 0: any free port, printed)
     #[arg(long)]
     listen: String,
-    /// appliance.toml: its [models] settings (dir, precision, threads, pinned public_key) and
-    /// [inputs] limits; flags given here win
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Folder holding manifest.json and the models [default as for scan]
-    #[arg(long)]
-    models: Option<PathBuf>,
-    /// [default: models.precision of --config, else auto]
-    #[arg(long, value_enum)]
-    precision: Option<PrecisionChoice>,
+    #[command(flatten)]
+    model: ModelArgs,
     /// Inference threads [default: models.threads of --config, else every core]
     #[arg(long)]
     threads: Option<usize>,
@@ -69,8 +60,7 @@ pub struct DriveArgs {
 pub fn run(command: Command) -> Result<usize> {
     match command {
         Command::Serve(args) => {
-            let mut appliance =
-                appliance_config(args.config.as_deref(), args.models, args.precision)?;
+            let mut appliance = args.model.resolve()?;
             if let Some(t) = args.threads {
                 appliance.models.threads = t.max(1);
             }

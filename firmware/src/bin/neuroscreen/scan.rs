@@ -1,8 +1,7 @@
 //! `neuroscreen scan`: slices through the engine into a results folder.
 
-use crate::settings::{appliance_config, load_engine, pixel_spacing};
+use crate::settings::{load_engine, pixel_spacing, ModelArgs};
 use anyhow::Result;
-use firmware::engine::PrecisionChoice;
 use firmware::{inputs, screener, store};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,18 +14,8 @@ pub struct Args {
     /// Results folder (created if missing; results.jsonl is appended to)
     #[arg(long)]
     out: PathBuf,
-    /// appliance.toml: its [models] (dir, precision, threads, min_component_px,
-    /// public_key), [inputs] limits, pixel spacing and DICOM settings; flags given here win
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Folder holding manifest.json and the models [default: models.dir of --config, else
-    /// ./models, else the models/ folder of the repository this binary was built from]
-    #[arg(long)]
-    models: Option<PathBuf>,
-    /// Which model files to run; auto takes f32 (the faster with tract; int8 when only it
-    /// ships) [default: models.precision of --config, else auto]
-    #[arg(long, value_enum)]
-    precision: Option<PrecisionChoice>,
+    #[command(flatten)]
+    model: ModelArgs,
     /// Drop mask components smaller than this many pixels (0 keeps all) [default:
     /// models.min_component_px of --config, else 0]
     #[arg(long)]
@@ -43,7 +32,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<usize> {
     let files = inputs::expand(&args.paths)?;
-    let mut appliance = appliance_config(args.config.as_deref(), args.models, args.precision)?;
+    let mut appliance = args.model.resolve()?;
     if let Some(px) = args.min_component_px {
         appliance.models.min_component_px = px;
     }

@@ -6,9 +6,33 @@ use firmware::config::{self, ApplianceConfig, ModelsConfig};
 use firmware::engine::{Engine, PrecisionChoice};
 use std::path::{Path, PathBuf};
 
+/// The flags every screening command shares: which config, model set and
+/// precision; [`ModelArgs::resolve`] turns them into the settings it runs with.
+#[derive(clap::Args)]
+pub struct ModelArgs {
+    /// appliance.toml: its [models] settings (dir, precision, threads, min_component_px,
+    /// pinned public_key), [inputs] limits, pixel spacing and DICOM settings; flags given here win
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Folder holding manifest.json and the models [default: models.dir of --config, else
+    /// ./models, else the models/ folder of the repository this binary was built from]
+    #[arg(long)]
+    pub models: Option<PathBuf>,
+    /// Which model files to run; auto takes f32 (the faster with tract; int8 when only it
+    /// ships) [default: models.precision of --config, else auto]
+    #[arg(long, value_enum)]
+    pub precision: Option<PrecisionChoice>,
+}
+
+impl ModelArgs {
+    pub fn resolve(self) -> Result<ApplianceConfig> {
+        appliance_config(self.config.as_deref(), self.models, self.precision)
+    }
+}
+
 /// The settings a screening command runs with: `config` (or the defaults,
 /// models from [`default_models_dir`]), then the flags given, which win.
-pub fn appliance_config(
+fn appliance_config(
     config: Option<&Path>,
     models: Option<PathBuf>,
     precision: Option<PrecisionChoice>,
