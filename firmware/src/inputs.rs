@@ -68,10 +68,7 @@ pub fn named_like_a_slice(p: &Path) -> bool {
 /// A tumour mask by the LGG naming (`<slice>_mask.<ext>`): never screened.
 pub fn is_mask(p: &Path) -> bool {
     let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or("");
-    stem.ends_with("_mask")
-        && p.extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| SLICE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+    stem.ends_with("_mask") && named_like_a_slice(p)
 }
 
 fn has_its_slice(mask: &Path, siblings: &[PathBuf]) -> bool {
@@ -106,7 +103,7 @@ pub fn is_slice_file(p: &Path) -> bool {
         return false;
     }
     match p.extension().and_then(|e| e.to_str()) {
-        Some(e) => SLICE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()),
+        Some(_) => named_like_a_slice(p),
         // Scanners and DICOM exports often name files by number alone.
         None => starts_like_dicom(p),
     }

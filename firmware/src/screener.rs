@@ -39,7 +39,6 @@ pub struct Screener<'a> {
     default_spacing: Option<[f64; 2]>,
     secondary_capture: bool,
     limits: InputLimits,
-    watchdog: Watchdog,
 }
 
 /// An input's bytes as read, with their sha256 when the read worked.
@@ -85,7 +84,6 @@ impl<'a> Screener<'a> {
             default_spacing: None,
             secondary_capture: false,
             limits: InputLimits::default(),
-            watchdog: Watchdog::new(InputLimits::default().stage_timeout()),
         }
     }
 
@@ -105,7 +103,6 @@ impl<'a> Screener<'a> {
     /// stage (decoding, screening) past which a slice is abandoned.
     pub fn with_limits(mut self, limits: InputLimits) -> Self {
         self.limits = limits;
-        self.watchdog = Watchdog::new(limits.stage_timeout());
         self
     }
 
@@ -138,7 +135,7 @@ impl<'a> Screener<'a> {
         if !crate::dicom::is_dicom(&bytes) {
             let origin = path.clone();
             let decoded = self
-                .watchdog
+                .watchdog()
                 .run(&path, "decoding", move || {
                     Ok(SliceImage::decode(&bytes, &origin)?)
                 })
@@ -146,7 +143,7 @@ impl<'a> Screener<'a> {
             return Ok(vec![self.screen_one(path, sha256, started, decoded)?]);
         }
         let origin = path.clone();
-        let opened = self.watchdog.run(&path, "decoding", move || {
+        let opened = self.watchdog().run(&path, "decoding", move || {
             crate::dicom::open(&bytes, &origin).map(Arc::new)
         });
         let file = match opened {
@@ -168,7 +165,7 @@ impl<'a> Screener<'a> {
             let started = if number == 1 { started } else { Instant::now() };
             let of = Arc::clone(&file);
             let decoded = self
-                .watchdog
+                .watchdog()
                 .run(&input, "decoding", move || of.frame(number))
                 .map(|frame| Decoded::Dicom {
                     file: &file,
@@ -243,6 +240,11 @@ impl<'a> Screener<'a> {
         Ok(record)
     }
 
+    /// The time limit per stage, from the limits.
+    fn watchdog(&self) -> Watchdog {
+        Watchdog::new(self.limits.stage_timeout())
+    }
+
     /// The models on a decoded slice, within the stage limit. The slice
     /// travels to the stage's thread and back (no copy).
     fn screen_decoded<'f>(
@@ -250,34 +252,34 @@ impl<'a> Screener<'a> {
         input: &Path,
         decoded: Decoded<'f>,
     ) -> Result<(Decoded<'f>, Screening)> {
-        let engine = Arc::clone(&self.engine);
         match decoded {
             Decoded::Image(slice) => {
-                let (slice, screening) = self.watchdog.run(input, "screening", move || {
-                    let s = engine.screen(&slice)?;
-                    Ok((slice, s))
-                })?;
+                let (slice, screening) = self.screen_slice(input, slice)?;
                 Ok((Decoded::Image(slice), screening))
             }
             Decoded::Dicom {
                 file,
                 identity,
-                frame,
+                mut frame,
             } => {
-                let (frame, screening) = self.watchdog.run(input, "screening", move || {
-                    let s = engine.screen(&frame.slice)?;
-                    Ok((frame, s))
-                })?;
-                Ok((
-                    Decoded::Dicom {
-                        file,
-                        identity,
-                        frame,
-                    },
-                    screening,
-                ))
+                let (slice, screening) = self.screen_slice(input, frame.slice)?;
+                frame.slice = slice;
+                let decoded = Decoded::Dicom {
+                    file,
+                    identity,
+                    frame,
+                };
+                Ok((decoded, screening))
             }
         }
+    }
+
+    fn screen_slice(&self, input: &Path, slice: SliceImage) -> Result<(SliceImage, Screening)> {
+        let engine = Arc::clone(&self.engine);
+        self.watchdog().run(input, "screening", move || {
+            let screening = engine.screen(&slice)?;
+            Ok((slice, screening))
+        })
     }
 
     /// The DICOM identity for the record and, when a mask was drawn, the

@@ -10,11 +10,24 @@
 //! box that is off at night results are kept longer than the calendar says
 //! (never shorter). `finished_at` keeps the wall time for people to read.
 
-use super::ledger::for_each_record;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use serde::Deserialize;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::Instant;
+
+/// Far more than a few result lines (about 1 kB each).
+const TAIL_BYTES: u64 = 64 * 1024;
+
+/// The two fields of a result line the clock carries on from.
+#[derive(Deserialize)]
+struct Stamp {
+    #[serde(default)]
+    seq: Option<u64>,
+    #[serde(default)]
+    running_s: Option<f64>,
+}
 
 #[derive(Debug)]
 pub struct StoreClock {
@@ -25,14 +38,36 @@ pub struct StoreClock {
 }
 
 impl StoreClock {
-    /// Carries on from the log's newest result (a log written before this
-    /// clock existed starts at zero).
+    /// Carries on from the log's newest results (a log written before
+    /// this clock existed starts at zero). Only the log's tail is read:
+    /// `seq` and `running_s` grow line by line, so the newest lines hold
+    /// the largest, and opening a store (every `scan`) must not cost a
+    /// pass over months of results.
     pub fn resume(log: &Path) -> Result<Self> {
+        let mut file = match std::fs::File::open(log) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Self::starting_at(0, 0.0))
+            }
+            Err(e) => return Err(Error::io(log, e)),
+        };
+        let len = file.metadata().map_err(|e| Error::io(log, e))?.len();
+        let from = len.saturating_sub(TAIL_BYTES);
+        let mut tail = Vec::new();
+        file.seek(SeekFrom::Start(from))
+            .and_then(|_| file.read_to_end(&mut tail))
+            .map_err(|e| Error::io(log, e))?;
+        let mut lines = tail.split(|&b| b == b'\n');
+        if from > 0 {
+            // The first line of the tail is cut.
+            lines.next();
+        }
         let (mut seq, mut running) = (0u64, 0f64);
-        for_each_record(log, 0, |r| {
-            seq = seq.max(r.seq.unwrap_or(0));
-            running = running.max(r.running_s.unwrap_or(0.0));
-        })?;
+        // A torn or foreign line is skipped; the ledger warns of it.
+        for stamp in lines.filter_map(|l| serde_json::from_slice::<Stamp>(l).ok()) {
+            seq = seq.max(stamp.seq.unwrap_or(0));
+            running = running.max(stamp.running_s.unwrap_or(0.0));
+        }
         Ok(Self::starting_at(seq, running))
     }
 
@@ -86,6 +121,20 @@ mod tests {
         let (seq, later) = clock.stamp();
         assert_eq!(seq, 5);
         assert!(later >= running);
+    }
+
+    #[test]
+    fn a_long_log_resumes_from_its_newest_lines() {
+        let d = tempfile::tempdir().unwrap();
+        let log = d.path().join("results.jsonl");
+        for i in 1..=300u64 {
+            append_line(&log, &line(Some(i), Some(i as f64), "2026-12-06T07:00:00Z")).unwrap();
+        }
+        assert!(std::fs::metadata(&log).unwrap().len() > TAIL_BYTES);
+        let clock = StoreClock::resume(&log).unwrap();
+        let (seq, running) = clock.stamp();
+        assert_eq!(seq, 301);
+        assert!((300.0..301.0).contains(&running), "{running}");
     }
 
     #[test]

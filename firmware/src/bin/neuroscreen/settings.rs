@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 #[derive(clap::Args)]
 pub struct ModelArgs {
     /// appliance.toml: its [models] settings (dir, precision, threads, min_component_px,
-    /// pinned public_key), [inputs] limits, pixel spacing and DICOM settings; flags given here win
+    /// pinned public_key) and [inputs] limits (scan also its pixel spacing and DICOM
+    /// settings); flags given here win
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Folder holding manifest.json and the models [default: models.dir of --config, else
