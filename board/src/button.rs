@@ -6,11 +6,14 @@ use crate::Error;
 use embedded_hal::digital::InputPin;
 use linux_embedded_hal::gpio_cdev::{Chip, LineRequestFlags};
 use linux_embedded_hal::CdevPin;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub struct Button {
     pin: CdevPin,
     active_low: bool,
+    /// Where the line is, for errors.
+    chip: PathBuf,
+    line: u32,
 }
 
 impl Button {
@@ -26,14 +29,23 @@ impl Button {
             .and_then(|l| l.request(LineRequestFlags::INPUT, 0, "neuroscreen-button"))
             .map_err(|e| gpio_error(e.to_string()))?;
         let pin = CdevPin::new(handle).map_err(|e| gpio_error(e.to_string()))?;
-        Ok(Self { pin, active_low })
+        Ok(Self {
+            pin,
+            active_low,
+            chip: chip.to_path_buf(),
+            line,
+        })
     }
 
-    /// Whether the button is held now.
-    pub fn is_down(&mut self) -> Result<bool, String> {
+    /// Whether the button is held now; an error names the chip and line.
+    pub fn is_down(&mut self) -> Result<bool, Error> {
         self.pin
             .is_high()
             .map(|high| high != self.active_low)
-            .map_err(|e| e.to_string())
+            .map_err(|e| Error::Gpio {
+                chip: self.chip.clone(),
+                line: self.line,
+                reason: e.to_string(),
+            })
     }
 }

@@ -21,6 +21,15 @@ pub enum Error {
         height: u32,
         reason: String,
     },
+    /// An MJPEG frame (the stream's size) whose JPEG is cut, broken or of
+    /// another size.
+    #[error("mjpeg frame {width}x{height}: {source}")]
+    Mjpeg {
+        width: u32,
+        height: u32,
+        #[source]
+        source: crate::camera::MjpegError,
+    },
     /// The capture device: missing, gone, or refusing the format.
     #[error("camera {device}: {reason}")]
     Camera { device: PathBuf, reason: String },

@@ -22,13 +22,18 @@ pub enum Controller {
     Ili9341,
 }
 
+/// A name that is not a [`Controller`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not one of st7789, ili9341")]
+pub struct UnknownController(pub String);
+
 impl std::str::FromStr for Controller {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownController;
+    fn from_str(s: &str) -> Result<Self, UnknownController> {
         match s {
             "st7789" => Ok(Self::St7789),
             "ili9341" => Ok(Self::Ili9341),
-            other => Err(format!("{other:?} is not one of st7789, ili9341")),
+            other => Err(UnknownController(other.to_string())),
         }
     }
 }

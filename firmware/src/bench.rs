@@ -245,7 +245,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport> {
             Ok(r) => (Some(r), None),
             Err(why) => {
                 tracing::warn!("onnxruntime peer skipped: {why}");
-                (None, Some(why))
+                (None, Some(why.to_string()))
             }
         },
     };
@@ -260,13 +260,35 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport> {
     })
 }
 
+/// Why the onnxruntime peer gave no figures (the report says so and the
+/// bench goes on without it).
+#[derive(Debug, thiserror::Error)]
+enum OrtError {
+    #[error("{}: no such script", .0.display())]
+    NoScript(PathBuf),
+    #[error("{}: {source}", .python.display())]
+    Start {
+        python: PathBuf,
+        source: std::io::Error,
+    },
+    /// The script failed; `last_line` is the last line of its stderr.
+    #[error("{} {}: {last_line}", .python.display(), .script.display())]
+    Failed {
+        python: PathBuf,
+        script: PathBuf,
+        last_line: String,
+    },
+    #[error("output: {0}")]
+    Output(#[source] serde_json::Error),
+}
+
 fn ort(
     python: &Path,
     script: &Path,
     opts: &BenchOptions,
-) -> std::result::Result<OrtReport, String> {
+) -> std::result::Result<OrtReport, OrtError> {
     if !script.is_file() {
-        return Err(format!("{}: no such script", script.display()));
+        return Err(OrtError::NoScript(script.to_path_buf()));
     }
     tracing::info!("timing onnxruntime");
     let out = Command::new(python)
@@ -276,17 +298,19 @@ fn ort(
         .args(["--threads", &opts.threads.to_string()])
         .args(["--runs", &opts.runs.to_string()])
         .output()
-        .map_err(|e| format!("{}: {e}", python.display()))?;
+        .map_err(|source| OrtError::Start {
+            python: python.to_path_buf(),
+            source,
+        })?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        return Err(format!(
-            "{} {}: {}",
-            python.display(),
-            script.display(),
-            err.trim().lines().last().unwrap_or("failed")
-        ));
+        return Err(OrtError::Failed {
+            python: python.to_path_buf(),
+            script: script.to_path_buf(),
+            last_line: err.trim().lines().last().unwrap_or("failed").to_string(),
+        });
     }
-    let raw: OrtRaw = serde_json::from_slice(&out.stdout).map_err(|e| format!("output: {e}"))?;
+    let raw: OrtRaw = serde_json::from_slice(&out.stdout).map_err(OrtError::Output)?;
     Ok(OrtReport {
         runtime: raw.runtime,
         peak_rss_kib: raw.peak_rss_kib,

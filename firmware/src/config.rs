@@ -87,18 +87,22 @@ impl Default for InboxConfig {
     }
 }
 
+/// A pixel spacing refused by [`check_spacing`]: [between rows, between
+/// columns] in mm.
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+#[error("[{}, {}] mm is not a pixel spacing (each value in (0, 10))", .0[0], .0[1])]
+pub struct SpacingError(pub [f64; 2]);
+
 /// A spacing the appliance can believe: positive and below 10 mm (MR
 /// in-plane spacing is well under that).
-pub fn check_spacing([r, c]: [f64; 2]) -> std::result::Result<(), String> {
+pub fn check_spacing([r, c]: [f64; 2]) -> std::result::Result<(), SpacingError> {
     if [r, c]
         .iter()
         .all(|v| v.is_finite() && *v > 0.0 && *v < 10.0)
     {
         Ok(())
     } else {
-        Err(format!(
-            "[{r}, {c}] mm is not a pixel spacing (each value in (0, 10))"
-        ))
+        Err(SpacingError([r, c]))
     }
 }
 
@@ -224,9 +228,14 @@ impl Default for DicomConfig {
     }
 }
 
+/// A text refused by [`check_ae_title`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{0}' is not an AE title (1-16 printable ASCII characters, no backslash)")]
+pub struct AeTitleError(pub String);
+
 /// An AE title as PS3.5 allows: 1-16 characters of printable ASCII without
 /// backslash, not only spaces.
-pub fn check_ae_title(title: &str) -> std::result::Result<(), String> {
+pub fn check_ae_title(title: &str) -> std::result::Result<(), AeTitleError> {
     let ok = !title.trim().is_empty()
         && title.len() <= 16
         && title
@@ -235,44 +244,142 @@ pub fn check_ae_title(title: &str) -> std::result::Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "'{title}' is not an AE title (1-16 printable ASCII characters, no backslash)"
-        ))
+        Err(AeTitleError(title.to_string()))
+    }
+}
+
+/// A value in `appliance.toml` that the appliance cannot use; every message
+/// starts with the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A number (or a width/height pair) outside what `key` allows.
+    #[error("{key}: {value} is outside {allowed}")]
+    OutOfRange {
+        key: &'static str,
+        value: String,
+        allowed: &'static str,
+    },
+    /// A value `key` does not take; `expected` words what it takes.
+    #[error("{key}: {value} is not {expected}")]
+    NotOneOf {
+        key: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+    #[error("models.threads: {0} is more than 256; 0 takes every core")]
+    TooManyThreads(usize),
+    #[error("models.public_key: {0}")]
+    PublicKey(#[source] models::signature::KeyError),
+    #[error("inbox.pixel_spacing_mm: {0}")]
+    PixelSpacing(#[source] SpacingError),
+    /// `inputs.*`, as [`InputLimits::problem`] words it (key included).
+    #[error("{0}")]
+    Inputs(String),
+    /// A setting that needs hardware support this build was made without.
+    #[error("{key}: \"{value}\" needs a build with --features {feature}")]
+    NeedsFeature {
+        key: &'static str,
+        value: &'static str,
+        feature: &'static str,
+    },
+    #[error(
+        "camera.roi: [{}, {}, {}, {}] is empty or reaches past the {width}x{height} frame",
+        .roi[0], .roi[1], .roi[2], .roi[3]
+    )]
+    RoiOutsideFrame {
+        roi: [u32; 4],
+        width: u32,
+        height: u32,
+    },
+    /// `dicom.ae_title` or `dicom.allowed_calling_ae_titles`.
+    #[error("{key}: {source}")]
+    AeTitle {
+        key: &'static str,
+        #[source]
+        source: AeTitleError,
+    },
+    #[error(
+        "dicom.allowed_calling_ae_titles: empty, so every association would be \
+         refused; list the scanner's AE title"
+    )]
+    NoCallingAeTitles,
+    #[error("dicom.max_object_bytes: {0} is less than 1024")]
+    ObjectBytesTooFew(u64),
+    #[error(
+        "store.dir: {} is inside inbox.dir {}; results would be screened as slices",
+        .store.display(),
+        .inbox.display()
+    )]
+    StoreInsideInbox { store: PathBuf, inbox: PathBuf },
+    #[error("models.dir: {} holds no manifest.json", .0.display())]
+    NoManifest(PathBuf),
+}
+
+impl ConfigError {
+    /// The key the error is about (`camera.width/height` for a pair).
+    pub fn key(&self) -> &'static str {
+        match self {
+            ConfigError::OutOfRange { key, .. }
+            | ConfigError::NotOneOf { key, .. }
+            | ConfigError::NeedsFeature { key, .. }
+            | ConfigError::AeTitle { key, .. } => key,
+            ConfigError::TooManyThreads(_) => "models.threads",
+            ConfigError::PublicKey(_) => "models.public_key",
+            ConfigError::PixelSpacing(_) => "inbox.pixel_spacing_mm",
+            ConfigError::Inputs(_) => "inputs",
+            ConfigError::RoiOutsideFrame { .. } => "camera.roi",
+            ConfigError::NoCallingAeTitles => "dicom.allowed_calling_ae_titles",
+            ConfigError::ObjectBytesTooFew(_) => "dicom.max_object_bytes",
+            ConfigError::StoreInsideInbox { .. } => "store.dir",
+            ConfigError::NoManifest(_) => "models.dir",
+        }
+    }
+}
+
+fn out_of_range(
+    key: &'static str,
+    value: impl std::fmt::Display,
+    allowed: &'static str,
+) -> ConfigError {
+    ConfigError::OutOfRange {
+        key,
+        value: value.to_string(),
+        allowed,
     }
 }
 
 impl DicomConfig {
-    pub fn validate(&self) -> std::result::Result<(), String> {
-        check_ae_title(&self.ae_title).map_err(|e| format!("dicom.ae_title: {e}"))?;
+    pub fn validate(&self) -> std::result::Result<(), ConfigError> {
+        check_ae_title(&self.ae_title).map_err(|source| ConfigError::AeTitle {
+            key: "dicom.ae_title",
+            source,
+        })?;
         for t in &self.allowed_calling_ae_titles {
-            check_ae_title(t).map_err(|e| format!("dicom.allowed_calling_ae_titles: {e}"))?;
+            check_ae_title(t).map_err(|source| ConfigError::AeTitle {
+                key: "dicom.allowed_calling_ae_titles",
+                source,
+            })?;
         }
         if self.enabled && self.allowed_calling_ae_titles.is_empty() {
-            return Err(
-                "dicom.allowed_calling_ae_titles: empty, so every association would be \
-                        refused; list the scanner's AE title"
-                    .into(),
-            );
+            return Err(ConfigError::NoCallingAeTitles);
         }
         if !(1..=64).contains(&self.max_associations) {
-            return Err(format!(
-                "dicom.max_associations: {} is outside 1..=64",
-                self.max_associations
+            return Err(out_of_range(
+                "dicom.max_associations",
+                self.max_associations,
+                "1..=64",
             ));
         }
         for (key, v) in [
-            ("idle_timeout_s", self.idle_timeout_s),
-            ("association_timeout_s", self.association_timeout_s),
+            ("dicom.idle_timeout_s", self.idle_timeout_s),
+            ("dicom.association_timeout_s", self.association_timeout_s),
         ] {
             if !(1..=86_400).contains(&v) {
-                return Err(format!("dicom.{key}: {v} is outside 1..=86400 seconds"));
+                return Err(out_of_range(key, v, "1..=86400 seconds"));
             }
         }
         if self.max_object_bytes < 1024 {
-            return Err(format!(
-                "dicom.max_object_bytes: {} is less than 1024",
-                self.max_object_bytes
-            ));
+            return Err(ConfigError::ObjectBytesTooFew(self.max_object_bytes));
         }
         Ok(())
     }
@@ -285,10 +392,12 @@ impl ApplianceConfig {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let config = Self::from_toml(&text, path)?;
-        config.check_models_dir().map_err(|reason| Error::Config {
-            path: path.to_path_buf(),
-            reason,
-        })?;
+        config
+            .check_models_dir()
+            .map_err(|source| Error::ConfigValue {
+                path: path.to_path_buf(),
+                source,
+            })?;
         Ok(config)
     }
 
@@ -301,10 +410,12 @@ impl ApplianceConfig {
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
         config.resolve_relative_to(base);
-        config.validate_values().map_err(|reason| Error::Config {
-            path: path.to_path_buf(),
-            reason,
-        })?;
+        config
+            .validate_values()
+            .map_err(|source| Error::ConfigValue {
+                path: path.to_path_buf(),
+                source,
+            })?;
         Ok(config)
     }
 
@@ -325,60 +436,56 @@ impl ApplianceConfig {
 
     /// Everything but the disk (board profiles are checked with this: their
     /// paths exist only on the board).
-    pub fn validate_values(&self) -> std::result::Result<(), String> {
+    pub fn validate_values(&self) -> std::result::Result<(), ConfigError> {
         if self.models.threads > 256 {
-            return Err(format!(
-                "models.threads: {} is more than 256; 0 takes every core",
-                self.models.threads
-            ));
+            return Err(ConfigError::TooManyThreads(self.models.threads));
         }
         if let Some(key) = &self.models.public_key {
-            models::signature::parse_public_key(key)
-                .map_err(|e| format!("models.public_key: {e}"))?;
+            models::signature::parse_public_key(key).map_err(ConfigError::PublicKey)?;
         }
         if let Some(spacing) = self.inbox.pixel_spacing_mm {
-            check_spacing(spacing).map_err(|e| format!("inbox.pixel_spacing_mm: {e}"))?;
+            check_spacing(spacing).map_err(ConfigError::PixelSpacing)?;
         }
         if self.pipeline.queue == 0 || self.pipeline.queue > 10_000 {
-            return Err(format!(
-                "pipeline.queue: {} is outside 1..=10000",
-                self.pipeline.queue
+            return Err(out_of_range(
+                "pipeline.queue",
+                self.pipeline.queue,
+                "1..=10000",
             ));
         }
         if let Some(problem) = self.inputs.problem() {
-            return Err(problem);
+            return Err(ConfigError::Inputs(problem));
         }
         self.camera.validate()?;
         self.display.spi_lcd.validate()?;
         if self.display.kind == DisplayKind::SpiLcd && !cfg!(feature = "spi-lcd") {
-            return Err("display.kind: \"spi_lcd\" needs a build with --features spi-lcd".into());
+            return Err(ConfigError::NeedsFeature {
+                key: "display.kind",
+                value: "spi_lcd",
+                feature: "spi-lcd",
+            });
         }
         let (w, h) = (self.display.width, self.display.height);
         if !(64..=4096).contains(&w) || !(64..=4096).contains(&h) {
-            return Err(format!(
-                "display.width/height: {w}x{h} is outside 64..=4096 pixels"
+            return Err(out_of_range(
+                "display.width/height",
+                format!("{w}x{h}"),
+                "64..=4096 pixels",
             ));
         }
         self.dicom.validate()?;
         let inbox = std::path::absolute(&self.inbox.dir).unwrap_or(self.inbox.dir.clone());
         let store = std::path::absolute(&self.store.dir).unwrap_or(self.store.dir.clone());
         if store.starts_with(&inbox) {
-            return Err(format!(
-                "store.dir: {} is inside inbox.dir {}; results would be screened as slices",
-                store.display(),
-                inbox.display()
-            ));
+            return Err(ConfigError::StoreInsideInbox { store, inbox });
         }
         Ok(())
     }
 
     /// The one check that looks at the disk.
-    pub fn check_models_dir(&self) -> std::result::Result<(), String> {
+    pub fn check_models_dir(&self) -> std::result::Result<(), ConfigError> {
         if !self.models.dir.join("manifest.json").is_file() {
-            return Err(format!(
-                "models.dir: {} holds no manifest.json",
-                self.models.dir.display()
-            ));
+            return Err(ConfigError::NoManifest(self.models.dir.clone()));
         }
         Ok(())
     }
@@ -452,23 +559,26 @@ impl Default for SpiLcdSettings {
 }
 
 impl SpiLcdSettings {
-    fn validate(&self) -> std::result::Result<(), String> {
+    fn validate(&self) -> std::result::Result<(), ConfigError> {
         if !["st7789", "ili9341"].contains(&self.controller.as_str()) {
-            return Err(format!(
-                "display.spi_lcd.controller: {:?} is not one of st7789, ili9341",
-                self.controller
-            ));
+            return Err(ConfigError::NotOneOf {
+                key: "display.spi_lcd.controller",
+                value: format!("{:?}", self.controller),
+                expected: "one of st7789, ili9341",
+            });
         }
         if ![0, 90, 180, 270].contains(&self.rotate_degrees) {
-            return Err(format!(
-                "display.spi_lcd.rotate_degrees: {} is not 0, 90, 180 or 270",
-                self.rotate_degrees
-            ));
+            return Err(ConfigError::NotOneOf {
+                key: "display.spi_lcd.rotate_degrees",
+                value: self.rotate_degrees.to_string(),
+                expected: "0, 90, 180 or 270",
+            });
         }
         if !(64..=1024).contains(&self.width) || !(64..=1024).contains(&self.height) {
-            return Err(format!(
-                "display.spi_lcd.width/height: {}x{} is outside 64..=1024 pixels",
-                self.width, self.height
+            return Err(out_of_range(
+                "display.spi_lcd.width/height",
+                format!("{}x{}", self.width, self.height),
+                "64..=1024 pixels",
             ));
         }
         Ok(())
@@ -549,52 +659,64 @@ impl Default for CameraConfig {
 }
 
 impl CameraConfig {
-    fn validate(&self) -> std::result::Result<(), String> {
+    fn validate(&self) -> std::result::Result<(), ConfigError> {
         let (w, h) = (self.width, self.height);
         if !(16..=board::camera::MAX_SIDE).contains(&w)
             || !(16..=board::camera::MAX_SIDE).contains(&h)
         {
-            return Err(format!("camera.width/height: {w}x{h} is outside 16..=8192"));
+            return Err(out_of_range(
+                "camera.width/height",
+                format!("{w}x{h}"),
+                "16..=8192",
+            ));
         }
-        if let Some([x, y, rw, rh]) = self.roi {
+        if let Some(roi @ [x, y, rw, rh]) = self.roi {
             let inside = rw > 0
                 && rh > 0
                 && x.checked_add(rw).is_some_and(|r| r <= w)
                 && y.checked_add(rh).is_some_and(|b| b <= h);
             if !inside {
-                return Err(format!(
-                    "camera.roi: [{x}, {y}, {rw}, {rh}] is empty or reaches past the {w}x{h} frame"
-                ));
+                return Err(ConfigError::RoiOutsideFrame {
+                    roi,
+                    width: w,
+                    height: h,
+                });
             }
         }
         if self.every_nth == 0 || self.every_nth > 10_000 {
-            return Err(format!(
-                "camera.every_nth: {} is outside 1..=10000",
-                self.every_nth
+            return Err(out_of_range(
+                "camera.every_nth",
+                self.every_nth,
+                "1..=10000",
             ));
         }
         if !(self.change_threshold > 0.0 && self.change_threshold < 255.0) {
-            return Err(format!(
-                "camera.change_threshold: {} is outside (0, 255)",
-                self.change_threshold
+            return Err(out_of_range(
+                "camera.change_threshold",
+                self.change_threshold,
+                "(0, 255)",
             ));
         }
         if self.max_pending == 0 || self.max_pending > 1000 {
-            return Err(format!(
-                "camera.max_pending: {} is outside 1..=1000",
-                self.max_pending
+            return Err(out_of_range(
+                "camera.max_pending",
+                self.max_pending,
+                "1..=1000",
             ));
         }
         if self.retry_max_s == 0 || self.retry_max_s > 3600 {
-            return Err(format!(
-                "camera.retry_max_s: {} is outside 1..=3600",
-                self.retry_max_s
+            return Err(out_of_range(
+                "camera.retry_max_s",
+                self.retry_max_s,
+                "1..=3600",
             ));
         }
         if self.enabled && self.policy == CameraPolicy::Button && !cfg!(feature = "gpio-button") {
-            return Err(
-                "camera.policy: \"button\" needs a build with --features gpio-button".into(),
-            );
+            return Err(ConfigError::NeedsFeature {
+                key: "camera.policy",
+                value: "button",
+                feature: "gpio-button",
+            });
         }
         Ok(())
     }
@@ -750,5 +872,50 @@ mod tests {
                 .to_string();
             assert!(e.contains(key), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn a_refused_value_is_a_variant_naming_its_key() {
+        let d = tempfile::tempdir().unwrap();
+        let path = write(d.path(), "[dicom]\nmax_associations = 0\n");
+        let e = ApplianceConfig::load(&path).unwrap_err();
+        match &e {
+            Error::ConfigValue {
+                path: at,
+                source: source @ ConfigError::OutOfRange { key, value, .. },
+            } => {
+                assert_eq!(
+                    (at, *key, value.as_str()),
+                    (&path, "dicom.max_associations", "0")
+                );
+                assert_eq!(source.key(), "dicom.max_associations");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}: dicom.max_associations: 0 is outside 1..=64",
+                path.display()
+            )
+        );
+        let mut config = ApplianceConfig::default();
+        config.dicom.ae_title = "BACK\\SLASH".into();
+        assert!(matches!(
+            config.validate_values(),
+            Err(ConfigError::AeTitle { key: "dicom.ae_title", source: AeTitleError(t) }) if t == "BACK\\SLASH"
+        ));
+        config.dicom.ae_title = "NEUROSCREEN".into();
+        config.inbox.pixel_spacing_mm = Some([0.5, 0.0]);
+        assert!(matches!(
+            config.validate_values(),
+            Err(ConfigError::PixelSpacing(SpacingError([0.5, 0.0])))
+        ));
+        config.inbox.pixel_spacing_mm = None;
+        config.models.dir = d.path().join("nowhere");
+        assert!(matches!(
+            config.check_models_dir(),
+            Err(ConfigError::NoManifest(dir)) if dir == d.path().join("nowhere")
+        ));
     }
 }

@@ -38,6 +38,13 @@ pub enum Error {
     },
     #[error("model '{model}': {reason}")]
     Inference { model: String, reason: String },
+    /// A model's output that does not fit its manifest entry.
+    #[error("model '{model}': {source}")]
+    Output {
+        model: String,
+        #[source]
+        source: crate::engine::postprocess::OutputError,
+    },
     #[error("model '{model}': no {wanted} file in the manifest (it lists: {available})")]
     PrecisionUnavailable {
         model: String,
@@ -46,6 +53,20 @@ pub enum Error {
     },
     #[error("{path}: {reason}")]
     Config { path: PathBuf, reason: String },
+    /// A key file's (or a key argument's) text that is not a key.
+    #[error("{path}: {source}")]
+    Key {
+        path: PathBuf,
+        #[source]
+        source: models::signature::KeyError,
+    },
+    /// A value in the config file the appliance cannot use.
+    #[error("{path}: {source}")]
+    ConfigValue {
+        path: PathBuf,
+        #[source]
+        source: crate::config::ConfigError,
+    },
     #[error("self-test: {0}")]
     SelfTest(String),
     #[error("bench: {0}")]

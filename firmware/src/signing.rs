@@ -38,9 +38,9 @@ pub fn public_key_path(private: &Path) -> PathBuf {
 /// writes `manifest.json.sig`; returns its path.
 pub fn sign(key_file: &Path, models: &Path) -> Result<PathBuf> {
     let text = std::fs::read_to_string(key_file).map_err(|e| Error::io(key_file, e))?;
-    let key: SigningKey = signature::parse_signing_key(&text).map_err(|reason| Error::Config {
+    let key: SigningKey = signature::parse_signing_key(&text).map_err(|source| Error::Key {
         path: key_file.to_path_buf(),
-        reason,
+        source,
     })?;
     let manifest = models.join("manifest.json");
     let bytes = std::fs::read(&manifest).map_err(|e| Error::io(&manifest, e))?;
@@ -54,9 +54,9 @@ pub fn sign(key_file: &Path, models: &Path) -> Result<PathBuf> {
 /// What a board with `public_key` pinned checks at start: the signature,
 /// then every model file's sha256.
 pub fn verify(public_key: &str, models: &Path) -> Result<()> {
-    let key = signature::parse_public_key(public_key).map_err(|reason| Error::Config {
+    let key = signature::parse_public_key(public_key).map_err(|source| Error::Key {
         path: PathBuf::from("--public-key"),
-        reason,
+        source,
     })?;
     let manifest = models.join("manifest.json");
     let bytes = std::fs::read(&manifest).map_err(|e| Error::io(&manifest, e))?;

@@ -15,6 +15,13 @@ pub enum Error {
     Decode { path: PathBuf, reason: String },
     #[error("{path}: unsupported image: {reason}")]
     Unsupported { path: PathBuf, reason: String },
+    /// A slice whose size is refused before anything is allocated for it.
+    #[error("{path}: unsupported image: {source}")]
+    Size {
+        path: PathBuf,
+        #[source]
+        source: crate::slice::SizeError,
+    },
     #[error(
         "{path}: sha256 mismatch: manifest expects {expected}, file has {actual}; the model file was changed or replaced"
     )]
@@ -27,6 +34,14 @@ pub enum Error {
     Signature { path: PathBuf, reason: String },
     #[error("{path}: invalid manifest: {reason}")]
     Manifest { path: PathBuf, reason: String },
+    /// A manifest that parses but contradicts itself (see
+    /// [`Manifest::validate`](crate::Manifest::validate)).
+    #[error("{path}: invalid manifest: {source}")]
+    InvalidManifest {
+        path: PathBuf,
+        #[source]
+        source: crate::manifest::ManifestError,
+    },
     #[error("{what}: {reason}")]
     Invalid { what: String, reason: String },
 }

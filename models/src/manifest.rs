@@ -143,10 +143,12 @@ impl Manifest {
             path: origin.to_path_buf(),
             reason: e.to_string(),
         })?;
-        manifest.validate().map_err(|reason| Error::Manifest {
-            path: origin.to_path_buf(),
-            reason,
-        })?;
+        manifest
+            .validate()
+            .map_err(|source| Error::InvalidManifest {
+                path: origin.to_path_buf(),
+                source,
+            })?;
         Ok(manifest)
     }
 
@@ -178,61 +180,64 @@ impl Manifest {
         Ok(())
     }
 
-    /// Internal consistency; the message names the offending key.
-    pub fn validate(&self) -> std::result::Result<(), String> {
+    /// Internal consistency; the error names the offending key.
+    pub fn validate(&self) -> std::result::Result<(), ManifestError> {
         if self.format_version != FORMAT_VERSION {
-            return Err(format!(
-                "format_version is {}, this build reads {FORMAT_VERSION}",
-                self.format_version
-            ));
+            return Err(ManifestError::FormatVersion {
+                found: self.format_version,
+            });
         }
         let mut seen = std::collections::HashSet::new();
-        for (i, m) in self.models.iter().enumerate() {
-            let at = format!("models[{i}] ({})", m.name);
+        for (index, m) in self.models.iter().enumerate() {
+            let at = || EntryAt {
+                index,
+                name: m.name.clone(),
+            };
             if m.name.is_empty() {
-                return Err(format!("models[{i}].name is empty"));
+                return Err(ManifestError::EmptyName { index });
             }
             if !seen.insert(&m.name) {
-                return Err(format!("{at}: duplicate name"));
+                return Err(ManifestError::DuplicateName { at: at() });
             }
             if m.files.is_empty() {
-                return Err(format!("{at}.files is empty"));
+                return Err(ManifestError::NoFiles { at: at() });
             }
-            for (j, f) in m.files.iter().enumerate() {
+            for (file, f) in m.files.iter().enumerate() {
                 if f.sha256.len() != 64 || !f.sha256.chars().all(|c| c.is_ascii_hexdigit()) {
-                    return Err(format!("{at}.files[{j}].sha256 is not 64 hex digits"));
+                    return Err(ManifestError::Sha256 { at: at(), file });
                 }
                 if Path::new(&f.path).is_absolute() || f.path.split('/').any(|p| p == "..") {
-                    return Err(format!(
-                        "{at}.files[{j}].path must stay inside the manifest's folder"
-                    ));
+                    return Err(ManifestError::PathOutside { at: at(), file });
                 }
             }
             let s = m.input.shape;
             if s[0] != 1 || s[1] != 3 || s[2] == 0 || s[3] == 0 {
-                return Err(format!("{at}.input.shape is {s:?}; expected [1, 3, H, W]"));
+                return Err(ManifestError::InputShape { at: at(), shape: s });
             }
             if m.input.channels.len() != 3 {
-                return Err(format!("{at}.input.channels must name 3 channels"));
+                return Err(ManifestError::InputChannels { at: at() });
             }
             if !(m.threshold > 0.0 && m.threshold < 1.0) {
-                return Err(format!("{at}.threshold {} is not in (0, 1)", m.threshold));
+                return Err(ManifestError::Threshold {
+                    at: at(),
+                    threshold: m.threshold,
+                });
             }
             if m.output.classes.is_empty() {
-                return Err(format!("{at}.output.classes is empty"));
+                return Err(ManifestError::NoClasses { at: at() });
             }
         }
-        let check = |name: &str, role: Role, key: &str| -> std::result::Result<(), String> {
-            match self.entry(name) {
-                None => Err(format!(
-                    "pipeline.{key} names '{name}', which is not in models"
-                )),
-                Some(m) if m.role != role => Err(format!(
-                    "pipeline.{key} names '{name}', whose role is {:?}",
-                    m.role
-                )),
-                Some(_) => Ok(()),
-            }
+        let check = |name: &str, role: Role, key: &'static str| match self.entry(name) {
+            None => Err(ManifestError::PipelineUnknown {
+                key,
+                name: name.to_string(),
+            }),
+            Some(m) if m.role != role => Err(ManifestError::PipelineRole {
+                key,
+                name: name.to_string(),
+                role: m.role,
+            }),
+            Some(_) => Ok(()),
         };
         check(&self.pipeline.segmenter, Role::Segmenter, "segmenter")?;
         if let Some(f) = &self.pipeline.filter {
@@ -240,6 +245,55 @@ impl Manifest {
         }
         Ok(())
     }
+}
+
+/// Which `models` entry a [`ManifestError`] concerns: written
+/// `models[index] (name)`, as the key is in the JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryAt {
+    pub index: usize,
+    pub name: String,
+}
+
+impl std::fmt::Display for EntryAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "models[{}] ({})", self.index, self.name)
+    }
+}
+
+/// What [`Manifest::validate`] refuses; each message names the offending key.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ManifestError {
+    #[error("format_version is {found}, this build reads {FORMAT_VERSION}")]
+    FormatVersion { found: u32 },
+    #[error("models[{index}].name is empty")]
+    EmptyName { index: usize },
+    #[error("{at}: duplicate name")]
+    DuplicateName { at: EntryAt },
+    #[error("{at}.files is empty")]
+    NoFiles { at: EntryAt },
+    #[error("{at}.files[{file}].sha256 is not 64 hex digits")]
+    Sha256 { at: EntryAt, file: usize },
+    #[error("{at}.files[{file}].path must stay inside the manifest's folder")]
+    PathOutside { at: EntryAt, file: usize },
+    #[error("{at}.input.shape is {shape:?}; expected [1, 3, H, W]")]
+    InputShape { at: EntryAt, shape: [usize; 4] },
+    #[error("{at}.input.channels must name 3 channels")]
+    InputChannels { at: EntryAt },
+    #[error("{at}.threshold {threshold} is not in (0, 1)")]
+    Threshold { at: EntryAt, threshold: f32 },
+    #[error("{at}.output.classes is empty")]
+    NoClasses { at: EntryAt },
+    /// `pipeline.<key>` names no entry.
+    #[error("pipeline.{key} names '{name}', which is not in models")]
+    PipelineUnknown { key: &'static str, name: String },
+    /// `pipeline.<key>` names an entry of the other role.
+    #[error("pipeline.{key} names '{name}', whose role is {role:?}")]
+    PipelineRole {
+        key: &'static str,
+        name: String,
+        role: Role,
+    },
 }
 
 impl ModelEntry {
@@ -346,6 +400,45 @@ mod tests {
         assert!(
             msg.contains("filter.onnx") && msg.contains("sha256 mismatch"),
             "{msg}"
+        );
+    }
+
+    #[test]
+    fn validation_errors_name_the_entry_and_the_key_as_fields() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_set(dir.path());
+        let mut m = Manifest::load(&path).unwrap();
+        m.models[1].threshold = 1.5;
+        assert_eq!(
+            m.validate(),
+            Err(ManifestError::Threshold {
+                at: EntryAt {
+                    index: 1,
+                    name: "filter".into()
+                },
+                threshold: 1.5
+            })
+        );
+        m.models[1].threshold = 0.5;
+        m.pipeline.filter = Some("seg".into());
+        assert!(matches!(
+            m.validate(),
+            Err(ManifestError::PipelineRole {
+                key: "filter",
+                role: Role::Segmenter,
+                ..
+            })
+        ));
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(
+            &path,
+            text.replace("\"segmenter\": \"seg\"", "\"segmenter\": \"nope\""),
+        )
+        .unwrap();
+        let err = Manifest::load(&path).unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidManifest { source: ManifestError::PipelineUnknown { key: "segmenter", name }, .. } if name == "nope"),
+            "{err:?}"
         );
     }
 

@@ -20,25 +20,37 @@ pub fn signature_path(manifest: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// Why a key's text is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// Not 32 bytes of hex; `len` is the trimmed text's length.
+    #[error("expected 64 hex digits ({len} characters given): {source}")]
+    Hex {
+        len: usize,
+        #[source]
+        source: hex::FromHexError,
+    },
+    #[error("not an ed25519 public key: {0}")]
+    NotEd25519(#[source] ed25519_dalek::SignatureError),
+}
+
 /// A public key as written in `appliance.toml`: 64 hex digits.
-pub fn parse_public_key(text: &str) -> std::result::Result<VerifyingKey, String> {
+pub fn parse_public_key(text: &str) -> std::result::Result<VerifyingKey, KeyError> {
     let bytes = hex32(text)?;
-    VerifyingKey::from_bytes(&bytes).map_err(|e| format!("not an ed25519 public key: {e}"))
+    VerifyingKey::from_bytes(&bytes).map_err(KeyError::NotEd25519)
 }
 
 /// A private key file's text: the 32-byte seed as 64 hex digits.
-pub fn parse_signing_key(text: &str) -> std::result::Result<SigningKey, String> {
+pub fn parse_signing_key(text: &str) -> std::result::Result<SigningKey, KeyError> {
     Ok(SigningKey::from_bytes(&hex32(text)?))
 }
 
-fn hex32(text: &str) -> std::result::Result<[u8; 32], String> {
+fn hex32(text: &str) -> std::result::Result<[u8; 32], KeyError> {
     let text = text.trim();
     let mut out = [0u8; 32];
-    hex::decode_to_slice(text, &mut out).map_err(|e| {
-        format!(
-            "expected 64 hex digits ({} characters given): {e}",
-            text.len()
-        )
+    hex::decode_to_slice(text, &mut out).map_err(|source| KeyError::Hex {
+        len: text.len(),
+        source,
     })?;
     Ok(out)
 }
@@ -144,6 +156,11 @@ mod tests {
         assert_eq!(public, key.verifying_key());
         assert!(parse_public_key("abc")
             .unwrap_err()
+            .to_string()
             .contains("64 hex digits"));
+        assert!(matches!(
+            parse_signing_key(" abc\n"),
+            Err(KeyError::Hex { len: 3, .. })
+        ));
     }
 }

@@ -20,20 +20,44 @@ pub const MAX_PIXELS: u64 = 4096 * 4096;
 /// `MAX_PIXELS` needs 128 MiB; TIFF strips and PNG rows need a little more).
 const MAX_DECODE_ALLOC: u64 = 512 << 20;
 
-/// Refuses a size before anything is allocated for it; the reason says why.
-pub fn check_size(width: u32, height: u32) -> std::result::Result<(), String> {
+/// Why a size is refused: each variant carries the size and the limit it
+/// broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SizeError {
+    #[error("image has no pixels ({width}x{height})")]
+    NoPixels { width: u32, height: u32 },
+    #[error("{width}x{height} pixels: a side is over the {max_side} px limit")]
+    SideOverLimit {
+        width: u32,
+        height: u32,
+        max_side: u32,
+    },
+    #[error("{width}x{height} pixels is over the {max_pixels}-pixel limit")]
+    AreaOverLimit {
+        width: u32,
+        height: u32,
+        max_pixels: u64,
+    },
+}
+
+/// Refuses a size before anything is allocated for it; the error says why.
+pub fn check_size(width: u32, height: u32) -> std::result::Result<(), SizeError> {
     if width == 0 || height == 0 {
-        return Err(format!("image has no pixels ({width}x{height})"));
+        return Err(SizeError::NoPixels { width, height });
     }
     if width > MAX_SIDE || height > MAX_SIDE {
-        return Err(format!(
-            "{width}x{height} pixels: a side is over the {MAX_SIDE} px limit"
-        ));
+        return Err(SizeError::SideOverLimit {
+            width,
+            height,
+            max_side: MAX_SIDE,
+        });
     }
     if u64::from(width) * u64::from(height) > MAX_PIXELS {
-        return Err(format!(
-            "{width}x{height} pixels is over the {MAX_PIXELS}-pixel limit"
-        ));
+        return Err(SizeError::AreaOverLimit {
+            width,
+            height,
+            max_pixels: MAX_PIXELS,
+        });
     }
     Ok(())
 }
@@ -119,7 +143,9 @@ impl SliceImage {
                     "JPEG ends before its end-of-image marker (truncated?)".into(),
                 ));
             }
-            Some(ImageFormat::Tiff) => tiff_samples(bytes).map_err(unsupported)?,
+            Some(ImageFormat::Tiff) => {
+                tiff_samples(bytes).map_err(|e| unsupported(e.to_string()))?
+            }
             Some(_) => {}
         }
         let limits = || {
@@ -137,9 +163,9 @@ impl SliceImage {
         let (w, h) = header
             .into_dimensions()
             .map_err(|e| decode_err(e.to_string()))?;
-        check_size(w, h).map_err(|reason| Error::Unsupported {
+        check_size(w, h).map_err(|source| Error::Size {
             path: origin.to_path_buf(),
-            reason,
+            source,
         })?;
         reader.limits(limits());
         let img = reader.decode().map_err(|e| decode_err(e.to_string()))?;
@@ -148,9 +174,9 @@ impl SliceImage {
 
     pub fn from_dynamic(img: DynamicImage, origin: &Path) -> Result<Self> {
         let (w, h) = (img.width(), img.height());
-        check_size(w, h).map_err(|reason| Error::Unsupported {
+        check_size(w, h).map_err(|source| Error::Size {
             path: origin.to_path_buf(),
-            reason,
+            source,
         })?;
         let n = w as usize * h as usize;
         // Straight into planes (no interleaved float copy: a large slice
@@ -195,32 +221,34 @@ fn jpeg_is_complete(bytes: &[u8]) -> bool {
     bytes[sos..].windows(2).any(|w| w == [0xFF, 0xD9])
 }
 
+/// Why a TIFF's sample layout is refused.
+#[derive(Debug, thiserror::Error)]
+enum TiffLayoutError {
+    #[error(transparent)]
+    Read(#[from] tiff::TiffError),
+    #[error("grey floating-point TIFF is not supported (grey 8/16-bit or RGB float are)")]
+    GreyFloat,
+    #[error("{samples} samples per pixel ({extra} extra); expected 1 (grey), 3 (RGB) or 4 (RGBA)")]
+    Samples { samples: u16, extra: u16 },
+}
+
 /// A TIFF's samples per pixel must be grey or RGB, each with at most one
 /// extra (alpha) sample: the decoder reads other layouts as something they
 /// are not (five samples as RGBA, the fifth shifting every pixel).
-fn tiff_samples(bytes: &[u8]) -> std::result::Result<(), String> {
+fn tiff_samples(bytes: &[u8]) -> std::result::Result<(), TiffLayoutError> {
     use tiff::tags::Tag;
-    let mut d = tiff::decoder::Decoder::new(Cursor::new(bytes)).map_err(|e| e.to_string())?;
-    let samples: u16 = d
-        .find_tag_unsigned(Tag::SamplesPerPixel)
-        .map_err(|e| e.to_string())?
-        .unwrap_or(1);
+    let mut d = tiff::decoder::Decoder::new(Cursor::new(bytes))?;
+    let samples: u16 = d.find_tag_unsigned(Tag::SamplesPerPixel)?.unwrap_or(1);
     let extra = d
-        .find_tag_unsigned_vec::<u16>(Tag::ExtraSamples)
-        .map_err(|e| e.to_string())?
+        .find_tag_unsigned_vec::<u16>(Tag::ExtraSamples)?
         .map_or(0, |v| v.len() as u16);
     let float = d
-        .find_tag_unsigned_vec::<u16>(Tag::SampleFormat)
-        .map_err(|e| e.to_string())?
+        .find_tag_unsigned_vec::<u16>(Tag::SampleFormat)?
         .is_some_and(|v| v.first() == Some(&3));
     match (samples, extra) {
-        (1, _) if float => {
-            Err("grey floating-point TIFF is not supported (grey 8/16-bit or RGB float are)".into())
-        }
+        (1, _) if float => Err(TiffLayoutError::GreyFloat),
         (1 | 3, 0) | (4, 0 | 1) => Ok(()),
-        _ => Err(format!(
-            "{samples} samples per pixel ({extra} extra); expected 1 (grey), 3 (RGB) or 4 (RGBA)"
-        )),
+        _ => Err(TiffLayoutError::Samples { samples, extra }),
     }
 }
 
@@ -345,6 +373,43 @@ mod tests {
         assert!(
             msg.contains("wide.png") && msg.contains("pixel limit"),
             "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_refused_size_names_the_limit_it_broke() {
+        assert_eq!(check_size(64, 64), Ok(()));
+        assert_eq!(
+            check_size(0, 64),
+            Err(SizeError::NoPixels {
+                width: 0,
+                height: 64
+            })
+        );
+        assert!(matches!(
+            check_size(MAX_SIDE + 1, 1),
+            Err(SizeError::SideOverLimit {
+                max_side: MAX_SIDE,
+                ..
+            })
+        ));
+        assert!(matches!(
+            check_size(8000, 8000),
+            Err(SizeError::AreaOverLimit {
+                width: 8000,
+                height: 8000,
+                ..
+            })
+        ));
+        let img = DynamicImage::ImageLuma8(ImageBuffer::new(MAX_SIDE + 1, 1));
+        let err = SliceImage::from_dynamic(img, Path::new("long.png")).unwrap_err();
+        assert!(
+            matches!(&err, Error::Size { path, source: SizeError::SideOverLimit { .. } } if path == Path::new("long.png")),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().starts_with("long.png: unsupported image: "),
+            "{err}"
         );
     }
 

@@ -14,6 +14,22 @@ pub enum Error {
     Data { path: PathBuf, reason: String },
     #[error("{0}")]
     Invalid(String),
+    /// A training config file with a value that cannot be trained with.
+    #[error("{path}: {source}")]
+    Config {
+        path: PathBuf,
+        #[source]
+        source: crate::train::config::ConfigError,
+    },
+    /// A training config (built on the command line or in code) that
+    /// cannot be trained with.
+    #[error("{0}")]
+    FitConfig(#[from] crate::train::config::ConfigError),
+    #[error("{0}")]
+    Sources(#[from] crate::data::source::SourceError),
+    /// A manifest about to be written that contradicts itself.
+    #[error("{0}")]
+    Manifest(#[from] models::manifest::ManifestError),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -60,15 +60,45 @@ impl FrameFormat {
     }
 }
 
-impl FromStr for FrameFormat {
-    type Err = String;
+/// A name that is not a [`FrameFormat`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not one of grey, yuyv, mjpeg, rgb24")]
+pub struct UnknownFrameFormat(pub String);
 
-    fn from_str(s: &str) -> Result<Self, String> {
+impl FromStr for FrameFormat {
+    type Err = UnknownFrameFormat;
+
+    fn from_str(s: &str) -> Result<Self, UnknownFrameFormat> {
         Self::ALL
             .into_iter()
             .find(|f| f.name() == s)
-            .ok_or_else(|| format!("{s:?} is not one of grey, yuyv, mjpeg, rgb24"))
+            .ok_or_else(|| UnknownFrameFormat(s.to_string()))
     }
+}
+
+/// What is wrong with an MJPEG frame: its JPEG structure (also what
+/// [`with_huffman_tables`] refuses), the decoder's verdict, or its size.
+#[derive(Debug, thiserror::Error)]
+pub enum MjpegError {
+    #[error("{len} bytes without a JPEG end marker: the frame was cut short")]
+    NoEndMarker { len: usize },
+    #[error("{len} bytes without a JPEG start marker")]
+    NoStartMarker { len: usize },
+    #[error("no JPEG marker at byte {at}")]
+    NoMarker { at: usize },
+    #[error("the JPEG ends before its scan")]
+    EndsBeforeScan,
+    #[error("JPEG segment at byte {at} is cut short")]
+    SegmentCut { at: usize },
+    #[error("JPEG segment at byte {at} has length {len}")]
+    SegmentLength { at: usize, len: usize },
+    #[error("the JPEG decoder gave up on this frame")]
+    DecoderPanicked,
+    #[error("not a JPEG frame: {0}")]
+    Decode(#[source] image::ImageError),
+    /// The JPEG's own size, where the stream claimed another.
+    #[error("the JPEG inside is {width}x{height}")]
+    Size { width: u32, height: u32 },
 }
 
 /// Decodes one frame. `stride` is the bytes from one row to the next (the
@@ -91,7 +121,11 @@ pub fn decode(
         return Err(fail(format!("size outside 1..={MAX_SIDE} pixels a side")));
     }
     let Some(bpp) = format.packed_bytes() else {
-        return decode_mjpeg(width, height, bytes).map_err(fail);
+        return decode_mjpeg(width, height, bytes).map_err(|source| Error::Mjpeg {
+            width,
+            height,
+            source,
+        });
     };
     if format == FrameFormat::Yuyv && !width.is_multiple_of(2) {
         return Err(fail(
@@ -159,16 +193,13 @@ pub fn yuv_to_rgb(y: u8, u: u8, v: u8) -> [u8; 3] {
     ]
 }
 
-fn decode_mjpeg(width: u32, height: u32, bytes: &[u8]) -> Result<DynamicImage, String> {
+fn decode_mjpeg(width: u32, height: u32, bytes: &[u8]) -> Result<DynamicImage, MjpegError> {
     // A frame cut short on the USB link decodes "fine" with grey where the
     // data stopped; the models must not screen that, so the end-of-image
     // marker is required (after any zero padding the driver leaves).
     let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
     if !bytes[..end].ends_with(&[0xFF, 0xD9]) {
-        return Err(format!(
-            "{} bytes without a JPEG end marker: the frame was cut short",
-            bytes.len()
-        ));
+        return Err(MjpegError::NoEndMarker { len: bytes.len() });
     }
     let jpeg = with_huffman_tables(&bytes[..end])?;
     let mut reader = ImageReader::with_format(Cursor::new(jpeg), ImageFormat::Jpeg);
@@ -180,14 +211,13 @@ fn decode_mjpeg(width: u32, height: u32, bytes: &[u8]) -> Result<DynamicImage, S
     // The decoder is not supposed to panic on corrupt data; this frame comes
     // from a cable, so a panic in it must not take the capture thread down.
     let decoded = std::panic::catch_unwind(move || reader.decode())
-        .map_err(|_| "the JPEG decoder gave up on this frame".to_string())?
-        .map_err(|e| format!("not a JPEG frame: {e}"))?;
+        .map_err(|_| MjpegError::DecoderPanicked)?
+        .map_err(MjpegError::Decode)?;
     if (decoded.width(), decoded.height()) != (width, height) {
-        return Err(format!(
-            "the JPEG inside is {}x{}",
-            decoded.width(),
-            decoded.height()
-        ));
+        return Err(MjpegError::Size {
+            width: decoded.width(),
+            height: decoded.height(),
+        });
     }
     Ok(match decoded {
         DynamicImage::ImageLuma8(_) => decoded,
@@ -198,9 +228,9 @@ fn decode_mjpeg(width: u32, height: u32, bytes: &[u8]) -> Result<DynamicImage, S
 /// Many UVC cameras leave the Huffman tables out of each MJPEG frame (the
 /// AVI1 convention: the standard tables of JPEG Annex K are implied). A
 /// decoder needs them, so they are put in front of the scan when missing.
-pub fn with_huffman_tables(jpeg: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, String> {
+pub fn with_huffman_tables(jpeg: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, MjpegError> {
     if jpeg.len() < 4 || jpeg[..2] != [0xFF, 0xD8] {
-        return Err(format!("{} bytes without a JPEG start marker", jpeg.len()));
+        return Err(MjpegError::NoStartMarker { len: jpeg.len() });
     }
     let mut at = 2;
     loop {
@@ -209,7 +239,7 @@ pub fn with_huffman_tables(jpeg: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, St
             at += 1;
         }
         let (Some(&0xFF), Some(&marker)) = (jpeg.get(at), jpeg.get(at + 1)) else {
-            return Err(format!("no JPEG marker at byte {at}"));
+            return Err(MjpegError::NoMarker { at });
         };
         match marker {
             0xC4 => return Ok(jpeg.into()),
@@ -220,14 +250,14 @@ pub fn with_huffman_tables(jpeg: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, St
                 out.extend_from_slice(&jpeg[at..]);
                 return Ok(out.into());
             }
-            0xD9 => return Err("the JPEG ends before its scan".into()),
+            0xD9 => return Err(MjpegError::EndsBeforeScan),
             _ => {
                 let len = match (jpeg.get(at + 2), jpeg.get(at + 3)) {
                     (Some(&hi), Some(&lo)) => usize::from(u16::from_be_bytes([hi, lo])),
-                    _ => return Err(format!("JPEG segment at byte {at} is cut short")),
+                    _ => return Err(MjpegError::SegmentCut { at }),
                 };
                 if len < 2 {
-                    return Err(format!("JPEG segment at byte {at} has length {len}"));
+                    return Err(MjpegError::SegmentLength { at, len });
                 }
                 at += 2 + len;
             }
@@ -374,5 +404,37 @@ mod tests {
         }
         let e = decode(FrameFormat::Mjpeg, 8, 8, 0, &[1, 2, 0xFF, 0xD9, 0, 0]).unwrap_err();
         assert!(e.to_string().contains("start marker"), "{e}");
+    }
+
+    #[test]
+    fn jpeg_structure_errors_are_variants_with_their_place() {
+        assert!(matches!(
+            with_huffman_tables(&[1, 2, 3, 4]),
+            Err(MjpegError::NoStartMarker { len: 4 })
+        ));
+        assert!(matches!(
+            with_huffman_tables(&[0xFF, 0xD8, 0xFF, 0xD9]),
+            Err(MjpegError::EndsBeforeScan)
+        ));
+        assert!(matches!(
+            with_huffman_tables(&[0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x01]),
+            Err(MjpegError::SegmentLength { at: 2, len: 1 })
+        ));
+        let e = decode(FrameFormat::Mjpeg, 8, 8, 0, &[0xFF, 0xD8, 0xFF, 0xD9]).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Mjpeg {
+                    width: 8,
+                    height: 8,
+                    source: MjpegError::EndsBeforeScan
+                }
+            ),
+            "{e:?}"
+        );
+        assert_eq!(
+            "h264".parse::<FrameFormat>(),
+            Err(UnknownFrameFormat("h264".into()))
+        );
     }
 }

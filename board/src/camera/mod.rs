@@ -13,7 +13,9 @@ pub use backoff::Backoff;
 pub use capture::{
     run_capture, Camera, CameraEvent, CaptureOptions, CaptureSink, FrameSource, RawFrame,
 };
-pub use decode::{decode, with_huffman_tables, yuv_to_rgb, FrameFormat, MAX_SIDE};
+pub use decode::{
+    decode, with_huffman_tables, yuv_to_rgb, FrameFormat, MjpegError, UnknownFrameFormat, MAX_SIDE,
+};
 pub use policy::{mean_abs_diff, Decision, Policy, Selector};
 pub use roi::Roi;
 pub use v4l_device::{V4lCamera, V4lSource};

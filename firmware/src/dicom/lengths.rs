@@ -37,6 +37,29 @@ const EXPLICIT_BE: &str = "1.2.840.10008.1.2.2";
 /// them gives, so they are refused rather than inflated without a bound.
 const DEFLATED: [&str; 2] = ["1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.8.1"];
 
+/// Why the length check refuses a stream: it names the element and where
+/// it is, or the transfer syntax it will not read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LengthError {
+    /// A deflated transfer syntax (`uid`): its inflated size is unknown.
+    #[error("deflated data sets ({uid}) are not read: their inflated size cannot be checked")]
+    Deflated { uid: String },
+    /// An element header or pixel fragment at byte `at` (counted in the
+    /// file, preamble included) declaring `length` bytes where only `left`
+    /// follow.
+    #[error(
+        "element ({:04X},{:04X}) at byte {at} declares {length} bytes but only {left} follow",
+        .tag.0,
+        .tag.1
+    )]
+    TooLong {
+        tag: Tag,
+        at: usize,
+        length: u32,
+        left: usize,
+    },
+}
+
 /// How a data set's element headers are laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Encoding {
@@ -66,12 +89,12 @@ impl Encoding {
 
     /// The layout a transfer syntax gives its data set; an error for the
     /// deflated ones.
-    pub fn of(transfer_syntax: &str) -> Result<Encoding, String> {
+    pub fn of(transfer_syntax: &str) -> Result<Encoding, LengthError> {
         let uid = transfer_syntax.trim_end_matches(['\0', ' ']);
         if DEFLATED.contains(&uid) {
-            return Err(format!(
-                "deflated data sets ({uid}) are not read: their inflated size cannot be checked"
-            ));
+            return Err(LengthError::Deflated {
+                uid: uid.to_string(),
+            });
         }
         Ok(match uid {
             IMPLICIT_LE => Encoding::IMPLICIT_LE,
@@ -89,7 +112,7 @@ impl Encoding {
 /// transfer syntax). Bytes that do not start with the magic are left to the
 /// parser, which refuses them. `preamble` is how many bytes came before
 /// `body` in the file, so a message gives the byte in the file.
-pub fn check_file(body: &[u8], preamble: usize) -> Result<(), String> {
+pub fn check_file(body: &[u8], preamble: usize) -> Result<(), LengthError> {
     let Some(rest) = body.strip_prefix(b"DICM") else {
         return Ok(());
     };
@@ -135,7 +158,7 @@ pub fn check_file(body: &[u8], preamble: usize) -> Result<(), String> {
 }
 
 /// A bare data set (as the network delivers one) in `encoding`.
-pub fn check_data_set(bytes: &[u8], encoding: Encoding) -> Result<(), String> {
+pub fn check_data_set(bytes: &[u8], encoding: Encoding) -> Result<(), LengthError> {
     check_tokens(bytes, encoding.native_syntax(), 0)
 }
 
@@ -146,7 +169,7 @@ pub fn check_data_set(bytes: &[u8], encoding: Encoding) -> Result<(), String> {
 /// and dropped: the extra work is one parse, and its memory at most the
 /// largest value. Where the parser fails or the syntax is unknown to it,
 /// dicom-object fails at the same point, so that is left to it.
-fn check_tokens(bytes: &[u8], transfer_syntax: &str, origin: usize) -> Result<(), String> {
+fn check_tokens(bytes: &[u8], transfer_syntax: &str, origin: usize) -> Result<(), LengthError> {
     let uid = transfer_syntax.trim_end_matches(['\0', ' ']);
     let Some(ts) = TransferSyntaxRegistry.get(uid) else {
         return Ok(());
@@ -186,7 +209,12 @@ fn check_tokens(bytes: &[u8], transfer_syntax: &str, origin: usize) -> Result<()
         };
         let left = bytes.len() - consumed.get();
         if let Some(length) = length.get().filter(|&n| n as usize > left) {
-            return Err(too_long(tag, origin + at, length, left));
+            return Err(LengthError::TooLong {
+                tag,
+                at: origin + at,
+                length,
+                left,
+            });
         }
     }
 }
@@ -282,15 +310,20 @@ impl<'a> Walk<'a> {
     }
 
     /// Refuses a defined length longer than what is left.
-    fn fits(&self, header: &Header) -> Result<(), String> {
+    fn fits(&self, header: &Header) -> Result<(), LengthError> {
         if header.length != UNDEFINED && header.length as usize > self.left() {
-            return Err(too_long(header.tag, header.at, header.length, self.left()));
+            return Err(LengthError::TooLong {
+                tag: header.tag,
+                at: header.at,
+                length: header.length,
+                left: self.left(),
+            });
         }
         Ok(())
     }
 
     /// Steps over the value; an undefined length has no value to skip.
-    fn value(&mut self, header: &Header) -> Result<&'a [u8], String> {
+    fn value(&mut self, header: &Header) -> Result<&'a [u8], LengthError> {
         self.fits(header)?;
         if header.length == UNDEFINED {
             return Ok(&[]);
@@ -299,13 +332,6 @@ impl<'a> Walk<'a> {
         self.at += header.length as usize;
         Ok(&self.bytes[start..self.at])
     }
-}
-
-fn too_long(tag: Tag, at: usize, length: u32, left: usize) -> String {
-    format!(
-        "element ({:04X},{:04X}) at byte {at} declares {length} bytes but only {left} follow",
-        tag.0, tag.1
-    )
 }
 
 /// The VRs whose explicit header has two reserved bytes and a 32-bit length.
@@ -381,13 +407,17 @@ mod tests {
         ds.extend(b"DOE^");
         ds.extend(explicit(0x0009, 0x1001, b"OB", 3_000_000_000));
         ds.extend([0; 16]);
-        let e = check_file(&file("1.2.840.10008.1.2.1", &ds), 0).unwrap_err();
+        let e = check_file(&file("1.2.840.10008.1.2.1", &ds), 0)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("(0009,1001)") && e.contains("3000000000"), "{e}");
         assert!(e.contains("only 16 follow"), "{e}");
         // The header starts after DICM (4), the group length (8 + 4), the
         // transfer syntax (8 + 20) and the name (8 + 4).
         assert!(e.contains("at byte 56"), "{e}");
-        let e = check_file(&file("1.2.840.10008.1.2.1", &ds), 128).unwrap_err();
+        let e = check_file(&file("1.2.840.10008.1.2.1", &ds), 128)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("at byte 184"), "{e}");
     }
 
@@ -432,7 +462,9 @@ mod tests {
         let mut ds = implicit(0x0008, 0x1140, 8 + item.len() as u32);
         ds.extend(implicit(0xfffe, 0xe000, item.len() as u32));
         ds.extend(item);
-        let e = check_file(&file("1.2.840.10008.1.2", &ds), 0).unwrap_err();
+        let e = check_file(&file("1.2.840.10008.1.2", &ds), 0)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("(0008,1155)"), "{e}");
     }
 
@@ -473,7 +505,7 @@ mod tests {
             check_file(&file("1.2.840.10008.1.2.1", &ds), 0)
         };
         assert_eq!(un(explicit(0x0009, 0x1011, b"UI", 4)), Ok(()));
-        let e = un(implicit(0x0009, 0x1011, 4)).unwrap_err();
+        let e = un(implicit(0x0009, 0x1011, 4)).unwrap_err().to_string();
         assert!(e.contains("(0009,1011)"), "{e}");
     }
 
@@ -488,7 +520,9 @@ mod tests {
         ds.extend(implicit(0xfffe, 0xe0dd, 12));
         ds.extend(explicit(0x0009, 0x1001, b"OB", 3_000_000_000));
         ds.extend([0; 16]);
-        let e = check_file(&file("1.2.840.10008.1.2.1", &ds), 0).unwrap_err();
+        let e = check_file(&file("1.2.840.10008.1.2.1", &ds), 0)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("(0009,1001)"), "{e}");
     }
 
@@ -513,13 +547,15 @@ mod tests {
         assert_eq!(check_file(&file("1.2.840.10008.1.2.1", &ds), 0), Ok(()));
         let mut lying = unknown(3_000_000_000);
         lying.extend([0; 16]);
-        let e = check_file(&file("1.2.840.10008.1.2.1", &lying), 0).unwrap_err();
+        let e = check_file(&file("1.2.840.10008.1.2.1", &lying), 0)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("(0009,1001)") && e.contains("3000000000"), "{e}");
 
         // The file the fuzzer found: a one-byte shift left the bytes
         // E0 00 where a VR belongs and FE FF DD E0 (3.7 GB) as the length.
         let found = include_bytes!("../../../fuzz/corpus/dicom/regression-unknown-vr-length.dcm");
-        let e = check_file(&found[128..], 128).unwrap_err();
+        let e = check_file(&found[128..], 128).unwrap_err().to_string();
         assert!(e.contains("declares 3724541440 bytes"), "{e}");
     }
 
@@ -537,25 +573,61 @@ mod tests {
         ds.extend(explicit(0x0009, 0x1001, b"OB", 3_000_000_000));
         ds.extend([0; 16]);
         let lying = file_with_meta("1.2.840.10008.1.2.1", &off_group, &ds);
-        let e = check_file(&lying, 0).unwrap_err();
+        let e = check_file(&lying, 0).unwrap_err().to_string();
         assert!(e.contains("(0009,1001)"), "{e}");
 
         // A lying length inside the meta group itself, off-group or not.
         let mut meta = explicit(0x0000, 0x0001, b"OB", 1 << 30);
         meta.extend([0, 1]);
-        let e = check_file(&file_with_meta("1.2.840.10008.1.2.1", &meta, &[]), 0).unwrap_err();
+        let e = check_file(&file_with_meta("1.2.840.10008.1.2.1", &meta, &[]), 0)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("(0000,0001)"), "{e}");
 
         // The file the fuzzer found: (0000,0001) second in the meta group,
         // a 3.5 GB length behind an unknown VR in the data set.
         let found = include_bytes!("../../../fuzz/corpus/dicom/regression-meta-off-group-tag.dcm");
-        let e = check_file(&found[128..], 128).unwrap_err();
+        let e = check_file(&found[128..], 128).unwrap_err().to_string();
         assert!(e.contains("declares"), "{e}");
     }
 
     #[test]
+    fn a_refusal_carries_the_tag_the_place_and_both_lengths() {
+        let mut ds = explicit(0x0010, 0x0010, b"PN", 4);
+        ds.extend(b"DOE^");
+        ds.extend(explicit(0x0009, 0x1001, b"OB", 3_000_000_000));
+        ds.extend([0; 16]);
+        assert_eq!(
+            check_file(&file("1.2.840.10008.1.2.1", &ds), 128),
+            Err(LengthError::TooLong {
+                tag: Tag(0x0009, 0x1001),
+                at: 184,
+                length: 3_000_000_000,
+                left: 16,
+            })
+        );
+        assert_eq!(
+            check_data_set(&ds, Encoding::EXPLICIT_LE),
+            Err(LengthError::TooLong {
+                tag: Tag(0x0009, 0x1001),
+                at: 12,
+                length: 3_000_000_000,
+                left: 16,
+            })
+        );
+        assert_eq!(
+            Encoding::of("1.2.840.10008.1.2.8.1\0"),
+            Err(LengthError::Deflated {
+                uid: "1.2.840.10008.1.2.8.1".into()
+            })
+        );
+    }
+
+    #[test]
     fn deflated_data_sets_are_refused_by_name() {
-        let e = check_file(&file("1.2.840.10008.1.2.1.99", &[1, 2, 3]), 0).unwrap_err();
+        let e = check_file(&file("1.2.840.10008.1.2.1.99", &[1, 2, 3]), 0)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("deflated"), "{e}");
     }
 

@@ -150,21 +150,55 @@ fn pixel_data_ends(body: &[u8]) -> Vec<usize> {
     ends
 }
 
+/// Why a frame is refused before the pixel decoder sees it.
+#[derive(Debug, thiserror::Error)]
+enum FrameCheckError {
+    #[error("no {0}")]
+    Missing(&'static str),
+    #[error("{name}: {source}")]
+    NotANumber {
+        name: &'static str,
+        source: dicom_core::value::ConvertValueError,
+    },
+    #[error("{columns}x{rows} pixels is not a slice we accept")]
+    Unaccepted { columns: u64, rows: u64 },
+    #[error(transparent)]
+    Size(#[from] models::slice::SizeError),
+    #[error("{0} samples per pixel")]
+    Samples(u64),
+    /// `frame` counted from 1.
+    #[error("frame {frame} is not a JPEG 2000 codestream (a SIZ marker after SOC)")]
+    NotACodestream { frame: u32 },
+    #[error(
+        "frame {frame}: its JPEG 2000 codestream is {width}x{height} with {components} \
+         components, the header says {header_width}x{header_height} with {header_components}"
+    )]
+    CodestreamSize {
+        frame: u32,
+        width: u16,
+        height: u16,
+        components: u16,
+        header_width: u16,
+        header_height: u16,
+        header_components: u16,
+    },
+}
+
 /// The image size the header declares, refused before the pixel decoder
 /// allocates for it: a compressed frame is decoded into a buffer sized from
 /// Rows x Columns x samples, whatever the file's own length.
-fn check_declared_size(object: &DefaultDicomObject) -> std::result::Result<(), String> {
-    let number = |tag, name: &str| -> std::result::Result<u64, String> {
+fn check_declared_size(object: &DefaultDicomObject) -> std::result::Result<(), FrameCheckError> {
+    let number = |tag, name: &'static str| {
         object
             .element(tag)
-            .map_err(|_| format!("no {name}"))?
+            .map_err(|_| FrameCheckError::Missing(name))?
             .to_int::<u64>()
-            .map_err(|e| format!("{name}: {e}"))
+            .map_err(|source| FrameCheckError::NotANumber { name, source })
     };
     let rows = number(tags::ROWS, "Rows")?;
     let columns = number(tags::COLUMNS, "Columns")?;
     let (Ok(rows), Ok(columns)) = (u32::try_from(rows), u32::try_from(columns)) else {
-        return Err(format!("{columns}x{rows} pixels is not a slice we accept"));
+        return Err(FrameCheckError::Unaccepted { columns, rows });
     };
     models::slice::check_size(columns, rows)?;
     let samples = object
@@ -173,7 +207,7 @@ fn check_declared_size(object: &DefaultDicomObject) -> std::result::Result<(), S
         .and_then(|e| e.to_int::<u64>().ok())
         .unwrap_or(1);
     if samples != 1 && samples != 3 {
-        return Err(format!("{samples} samples per pixel"));
+        return Err(FrameCheckError::Samples(samples));
     }
     Ok(())
 }
@@ -199,7 +233,7 @@ const JPEG_2000: [&str; 7] = [
 fn check_jpeg_2000_size(
     object: &DefaultDicomObject,
     index: u32,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<(), FrameCheckError> {
     use dicom_encoding::adapters::PixelDataObject;
     let ts = object
         .meta()
@@ -213,21 +247,19 @@ fn check_jpeg_2000_size(
         return Ok(());
     };
     let Some((width, height, components)) = codestream_size(&frame) else {
-        return Err(format!(
-            "frame {} is not a JPEG 2000 codestream (a SIZ marker after SOC)",
-            index + 1
-        ));
+        return Err(FrameCheckError::NotACodestream { frame: index + 1 });
     };
     let header = (object.cols(), object.rows(), object.samples_per_pixel());
     if header != (Some(width), Some(height), Some(components)) {
-        return Err(format!(
-            "frame {}: its JPEG 2000 codestream is {width}x{height} with {components} \
-             components, the header says {}x{} with {}",
-            index + 1,
-            object.cols().unwrap_or(0),
-            object.rows().unwrap_or(0),
-            object.samples_per_pixel().unwrap_or(0),
-        ));
+        return Err(FrameCheckError::CodestreamSize {
+            frame: index + 1,
+            width,
+            height,
+            components,
+            header_width: object.cols().unwrap_or(0),
+            header_height: object.rows().unwrap_or(0),
+            header_components: object.samples_per_pixel().unwrap_or(0),
+        });
     }
     Ok(())
 }

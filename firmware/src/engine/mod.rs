@@ -202,7 +202,7 @@ impl Engine {
     fn tumour_probability(&self, filter: &Stage, input: &ModelInput) -> Result<f32> {
         let output = filter.model.run(&input.data)?;
         postprocess::tumour_probability(&output, &filter.entry.output)
-            .map_err(|reason| inference_error(&filter.entry, reason))
+            .map_err(|source| output_error(&filter.entry, source))
     }
 
     /// The mask at the slice's resolution and the highest pixel probability;
@@ -220,7 +220,7 @@ impl Engine {
         let output = stage.model.run(&input.data)?;
         let plane =
             postprocess::probability_plane(&output, &stage.entry.output, input.width, input.height)
-                .map_err(|reason| inference_error(&stage.entry, reason))?;
+                .map_err(|source| output_error(&stage.entry, source))?;
         let source = input.geometry.to_source(&plane);
         let (w, h) = (slice.width, slice.height);
         let mut mask: Vec<bool> = source.iter().map(|&p| p >= stage.entry.threshold).collect();
@@ -295,10 +295,10 @@ fn prepare(entry: &ModelEntry, slice: &SliceImage) -> Result<ModelInput> {
     )?)
 }
 
-fn inference_error(entry: &ModelEntry, reason: String) -> Error {
-    Error::Inference {
+fn output_error(entry: &ModelEntry, source: postprocess::OutputError) -> Error {
+    Error::Output {
         model: entry.name.clone(),
-        reason,
+        source,
     }
 }
 

@@ -8,24 +8,51 @@ pub fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }
 
+/// A model output that does not fit what its manifest entry says of it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum OutputError {
+    /// The filter's output does not hold one value per listed class.
+    #[error(
+        "output holds {values} values (shape {shape:?}), the manifest lists {} classes {classes:?}",
+        .classes.len()
+    )]
+    ClassCount {
+        values: usize,
+        shape: Vec<usize>,
+        classes: Vec<String>,
+    },
+    #[error("no 'tumour' class among {classes:?}")]
+    NoTumourClass { classes: Vec<String> },
+    #[error("tumour probability is {0}")]
+    NotFinite(f32),
+    /// The segmenter's output is not one plane of the input's size.
+    #[error("output shape {shape:?} is not one {width}x{height} plane")]
+    PlaneShape {
+        shape: Vec<usize>,
+        width: u32,
+        height: u32,
+    },
+}
+
 /// The filter's probability that the slice shows tumour. The tumour class is
 /// found by name so a model trained with another class order still reads
 /// right; one output value means a single tumour logit (sigmoid).
-pub fn tumour_probability(output: &Output, spec: &OutputSpec) -> Result<f32, String> {
+pub fn tumour_probability(output: &Output, spec: &OutputSpec) -> Result<f32, OutputError> {
     let n = output.values.len();
     if n != spec.classes.len() {
-        return Err(format!(
-            "output holds {n} values (shape {:?}), the manifest lists {} classes {:?}",
-            output.shape,
-            spec.classes.len(),
-            spec.classes
-        ));
+        return Err(OutputError::ClassCount {
+            values: n,
+            shape: output.shape.clone(),
+            classes: spec.classes.clone(),
+        });
     }
     let ix = spec
         .classes
         .iter()
         .position(|c| c == "tumour")
-        .ok_or_else(|| format!("no 'tumour' class among {:?}", spec.classes))?;
+        .ok_or_else(|| OutputError::NoTumourClass {
+            classes: spec.classes.clone(),
+        })?;
     let v = &output.values;
     let p = match (spec.kind, n) {
         (OutputKind::Logits, 1) => sigmoid(v[0]),
@@ -40,7 +67,7 @@ pub fn tumour_probability(output: &Output, spec: &OutputSpec) -> Result<f32, Str
     if p.is_finite() {
         Ok(p)
     } else {
-        Err(format!("tumour probability is {p}"))
+        Err(OutputError::NotFinite(p))
     }
 }
 
@@ -51,13 +78,14 @@ pub fn probability_plane(
     spec: &OutputSpec,
     width: u32,
     height: u32,
-) -> Result<Vec<f32>, String> {
+) -> Result<Vec<f32>, OutputError> {
     let expected = (width * height) as usize;
     if output.values.len() != expected {
-        return Err(format!(
-            "output shape {:?} is not one {width}x{height} plane",
-            output.shape
-        ));
+        return Err(OutputError::PlaneShape {
+            shape: output.shape.clone(),
+            width,
+            height,
+        });
     }
     Ok(match spec.kind {
         OutputKind::Logits => output.values.iter().map(|&x| sigmoid(x)).collect(),
@@ -201,9 +229,16 @@ mod tests {
             &spec(OutputKind::Logits, &["clear", "tumour"]),
         )
         .unwrap_err();
+        assert!(
+            matches!(&e, OutputError::ClassCount { values: 3, classes, .. } if classes.len() == 2),
+            "{e:?}"
+        );
+        let e = e.to_string();
         assert!(e.contains("3 values"), "{e}");
         let e = tumour_probability(&out(&[0.1, 0.2]), &spec(OutputKind::Logits, &["a", "b"]))
             .unwrap_err();
+        assert!(matches!(e, OutputError::NoTumourClass { .. }), "{e:?}");
+        let e = e.to_string();
         assert!(e.contains("no 'tumour' class"), "{e}");
     }
 
@@ -217,7 +252,14 @@ mod tests {
         let p = probability_plane(&o, &s, 2, 2).unwrap();
         assert_eq!(p[0], 0.5);
         assert!(p[1] > 0.999 && p[2] < 0.001);
-        assert!(probability_plane(&o, &s, 3, 2).is_err());
+        assert_eq!(
+            probability_plane(&o, &s, 3, 2),
+            Err(OutputError::PlaneShape {
+                shape: vec![1, 1, 2, 2],
+                width: 3,
+                height: 2
+            })
+        );
     }
 
     #[test]

@@ -347,7 +347,7 @@ async fn save_frames(
                 let saved = tokio::task::spawn_blocking(move || save_png(&picture, &target))
                     .await
                     .map_err(|e| e.to_string())
-                    .and_then(|r| r);
+                    .and_then(|r| r.map_err(|e| e.to_string()));
                 match saved {
                     Ok(()) => {
                         tally.saved += 1;
@@ -365,15 +365,38 @@ async fn save_frames(
     }
 }
 
-fn save_png(picture: &DynamicImage, path: &Path) -> Result<(), String> {
+/// Why a camera picture was not saved (logged; the frame is dropped).
+#[derive(Debug, thiserror::Error)]
+enum SaveError {
+    #[error("{}: {source}", .dir.display())]
+    Dir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", .path.display())]
+    Encode {
+        path: PathBuf,
+        source: image::ImageError,
+    },
+    #[error(transparent)]
+    Write(#[from] crate::Error),
+}
+
+fn save_png(picture: &DynamicImage, path: &Path) -> Result<(), SaveError> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|source| SaveError::Dir {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
     }
     let mut png = std::io::Cursor::new(Vec::new());
     picture
         .write_to(&mut png, image::ImageFormat::Png)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    write_file_atomically(path, png.get_ref()).map_err(|e| e.to_string())
+        .map_err(|source| SaveError::Encode {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok(write_file_atomically(path, png.get_ref())?)
 }
 
 #[cfg(test)]

@@ -60,10 +60,10 @@ fn open_spi_lcd(config: &ApplianceConfig) -> Result<Box<dyn Panel>, board::Error
     let s = &config.display.spi_lcd;
     let controller = s
         .controller
-        .parse()
-        .map_err(|reason| board::Error::Display {
+        .parse::<board::spi_lcd::Controller>()
+        .map_err(|e| board::Error::Display {
             path: s.spi.clone(),
-            reason,
+            reason: e.to_string(),
         })?;
     let lcd = SpiLcd::open(&SpiLcdConfig {
         spi: s.spi.clone(),

@@ -5,6 +5,23 @@
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+/// A `--data` argument or a set of sources that cannot be trained on.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SourceError {
+    #[error("--data {arg:?}: no folder given (NAME=DIR[:WEIGHT])")]
+    NoFolder { arg: String },
+    #[error("--data {arg:?}: weight must be 0 or more, got {weight}")]
+    ArgWeight { arg: String, weight: f64 },
+    #[error("no data source given")]
+    NoSources,
+    #[error("two data sources are named {name:?}; name them (--data NAME=DIR)")]
+    DuplicateName { name: String },
+    #[error("source {name}: weight must be 0 or more")]
+    Weight { name: String },
+    #[error("every data source has weight 0: nothing to train on")]
+    AllWeightsZero,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataSource {
@@ -40,7 +57,7 @@ impl DataSource {
     /// Parses the command line's `NAME=DIR[:WEIGHT]` or a bare `DIR`.
     /// A trailing `:<number>` is the weight; any other colon stays in the
     /// path.
-    pub fn parse(arg: &str) -> Result<Self, String> {
+    pub fn parse(arg: &str) -> Result<Self, SourceError> {
         let (name, rest) = match arg.split_once('=') {
             Some((n, r)) if !n.is_empty() && !n.contains('/') => (Some(n.to_string()), r),
             _ => (None, arg),
@@ -52,14 +69,15 @@ impl DataSource {
             _ => (rest, 1.0),
         };
         if path.is_empty() {
-            return Err(format!(
-                "--data {arg:?}: no folder given (NAME=DIR[:WEIGHT])"
-            ));
+            return Err(SourceError::NoFolder {
+                arg: arg.to_string(),
+            });
         }
         if !(weight >= 0.0 && weight.is_finite()) {
-            return Err(format!(
-                "--data {arg:?}: weight must be 0 or more, got {weight}"
-            ));
+            return Err(SourceError::ArgWeight {
+                arg: arg.to_string(),
+                weight,
+            });
         }
         let mut source = DataSource::single(Path::new(path));
         if let Some(n) = name {
@@ -71,23 +89,24 @@ impl DataSource {
 }
 
 /// Names must tell the sources apart in reports.
-pub fn check_sources(sources: &[DataSource]) -> Result<(), String> {
+pub fn check_sources(sources: &[DataSource]) -> Result<(), SourceError> {
     if sources.is_empty() {
-        return Err("no data source given".into());
+        return Err(SourceError::NoSources);
     }
     for (i, s) in sources.iter().enumerate() {
         if sources[..i].iter().any(|t| t.name == s.name) {
-            return Err(format!(
-                "two data sources are named {:?}; name them (--data NAME=DIR)",
-                s.name
-            ));
+            return Err(SourceError::DuplicateName {
+                name: s.name.clone(),
+            });
         }
         if !(s.weight >= 0.0 && s.weight.is_finite()) {
-            return Err(format!("source {}: weight must be 0 or more", s.name));
+            return Err(SourceError::Weight {
+                name: s.name.clone(),
+            });
         }
     }
     if sources.iter().all(|s| s.weight == 0.0) {
-        return Err("every data source has weight 0: nothing to train on".into());
+        return Err(SourceError::AllWeightsZero);
     }
     Ok(())
 }
@@ -109,8 +128,21 @@ mod tests {
         assert_eq!((s.path.as_path(), s.weight), (Path::new("/odd:dir/x"), 0.5));
         let s = DataSource::parse("/a/b=c").unwrap();
         assert_eq!(s.path, Path::new("/a/b=c"), "a slash before '=' is a path");
-        assert!(DataSource::parse("x=").unwrap_err().contains("no folder"));
-        assert!(DataSource::parse("x=/d:-1").unwrap_err().contains("weight"));
+        assert!(DataSource::parse("x=")
+            .unwrap_err()
+            .to_string()
+            .contains("no folder"));
+        assert!(DataSource::parse("x=/d:-1")
+            .unwrap_err()
+            .to_string()
+            .contains("weight"));
+        assert_eq!(
+            DataSource::parse("x=/d:-1"),
+            Err(SourceError::ArgWeight {
+                arg: "x=/d:-1".into(),
+                weight: -1.0
+            })
+        );
     }
 
     #[test]
@@ -118,11 +150,21 @@ mod tests {
         let a = DataSource::parse("a=/x").unwrap();
         assert!(check_sources(&[a.clone(), a.clone()])
             .unwrap_err()
+            .to_string()
             .contains("named \"a\""));
+        assert_eq!(
+            check_sources(&[a.clone(), a.clone()]),
+            Err(SourceError::DuplicateName { name: "a".into() })
+        );
         let z = DataSource::parse("z=/y:0").unwrap();
         assert!(check_sources(std::slice::from_ref(&z))
             .unwrap_err()
+            .to_string()
             .contains("weight 0"));
+        assert_eq!(
+            check_sources(std::slice::from_ref(&z)),
+            Err(SourceError::AllWeightsZero)
+        );
         assert!(check_sources(&[a, z]).is_ok());
         assert!(check_sources(&[]).is_err());
     }

@@ -576,7 +576,7 @@ pub fn write_manifest(
         },
         models: std::iter::once(segmenter).chain(filter).collect(),
     };
-    manifest.validate().map_err(Error::Invalid)?;
+    manifest.validate()?;
     manifest.verify_files(out)?;
     write_atomic(
         &out.join("manifest.json"),

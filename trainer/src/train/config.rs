@@ -209,54 +209,80 @@ impl FitConfig {
             path: path.to_path_buf(),
             reason: format!("invalid config: {e}"),
         })?;
-        cfg.validate().map_err(|reason| Error::Data {
+        cfg.validate().map_err(|source| Error::Config {
             path: path.to_path_buf(),
-            reason,
+            source,
         })?;
         Ok(cfg)
     }
 
     /// Names the key at fault.
-    pub fn validate(&self) -> std::result::Result<(), String> {
+    pub fn validate(&self) -> std::result::Result<(), ConfigError> {
         if self.epochs == 0 {
-            return Err("epochs must be at least 1".into());
+            return Err(ConfigError::NoEpochs);
         }
         if self.batch == 0 {
-            return Err("batch must be at least 1".into());
+            return Err(ConfigError::NoBatch);
         }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return Err(format!("lr must be positive, got {}", self.lr));
+            return Err(ConfigError::Lr(self.lr));
         }
         if let Architecture::ResUnet { widths } | Architecture::Unet { widths } = &self.model {
             if widths.is_empty() || widths.iter().any(|&w| w <= 0) {
-                return Err("model.widths must be positive and not empty".into());
+                return Err(ConfigError::Widths);
             }
             let step = 1u32 << (widths.len() - 1);
             if !self.input_size.is_multiple_of(step) {
-                return Err(format!(
-                    "input_size {} must be divisible by {step} for {} encoder levels",
-                    self.input_size,
-                    widths.len()
-                ));
+                return Err(ConfigError::InputSizeNotDivisible {
+                    input_size: self.input_size,
+                    step,
+                    levels: widths.len(),
+                });
             }
         }
         if self.input_size < 32 {
-            return Err("input_size must be at least 32".into());
+            return Err(ConfigError::InputSizeTooSmall);
         }
         if !self.sources.is_empty() {
             crate::data::source::check_sources(&self.sources)?;
         }
         if !(self.tumour_oversample > 0.0 && self.tumour_oversample.is_finite()) {
-            return Err(format!(
-                "tumour_oversample must be positive, got {}",
-                self.tumour_oversample
-            ));
+            return Err(ConfigError::TumourOversample(self.tumour_oversample));
         }
         if self.split.test + self.split.val >= 1.0 {
-            return Err("split.test + split.val must leave a training part".into());
+            return Err(ConfigError::NoTrainingPart);
         }
         Ok(())
     }
+}
+
+/// What [`FitConfig::validate`] refuses; each message names the key.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("epochs must be at least 1")]
+    NoEpochs,
+    #[error("batch must be at least 1")]
+    NoBatch,
+    #[error("lr must be positive, got {0}")]
+    Lr(f64),
+    #[error("model.widths must be positive and not empty")]
+    Widths,
+    /// A U-Net of `levels` encoder levels halves the input `levels - 1`
+    /// times.
+    #[error("input_size {input_size} must be divisible by {step} for {levels} encoder levels")]
+    InputSizeNotDivisible {
+        input_size: u32,
+        step: u32,
+        levels: usize,
+    },
+    #[error("input_size must be at least 32")]
+    InputSizeTooSmall,
+    #[error(transparent)]
+    Sources(#[from] crate::data::source::SourceError),
+    #[error("tumour_oversample must be positive, got {0}")]
+    TumourOversample(f64),
+    #[error("split.test + split.val must leave a training part")]
+    NoTrainingPart,
 }
 
 #[cfg(test)]
@@ -289,6 +315,37 @@ mod tests {
         std::fs::write(&p, "input_size = 100\n").unwrap();
         let msg = FitConfig::load(&p).unwrap_err().to_string();
         assert!(msg.contains("input_size 100"), "{msg}");
+    }
+
+    #[test]
+    fn a_refused_value_is_a_variant_with_its_figures() {
+        let c = FitConfig {
+            input_size: 100,
+            model: Architecture::Unet {
+                widths: vec![8, 16, 32, 64],
+            },
+            ..FitConfig::default()
+        };
+        assert_eq!(
+            c.validate(),
+            Err(ConfigError::InputSizeNotDivisible {
+                input_size: 100,
+                step: 8,
+                levels: 4
+            })
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("fit.toml");
+        std::fs::write(&p, "lr = -1.0\n").unwrap();
+        let e = FitConfig::load(&p).unwrap_err();
+        assert!(
+            matches!(&e, Error::Config { path, source: ConfigError::Lr(lr) } if path == &p && *lr == -1.0),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            format!("{}: lr must be positive, got -1", p.display())
+        );
     }
 
     #[test]

@@ -201,7 +201,7 @@ pub fn load_sources(
     max_slices: Option<usize>,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<DataSplit> {
-    crate::data::source::check_sources(sources).map_err(crate::Error::Invalid)?;
+    crate::data::source::check_sources(sources)?;
     let empty = || Prepared {
         size,
         ..Default::default()

@@ -359,7 +359,7 @@ pub fn fit(
     resume: bool,
     show_progress: bool,
 ) -> Result<FitOutcome> {
-    cfg.validate().map_err(Error::Invalid)?;
+    cfg.validate()?;
     let selected;
     let (train, val) = if cfg.model.is_segmenter() && cfg.tumour_slices_only {
         selected = (data.train.tumour_only(), data.val.tumour_only());

@@ -221,7 +221,7 @@ where
             }
             let command = match dimse::parse(command_bytes) {
                 Ok(c) => c,
-                Err(e) => return Step::Abort(e),
+                Err(e) => return Step::Abort(e.to_string()),
             };
             command_bytes.clear();
             match (command.field, command.has_data_set) {
@@ -320,7 +320,7 @@ async fn accept(
     }
     let file = match deliver::part10(&store.command, syntax, calling, &store.data) {
         Ok(f) => f,
-        Err(e) => return refuse(dimse::CANNOT_UNDERSTAND, e),
+        Err(e) => return refuse(dimse::CANNOT_UNDERSTAND, e.to_string()),
     };
     let inbox = settings.inbox.clone();
     let name = format!("{instance}.dcm");

@@ -6,23 +6,31 @@
 use super::dimse::Command;
 use dicom_object::FileMetaTableBuilder;
 
+/// Why the file meta group could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum Part10Error {
+    #[error("cannot build the file meta group: {0}")]
+    Build(#[source] dicom_object::meta::Error),
+    #[error("cannot write the file meta group: {0}")]
+    Write(#[source] dicom_object::meta::Error),
+}
+
 pub fn part10(
     command: &Command,
     transfer_syntax: &str,
     calling: &str,
     data_set: &[u8],
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, Part10Error> {
     let meta = FileMetaTableBuilder::new()
         .media_storage_sop_class_uid(command.sop_class.as_str())
         .media_storage_sop_instance_uid(command.sop_instance.as_str())
         .transfer_syntax(transfer_syntax)
         .source_application_entity_title(calling)
         .build()
-        .map_err(|e| format!("cannot build the file meta group: {e}"))?;
+        .map_err(Part10Error::Build)?;
     let mut file = vec![0u8; 128];
     file.extend_from_slice(b"DICM");
-    meta.write(&mut file)
-        .map_err(|e| format!("cannot write the file meta group: {e}"))?;
+    meta.write(&mut file).map_err(Part10Error::Write)?;
     file.extend_from_slice(data_set);
     Ok(file)
 }

@@ -27,19 +27,30 @@ pub struct Command {
     pub has_data_set: bool,
 }
 
-pub fn parse(bytes: &[u8]) -> Result<Command, String> {
+/// Why a command set is refused; the association is aborted with this.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error("unreadable command set: {0}")]
+    Lengths(#[from] crate::dicom::lengths::LengthError),
+    #[error("unreadable command set: {0}")]
+    Parse(#[from] dicom_object::ReadError),
+    /// A required element (named as the standard names it) is missing or
+    /// not a number.
+    #[error("command set without {0}")]
+    Missing(&'static str),
+}
+
+pub fn parse(bytes: &[u8]) -> Result<Command, CommandError> {
     let ts = dicom_transfer_syntax_registry::entries::IMPLICIT_VR_LITTLE_ENDIAN.erased();
-    crate::dicom::lengths::check_data_set(bytes, crate::dicom::lengths::Encoding::IMPLICIT_LE)
-        .map_err(|e| format!("unreadable command set: {e}"))?;
-    let object = InMemDicomObject::read_dataset_with_ts(bytes, &ts)
-        .map_err(|e| format!("unreadable command set: {e}"))?;
-    let uint = |tag, name: &str| {
+    crate::dicom::lengths::check_data_set(bytes, crate::dicom::lengths::Encoding::IMPLICIT_LE)?;
+    let object = InMemDicomObject::read_dataset_with_ts(bytes, &ts)?;
+    let uint = |tag, name: &'static str| {
         object
             .element_opt(tag)
             .ok()
             .flatten()
             .and_then(|e| e.to_int::<u16>().ok())
-            .ok_or_else(|| format!("command set without {name}"))
+            .ok_or(CommandError::Missing(name))
     };
     let text = |tag| {
         object
@@ -136,5 +147,39 @@ mod tests {
             .to_int()
             .unwrap();
         assert_eq!(length as usize, bytes.len() - 12);
+    }
+
+    #[test]
+    fn a_refused_command_set_says_what_is_wrong() {
+        let request = Command {
+            field: C_ECHO_RQ,
+            message_id: 3,
+            sop_class: String::new(),
+            sop_instance: String::new(),
+            has_data_set: false,
+        };
+        // A response answers MessageID with MessageIDBeingRespondedTo.
+        let e = parse(&response(&request, SUCCESS, None)).unwrap_err();
+        assert!(matches!(e, CommandError::Missing("MessageID")), "{e:?}");
+        assert_eq!(e.to_string(), "command set without MessageID");
+        let mut lying = Vec::new();
+        put(&mut lying, 0x0100, C_ECHO_RQ.to_le_bytes().to_vec());
+        lying[4..8].copy_from_slice(&1_000_000u32.to_le_bytes());
+        let e = parse(&lying).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                CommandError::Lengths(crate::dicom::lengths::LengthError::TooLong {
+                    length: 1_000_000,
+                    ..
+                })
+            ),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string()
+                .starts_with("unreadable command set: element (0000,0100)"),
+            "{e}"
+        );
     }
 }

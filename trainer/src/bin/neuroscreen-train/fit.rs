@@ -8,10 +8,6 @@ use trainer::data::source::DataSource;
 use trainer::nets::Architecture;
 use trainer::train::config::DeviceChoice;
 use trainer::train::dataset::{load_sources, DataSplit};
-
-fn parse_source(arg: &str) -> Result<DataSource, String> {
-    DataSource::parse(arg)
-}
 use trainer::train::{fit, FitConfig};
 
 #[derive(clap::Args)]
@@ -22,7 +18,7 @@ pub struct FitArgs {
     /// Data root in the LGG layout: DIR, or NAME=DIR[:WEIGHT], repeated for
     /// several sources (each split by patient; WEIGHT: draws per slice and
     /// epoch, default 1), e.g. --data lgg=DIR:2 --data figshare=DIR:1
-    #[arg(long, value_parser = parse_source)]
+    #[arg(long, value_parser = DataSource::parse)]
     data: Vec<DataSource>,
     /// Run folder for checkpoints and logs
     #[arg(long)]
