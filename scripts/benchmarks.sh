@@ -30,7 +30,8 @@ section() { # title, explanation, command...
         echo "$text"
         echo
         echo '```'
-        echo "\$ $*" | sed "s|$target/||"
+        # The reference file lives outside the repository: show its name only.
+        echo "\$ $*" | sed -e "s|$target/||" -e "s|--reference [^ ]*/|--reference |"
         "$@" 2>&1 | sed -e 's/\x1b\[[0-9;]*[A-Za-z]//g' | grep -v '^\s*$' || echo "(exit status $?)"
         echo '```'
         echo
@@ -60,9 +61,11 @@ section "Each architecture against the machine's peak; does a filter pay?" \
 "Seeded random weights exported as \`export\` writes trained ones (latency does not depend on the weights); FLOPs counted from the graph; tract f32 on one thread; the peak is tract's own f32 kernel on a large matrix product, measured in the same run. The filter table works out the mean time per slice at LGG prevalence from these latencies: an ideal filter passes only tumour slices, a realistic one (95 % sensitivity, 90 % specificity) a few more." \
 "$target/neuroscreen-train" arch-bench --runs "$arch_runs"
 
-reference="${NEUROSCREEN_TORCH_REFERENCE:-../shared/reference/torch_reference.py}"
-peer=(--reference "$reference")
-[ -f "$reference" ] || peer=(--no-peer)
+# The PyTorch reference models stay outside the repository: name the file in
+# NEUROSCREEN_TORCH_REFERENCE to measure against them; without it tch runs alone.
+reference="${NEUROSCREEN_TORCH_REFERENCE:-}"
+peer=(--no-peer)
+[ -n "$reference" ] && [ -f "$reference" ] && peer=(--reference "$reference")
 section "Training speed: tch (Rust) vs PyTorch (Python) on this machine's CPU" \
 "Both sides train the same architectures (the PyTorch side imports the team's reference models) on the same synthetic 256x256 batches with the same steps and one thread each (two threads per side oversubscribe this 2-core machine as soon as anything else runs, and the ratio then swings by 3x between runs), alternating rounds; each side's best round counts. The tch side trains with the trainer's fused Adam (what \`fit\` uses), PyTorch with torch.optim.Adam's default (on a CPU its per-tensor loop); the last lines time the optimiser step alone on each model's parameters with gradients held fixed, tch's per-tensor libtorch Adam against the fused one, and the last how many augmented 256x256 slices a second \`fit\`'s loader assembles with one worker and with every core, nothing consuming them (what a GPU's training rate must stay under not to wait for data). No GPU was available to this run: the CUDA figures come from scripts/gpu/train.sh on a CUDA machine." \
 "$target/neuroscreen-train" speed "${speed[@]}" --threads 1 "${peer[@]}"

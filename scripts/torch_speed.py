@@ -1,7 +1,7 @@
 """The PyTorch (Python, eager) peer for `neuroscreen-train speed`.
 
 Imports the team's reference models and its `bench` function from the given
-file (kept outside this repository, ../shared/reference/torch_reference.py)
+file (kept outside this repository; its path is an argument)
 and runs the cases the Rust side asks for, so both sides use the same batch,
 steps, warm-up and thread count. Prints one JSON object per line: first the
 environment, then one row per case.

@@ -289,9 +289,31 @@ fn a_pinned_key_accepts_its_signed_set_and_refuses_a_swapped_or_unsigned_one() {
         assert_eq!(refused.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains("manifest.json.sig"), "{args:?}: {stderr}");
     }
+    // And `bench --config`: it times the engine the config builds.
+    let bench = |config: &Path| {
+        Command::new(neuroscreen())
+            .args([
+                "bench",
+                "--runs",
+                "1",
+                "--no-ort",
+                "--precision",
+                "f32",
+                "--config",
+            ])
+            .arg(config)
+            .output()
+            .unwrap()
+    };
+    let refused = bench(&config);
+    let stderr = stderr_of(&refused);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("manifest.json.sig"), "{stderr}");
     // Without a pinned key the same unsigned set runs as before.
     let unpinned = write_config(tmp.path(), &models, "");
     assert!(check_with(&unpinned).status.success());
     let scanned = scan(&unpinned);
     assert!(scanned.status.success(), "{}", stderr_of(&scanned));
+    let benched = bench(&unpinned);
+    assert!(benched.status.success(), "{}", stderr_of(&benched));
 }

@@ -8,7 +8,7 @@
 
 pub mod filter_on_off;
 
-use crate::engine::{precision, Engine, EngineConfig, PrecisionChoice};
+use crate::engine::{precision, Engine, EngineConfig};
 use crate::error::{Error, Result};
 use filter_on_off::FilterOnOff;
 use models::SliceImage;
@@ -75,20 +75,16 @@ pub struct WorkerReport {
     pub filter_on_off: Option<FilterOnOff>,
 }
 
-/// Runs in the child: loads the engine at `choice` and times it on the samples.
+/// Runs in the child: loads the engine as `config` says (its precision,
+/// threads, pinned key) and times it on the samples.
 pub fn worker(
     models: &Path,
-    choice: PrecisionChoice,
-    threads: usize,
+    config: EngineConfig,
     runs: usize,
     labelled: Option<&Path>,
 ) -> Result<WorkerReport> {
     let started = Instant::now();
-    let config = EngineConfig {
-        precision: choice,
-        threads,
-        ..EngineConfig::default()
-    };
+    let threads = config.threads;
     let engine = Engine::load(&models.join("manifest.json"), config)?;
     let engine_load_ms = started.elapsed().as_secs_f64() * 1e3;
     let slices = samples(models)?;
@@ -191,6 +187,11 @@ struct OrtRaw {
 
 pub struct BenchOptions {
     pub models: PathBuf,
+    /// The appliance.toml each worker builds its engine from (pinned key,
+    /// min_component_px); `None`: the defaults.
+    pub config: Option<PathBuf>,
+    /// The precisions to time; empty: every one the set ships.
+    pub precisions: Vec<models::manifest::Precision>,
     pub runs: usize,
     pub threads: usize,
     /// Python with onnxruntime, and the script; `None` skips the peer.
@@ -214,7 +215,12 @@ pub struct BenchReport {
 pub fn run(opts: &BenchOptions) -> Result<BenchReport> {
     let exe = std::env::current_exe().map_err(|e| Error::io("current executable", e))?;
     let mut tract = Vec::new();
-    for p in crate::check::available(&opts.models)? {
+    let precisions = if opts.precisions.is_empty() {
+        crate::check::available(&opts.models)?
+    } else {
+        opts.precisions.clone()
+    };
+    for p in precisions {
         let name = precision::name(p);
         tracing::info!(precision = name, "timing tract");
         let mut cmd = Command::new(&exe);
@@ -226,6 +232,9 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport> {
             .args(["--runs", &opts.runs.to_string()]);
         if let Some(dir) = &opts.slices {
             cmd.arg("--slices").arg(dir);
+        }
+        if let Some(config) = &opts.config {
+            cmd.arg("--config").arg(config);
         }
         let out = cmd.output().map_err(|e| Error::io(&exe, e))?;
         if !out.status.success() {

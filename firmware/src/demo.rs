@@ -3,6 +3,7 @@
 //! each verdict next to the sample's known truth.
 
 use crate::error::{Error, Result};
+use crate::screen::Picture;
 use crate::store::Record;
 use models::metrics::MaskCounts;
 use serde::Deserialize;
@@ -49,6 +50,7 @@ fn grey_mask(path: &Path) -> Result<Vec<bool>> {
 
 fn draw_screen(
     record: &Record,
+    picture: Option<&Picture>,
     truth: &SampleTruth,
     mut state: crate::screen::ScreenState,
     path: &Path,
@@ -61,14 +63,16 @@ fn draw_screen(
         sources: vec!["demo: models/samples".into()],
         ..state
     };
-    let screen = crate::screen::draw_result(record, &state, SCREEN)?;
+    let screen = crate::screen::draw_result_with(record, picture, &state, SCREEN)?;
     crate::screen::save(&screen, path)
 }
 
 /// Scores the scan's `records` against the truth and draws a screen per
-/// sample into `out`.
+/// sample into `out` from the `pictures` screened beside them (a record
+/// without one is drawn from its stored files).
 pub fn review(
     records: &[Record],
+    pictures: &[Option<Picture>],
     out: &Path,
     samples: &Path,
     truths: &[SampleTruth],
@@ -79,16 +83,27 @@ pub fn review(
     let mut counters = crate::screen::Counters::default();
     for truth in truths {
         // The newest record of this sample.
-        let Some(record) = records
+        let Some(at) = records
             .iter()
-            .rev()
-            .find(|r| r.input.file_name() == Some(truth.file.as_ref()))
+            .rposition(|r| r.input.file_name() == Some(truth.file.as_ref()))
         else {
             return Err(Error::Demo(format!("no result for sample {}", truth.file)));
         };
-        let dice = match (&truth.mask, &record.mask) {
+        let record = &records[at];
+        let stored;
+        let picture = match pictures.get(at) {
+            Some(p) => p.as_ref(),
+            None => {
+                stored = Picture::of_record(record);
+                stored.as_ref()
+            }
+        };
+        let predicted = picture
+            .and_then(|p| p.mask.as_ref())
+            .map(|m| m.pixels().map(|px| px[0] >= 128).collect::<Vec<bool>>());
+        let dice = match (&truth.mask, predicted) {
             (Some(t), Some(p)) => {
-                let (t, p) = (grey_mask(&samples.join(t))?, grey_mask(p)?);
+                let t = grey_mask(&samples.join(t))?;
                 (t.len() == p.len()).then(|| MaskCounts::from_masks(&p, &t).dice())
             }
             (Some(_), None) => Some(0.0),
@@ -109,7 +124,7 @@ pub fn review(
             }),
             ..Default::default()
         };
-        draw_screen(record, truth, state, &screen)?;
+        draw_screen(record, picture, truth, state, &screen)?;
         rows.push(DemoRow {
             file: truth.file.clone(),
             truth: truth.truth.clone(),

@@ -77,8 +77,12 @@ pub enum Error {
     Board(#[from] board::Error),
     #[error("demo: {0}")]
     Demo(String),
-    #[error("{path}: cannot write image: {reason}")]
-    Encode { path: PathBuf, reason: String },
+    #[error("{path}: cannot write image: {source}")]
+    Encode {
+        path: PathBuf,
+        #[source]
+        source: image::ImageError,
+    },
     #[error("{path}: short write ({written} of {len} bytes); the line was not stored whole")]
     ShortWrite {
         path: PathBuf,

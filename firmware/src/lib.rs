@@ -14,6 +14,7 @@ pub mod hil;
 pub mod input_file;
 pub mod inputs;
 pub mod inspect;
+pub mod look;
 pub mod screen;
 pub mod screener;
 pub mod service;

@@ -5,6 +5,7 @@
 use crate::engine::{precision, Engine, Screening};
 use crate::error::{Error, Result};
 use crate::input_file::InputLimits;
+use crate::screen::Picture;
 use crate::store::{
     round_ms, summary, DicomObjects, DicomRef, Latency, Record, RecordVerdict, ResultsStore,
     SliceOutputs,
@@ -15,7 +16,7 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -39,6 +40,9 @@ pub struct Screener<'a> {
     default_spacing: Option<[f64; 2]>,
     secondary_capture: bool,
     limits: InputLimits,
+    /// The picture of each result, in the order screened, when a caller
+    /// draws them itself ([`with_pictures`](Screener::with_pictures)).
+    pictures: Option<Mutex<Vec<Option<Picture>>>>,
 }
 
 /// An input's bytes as read, with their sha256 when the read worked.
@@ -84,7 +88,28 @@ impl<'a> Screener<'a> {
             default_spacing: None,
             secondary_capture: false,
             limits: InputLimits::default(),
+            pictures: None,
         }
+    }
+
+    /// Keep each result's slice and mask in memory for [`run`]'s caller
+    /// (the demo draws its screens from them); off for the service, whose
+    /// results would pile up.
+    pub fn with_pictures(mut self) -> Self {
+        self.pictures = Some(Mutex::new(Vec::new()));
+        self
+    }
+
+    fn keep(&self, picture: Option<Picture>) {
+        if let Some(kept) = &self.pictures {
+            kept.lock().unwrap_or_else(|e| e.into_inner()).push(picture);
+        }
+    }
+
+    fn take_pictures(&self) -> Vec<Option<Picture>> {
+        self.pictures.as_ref().map_or_else(Vec::new, |kept| {
+            std::mem::take(&mut *kept.lock().unwrap_or_else(|e| e.into_inner()))
+        })
     }
 
     /// Pixel spacing in mm ([rows, columns]) for slices that carry none.
@@ -229,12 +254,16 @@ impl<'a> Screener<'a> {
                     overlay: overlay.as_ref(),
                 };
                 self.store.store_with(&mut record, Some(outputs), objects)?;
+                if self.pictures.is_some() {
+                    self.keep(Some(Picture::of_slice(slice, mask)));
+                }
             }
             Err(e) => {
                 let message = naming_the_file(&input, &e);
                 tracing::warn!(input = %input.display(), "{message}");
                 record.error = Some(message);
                 self.store.store(&mut record, None)?;
+                self.keep(None);
             }
         }
         Ok(record)
@@ -364,6 +393,9 @@ impl Decoded<'_> {
 pub struct Batch {
     pub summary: Summary,
     pub records: Vec<Record>,
+    /// Beside each record, its slice and mask as screened: only from a
+    /// screener made [`with_pictures`](Screener::with_pictures), else empty.
+    pub pictures: Vec<Option<Picture>>,
 }
 
 /// Screens and stores each file, writing one line per file, a summary
@@ -396,7 +428,11 @@ pub fn run(screener: &Screener<'_>, files: &[PathBuf], out: &mut impl Write) -> 
         session.csv.display()
     )
     .map_err(Error::Report)?;
-    Ok(Batch { summary, records })
+    Ok(Batch {
+        summary,
+        records,
+        pictures: screener.take_pictures(),
+    })
 }
 
 /// Counts and mean latencies over stored records.

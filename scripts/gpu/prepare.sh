@@ -3,7 +3,7 @@
 # gpu-bundle/ (git-ignored): the release trainer binary (it links torch from
 # the machine's own PyTorch 2.11 through LD_LIBRARY_PATH) and, for the speed
 # comparison, the PyTorch reference models (kept outside the repository; pass
-# its path, default ../shared/reference/torch_reference.py).
+# its path as the first argument, or nothing to measure tch alone).
 #
 # Then run scripts/gpu/train.sh on the CUDA machine with gpu-bundle/ beside
 # the repository (for the team's device tool: carry ["gpu-bundle"]). The
@@ -15,14 +15,16 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=../env.sh
 source "$here/env.sh"
 cd "$NEUROSCREEN_ROOT"
-reference="${1:-../shared/reference/torch_reference.py}"
+reference="${1:-}"
 # Both packages, as scripts/benchmarks.sh builds them: one set of features,
 # so neither build undoes the other's.
 cargo build --release -p firmware -p trainer
 target="${CARGO_TARGET_DIR:-$NEUROSCREEN_ROOT/target}"
 mkdir -p gpu-bundle
 strip -o gpu-bundle/neuroscreen-train "$target/release/neuroscreen-train"
-if [ -f "$reference" ]; then
+if [ -z "$reference" ]; then
+    echo "prepare: no reference file given; the speed comparison will run tch alone" >&2
+elif [ -f "$reference" ]; then
     cp "$reference" gpu-bundle/torch_reference.py
 else
     echo "prepare: $reference not found; the speed comparison will run tch alone" >&2

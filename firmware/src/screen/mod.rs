@@ -73,15 +73,21 @@ fn verdict_look(v: RecordVerdict) -> (&'static str, &'static str, Rgb888, Rgb888
 }
 
 /// Draws `record` on a `width` x `height` screen.
-pub fn draw_result(
+pub fn draw_result(record: &Record, state: &ScreenState, size: (u32, u32)) -> Result<PngSnapshot> {
+    draw_result_with(record, Picture::of_record(record).as_ref(), state, size)
+}
+
+/// As [`draw_result`], with the picture already in memory (the demo has
+/// the slice and mask it just screened; nothing is read back from disk).
+pub fn draw_result_with(
     record: &Record,
+    picture: Option<&Picture>,
     state: &ScreenState,
     (width, height): (u32, u32),
 ) -> Result<PngSnapshot> {
     let l = Layout::for_size(width, height);
     let mut screen = blank(&l);
-    let picture = Picture::of_record(record);
-    picture::draw(&mut screen, picture.as_ref(), l.picture, l.outline);
+    picture::draw(&mut screen, picture, l.picture, l.outline);
     if picture.is_none() {
         centred_note(&mut screen, &l, "no picture");
     }
@@ -208,9 +214,9 @@ pub fn save(screen: &PngSnapshot, path: &Path) -> Result<()> {
     screen
         .to_image()
         .write_to(&mut png, image::ImageFormat::Png)
-        .map_err(|e| Error::Encode {
+        .map_err(|source| Error::Encode {
             path: path.to_path_buf(),
-            reason: e.to_string(),
+            source,
         })?;
     crate::store::write_file_atomically(path, png.get_ref())
 }

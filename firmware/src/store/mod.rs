@@ -146,7 +146,7 @@ impl ResultsStore {
             if let Some(mask) = out.mask {
                 let name = format!("{stem}_mask.png");
                 let png = overlay::mask_png(mask, w, h)
-                    .map_err(|reason| self.encode_error(&name, reason))?;
+                    .map_err(|source| self.encode_error(&name, source))?;
                 record.mask = Some(batch.stage(&name, &png)?);
             }
             let name = format!("{stem}_overlay.png");
@@ -154,7 +154,7 @@ impl ResultsStore {
                 Some(drawn) => overlay::encode_rgb(drawn),
                 None => overlay::overlay_png(out.slice, out.mask),
             }
-            .map_err(|reason| self.encode_error(&name, reason))?;
+            .map_err(|source| self.encode_error(&name, source))?;
             record.overlay = Some(batch.stage(&name, &png)?);
         }
         record.finished_at = Some(humantime::format_rfc3339_seconds(SystemTime::now()).to_string());
@@ -169,10 +169,10 @@ impl ResultsStore {
         atomic::append_line(&self.log_path(), &serde_json::to_string(record)?)
     }
 
-    fn encode_error(&self, name: &str, reason: String) -> Error {
+    fn encode_error(&self, name: &str, source: image::ImageError) -> Error {
         Error::Encode {
             path: self.dir.join(name),
-            reason,
+            source,
         }
     }
 }

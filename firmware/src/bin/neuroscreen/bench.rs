@@ -1,20 +1,24 @@
 //! `neuroscreen bench`: latency per stage, tract beside onnxruntime.
 
-use crate::settings::{default_models_dir, write_json};
+use crate::settings::{write_json, ModelArgs};
 use anyhow::Result;
 use firmware::bench;
-use firmware::engine::EngineConfig;
+use firmware::engine::PrecisionChoice;
+use models::manifest::Precision;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Folder holding manifest.json, the models and samples/ [default as for scan]
-    #[arg(long)]
-    models: Option<PathBuf>,
+    /// Which precisions it times: those of --precision or of the config's
+    /// models.precision; auto times every precision the set ships. The models
+    /// folder also holds the samples/ it times on
+    #[command(flatten)]
+    model: ModelArgs,
     /// Timed runs per figure
     #[arg(long, default_value_t = 30)]
     runs: usize,
-    /// Threads for tract and onnxruntime alike [default: every core]
+    /// Threads for tract and onnxruntime alike [default: models.threads of
+    /// --config, else every core]
     #[arg(long)]
     threads: Option<usize>,
     /// Python that has onnxruntime [default: .venv/bin/python3 if present, else python3]
@@ -34,16 +38,23 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<usize> {
-    let models = args.models.unwrap_or_else(default_models_dir);
-    let threads = args
-        .threads
-        .unwrap_or_else(|| EngineConfig::default().threads);
+    let config = args.model.config.clone();
+    let appliance = args.model.resolve()?;
+    let models = appliance.models.dir.clone();
+    let threads = args.threads.unwrap_or_else(|| appliance.engine().threads);
+    let precisions = match appliance.models.precision {
+        PrecisionChoice::Auto => Vec::new(),
+        PrecisionChoice::F32 => vec![Precision::F32],
+        PrecisionChoice::Int8 => vec![Precision::Int8],
+    };
     let ort = (!args.no_ort).then(|| {
         let python = args.python.unwrap_or_else(default_python);
         (python, ort_script(&models))
     });
     let report = bench::run(&bench::BenchOptions {
         models,
+        config,
+        precisions,
         runs: args.runs.max(1),
         threads,
         ort,

@@ -22,9 +22,17 @@ pub fn run(args: Args) -> Result<usize> {
     let files: Vec<PathBuf> = truths.iter().map(|t| samples.join(&t.file)).collect();
     let engine = load_engine(&appliance)?;
     let store = store::ResultsStore::open(&args.out)?;
-    let screener = screener::Screener::new(Arc::new(engine), &store).with_limits(appliance.inputs);
+    let screener = screener::Screener::new(Arc::new(engine), &store)
+        .with_limits(appliance.inputs)
+        .with_pictures();
     let batch = screener::run(&screener, &files, &mut std::io::stdout().lock())?;
-    let rows = demo::review(&batch.records, store.dir(), &samples, &truths)?;
+    let rows = demo::review(
+        &batch.records,
+        &batch.pictures,
+        store.dir(),
+        &samples,
+        &truths,
+    )?;
     demo::print_table(&rows, &mut std::io::stdout().lock())?;
     println!("screens, masks and overlays: {}", store.dir().display());
     Ok(batch.summary.errors)

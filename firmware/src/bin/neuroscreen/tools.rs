@@ -2,7 +2,7 @@
 //! long run through the real service) and `bench-worker` (one precision of
 //! `bench` in its own process, so each gets its own peak RSS).
 
-use crate::settings::{default_models_dir, write_json};
+use crate::settings::{default_models_dir, write_json, ModelArgs};
 use anyhow::Result;
 use firmware::engine::PrecisionChoice;
 use firmware::{bench, soak};
@@ -34,6 +34,8 @@ pub struct SoakArgs {
 
 #[derive(clap::Args)]
 pub struct BenchWorkerArgs {
+    #[arg(long)]
+    config: Option<PathBuf>,
     #[arg(long)]
     models: PathBuf,
     #[arg(long, value_enum)]
@@ -70,10 +72,17 @@ pub fn soak(args: SoakArgs) -> Result<usize> {
 }
 
 pub fn bench_worker(args: BenchWorkerArgs) -> Result<usize> {
+    let appliance = ModelArgs {
+        config: args.config,
+        models: Some(args.models),
+        precision: Some(args.precision),
+    }
+    .resolve()?;
+    let mut engine = appliance.engine();
+    engine.threads = args.threads.max(1);
     let report = bench::worker(
-        &args.models,
-        args.precision,
-        args.threads.max(1),
+        &appliance.models.dir,
+        engine,
         args.runs.max(1),
         args.slices.as_deref(),
     )?;

@@ -61,9 +61,10 @@ pub struct SpeedArgs {
     /// Keep NCHW (the reference uses channels-last)
     #[arg(long)]
     no_channels_last: bool,
-    /// The PyTorch reference models (kept outside the repository)
-    #[arg(long, default_value = "../shared/reference/torch_reference.py")]
-    reference: PathBuf,
+    /// The PyTorch reference models file (kept outside the repository);
+    /// without it only the tch side is measured
+    #[arg(long, required_unless_present = "no_peer")]
+    reference: Option<PathBuf>,
     #[arg(long, default_value = ".venv/bin/python3")]
     python: PathBuf,
     #[arg(long, default_value = "scripts/torch_speed.py")]
@@ -142,13 +143,17 @@ pub fn run(a: SpeedArgs) -> Result<()> {
             }
         }
     }
-    let peer = (!a.no_peer).then(|| Peer {
-        python: a.python.clone(),
-        script: a.script.clone(),
-        reference: a.reference.clone(),
-        threads: a.threads,
-        device: if cuda { "cuda" } else { "cpu" },
-    });
+    let peer = a
+        .reference
+        .clone()
+        .filter(|_| !a.no_peer)
+        .map(|reference| Peer {
+            python: a.python.clone(),
+            script: a.script.clone(),
+            reference,
+            threads: a.threads,
+            device: if cuda { "cuda" } else { "cpu" },
+        });
     let device_name = if cuda { "CUDA" } else { "CPU" };
     eprintln!(
         "speed on {device_name} ({}): {} cases x {} rounds, {steps} timed steps after {warmup} warm-up, 256x256{}{}",
