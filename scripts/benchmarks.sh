@@ -57,6 +57,10 @@ section "The appliance: tract vs onnxruntime, f32 vs int8, start-up, memory, and
 "Each precision runs in its own process (its own load time and peak RSS). Model-only latency per model, then per-stage latency per slice over the shipped samples; onnxruntime (scripts/ort_bench.py) runs the same files with the same threads. Last, per precision, every slice of $held_out (phantom patients from \`neuroscreen-train phantoms --patients 12 --seed 2026 --contrast mixed\`, a seed none of the shipped models saw; LGG prevalence) is screened by the appliance's engine twice, with the filter and with every slice segmented: mean wall time per slice (pre- and post-processing included), what reached the segmenter, tumour slices and patients called tumour, false alarms on clear slices." \
 "$target/neuroscreen" bench --runs "$runs" --threads 1 --slices "$held_out/kaggle_3m"
 
+section "Where the models' time goes: tract vs onnxruntime per operator, at the shipped size and at 256 px" \
+"\`neuroscreen bench --profile\` times tract's optimised plan node by node (a clock read around each node; the whole-model time beside it is measured without) and runs onnxruntime's own profiler on the same ONNX files (scripts/ort_bench.py --profile; the input's height and width set to each size), one thread each, and sums each runtime's time per operator kind. The slowest nodes name tract's kernel and shapes." \
+"$target/neuroscreen" bench --profile --runs "$runs" --threads 1 --size 128 --size 256
+
 section "Each architecture against the machine's peak; does a filter pay?" \
 "Seeded random weights exported as \`export\` writes trained ones (latency does not depend on the weights); FLOPs counted from the graph; tract f32 on one thread; the peak is tract's own f32 kernel on a large matrix product, measured in the same run. The filter table works out the mean time per slice at LGG prevalence from these latencies: an ideal filter passes only tumour slices, a realistic one (95 % sensitivity, 90 % specificity) a few more." \
 "$target/neuroscreen-train" arch-bench --runs "$arch_runs"

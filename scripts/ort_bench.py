@@ -3,6 +3,11 @@
 models folder, the same thread count, model-only latency, as JSON on stdout.
 
 Usage: ort_bench.py --models DIR --threads T --runs N
+       ort_bench.py --models DIR --threads T --runs N --profile --size PX [--size PX ...]
+
+With --profile, each file runs at each size (the input's height and width
+set to PX) under onnxruntime's own profiler, and the time per run is summed
+per operator type (`neuroscreen bench --profile` prints it beside tract's).
 """
 import argparse
 import json
@@ -20,7 +25,11 @@ def main():
     ap.add_argument("--models", required=True)
     ap.add_argument("--threads", type=int, required=True)
     ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--size", type=int, action="append", default=[])
     args = ap.parse_args()
+    if args.profile:
+        return profile(args)
 
     with open(os.path.join(args.models, "manifest.json")) as f:
         manifest = json.load(f)
@@ -60,6 +69,112 @@ def main():
         # ru_maxrss is KiB on Linux; it includes the Python interpreter.
         "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
     }))
+
+
+def session_options(threads):
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return opts
+
+
+def at_size(path, size, tmp):
+    """The model with its input's height and width set to `size` and every
+    other shape left for onnxruntime to infer."""
+    import onnx
+
+    model = onnx.load(path)
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    dims[2].dim_value = size
+    dims[3].dim_value = size
+    del model.graph.value_info[:]
+    for out in model.graph.output:
+        for d in out.type.tensor_type.shape.dim:
+            d.dim_param = "d"
+    resized = os.path.join(tmp, "model_%d.onnx" % size)
+    onnx.save(model, resized)
+    return resized
+
+
+def profile(args):
+    import tempfile
+
+    with open(os.path.join(args.models, "manifest.json")) as f:
+        manifest = json.load(f)
+    rng = np.random.default_rng(0)
+    rows = []
+    tmp = tempfile.mkdtemp(prefix="ort_profile_")
+    for model in manifest["models"]:
+        channels = model["input"]["shape"][1]
+        for entry in model["files"]:
+            for size in args.size or [model["input"]["shape"][2]]:
+                row = {"model": model["name"], "precision": entry["precision"], "size": size}
+                try:
+                    path = at_size(os.path.join(args.models, entry["path"]), size, tmp)
+                    feed = {model["input"]["name"]: rng.random((1, channels, size, size), dtype=np.float32)}
+                    sess = ort.InferenceSession(path, session_options(args.threads),
+                                                providers=["CPUExecutionProvider"])
+                    sess.run(None, feed)
+                    times = []
+                    for _ in range(args.runs):
+                        t0 = time.perf_counter()
+                        sess.run(None, feed)
+                        times.append((time.perf_counter() - t0) * 1e3)
+                    times.sort()
+                    row["whole_ms"] = times[len(times) // 2]
+                    opts = session_options(args.threads)
+                    opts.enable_profiling = True
+                    opts.profile_file_prefix = os.path.join(tmp, "trace")
+                    sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+                    for _ in range(args.runs + 1):
+                        sess.run(None, feed)
+                    trace = sess.end_profiling()
+                    with open(trace) as f:
+                        events = json.load(f)
+                    os.remove(trace)
+                    row["ops"] = per_op(events, args.runs)
+                    row["nodes"] = per_node(events, args.runs)
+                except Exception as e:  # a file ORT cannot run is a result too
+                    row["error"] = str(e).splitlines()[0][:300]
+                rows.append(row)
+    print(json.dumps({"runtime": "onnxruntime " + ort.__version__, "threads": args.threads,
+                      "profiles": rows}))
+
+
+def per_op(events, runs):
+    """ms per run by operator type, leaving out the first (warm-up) run."""
+    starts = sorted(e["ts"] for e in events if e.get("cat") == "Session" and e.get("name") == "model_run")
+    after_warmup = starts[1] if len(starts) > 1 else 0
+    kinds = {}
+    for e in events:
+        if e.get("cat") != "Node" or not e.get("name", "").endswith("_kernel_time"):
+            continue
+        if e["ts"] < after_warmup:
+            continue
+        op = e.get("args", {}).get("op_name", "?")
+        node = e["name"][: -len("_kernel_time")]
+        k = kinds.setdefault(op, {"op": op, "nodes": set(), "ms": 0.0})
+        k["nodes"].add(node)
+        k["ms"] += e["dur"] / 1e3 / runs
+    ops = [{"op": k["op"], "nodes": len(k["nodes"]), "ms": k["ms"]} for k in kinds.values()]
+    ops.sort(key=lambda o: -o["ms"])
+    return ops
+
+
+def per_node(events, runs):
+    """ms per run by node name (the ONNX node's), after the warm-up run."""
+    starts = sorted(e["ts"] for e in events if e.get("cat") == "Session" and e.get("name") == "model_run")
+    after_warmup = starts[1] if len(starts) > 1 else 0
+    nodes = {}
+    for e in events:
+        if e.get("cat") != "Node" or not e.get("name", "").endswith("_kernel_time"):
+            continue
+        if e["ts"] < after_warmup:
+            continue
+        node = e["name"][: -len("_kernel_time")]
+        nodes[node] = nodes.get(node, 0.0) + e["dur"] / 1e3 / runs
+    return nodes
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@
 //! start-up time and peak resident memory are its own.
 
 pub mod filter_on_off;
+pub mod profile;
 
 use crate::engine::{precision, Engine, EngineConfig};
 use crate::error::{Error, Result};
@@ -272,7 +273,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport> {
 /// Why the onnxruntime peer gave no figures (the report says so and the
 /// bench goes on without it).
 #[derive(Debug, thiserror::Error)]
-enum OrtError {
+pub(crate) enum OrtError {
     #[error("{}: no such script", .0.display())]
     NoScript(PathBuf),
     #[error("{}: {source}", .python.display())]
@@ -291,11 +292,15 @@ enum OrtError {
     Output(#[source] serde_json::Error),
 }
 
-fn ort(
-    python: &Path,
-    script: &Path,
-    opts: &BenchOptions,
-) -> std::result::Result<OrtReport, OrtError> {
+/// Runs `scripts/ort_bench.py` on `models` with `extra` arguments; its
+/// stdout (JSON).
+pub(crate) fn ort_script(
+    (python, script): (&Path, &Path),
+    models: &Path,
+    threads: usize,
+    runs: usize,
+    extra: &[String],
+) -> std::result::Result<Vec<u8>, OrtError> {
     if !script.is_file() {
         return Err(OrtError::NoScript(script.to_path_buf()));
     }
@@ -303,9 +308,10 @@ fn ort(
     let out = Command::new(python)
         .arg(script)
         .arg("--models")
-        .arg(&opts.models)
-        .args(["--threads", &opts.threads.to_string()])
-        .args(["--runs", &opts.runs.to_string()])
+        .arg(models)
+        .args(["--threads", &threads.to_string()])
+        .args(["--runs", &runs.to_string()])
+        .args(extra)
         .output()
         .map_err(|source| OrtError::Start {
             python: python.to_path_buf(),
@@ -319,7 +325,16 @@ fn ort(
             last_line: err.trim().lines().last().unwrap_or("failed").to_string(),
         });
     }
-    let raw: OrtRaw = serde_json::from_slice(&out.stdout).map_err(OrtError::Output)?;
+    Ok(out.stdout)
+}
+
+fn ort(
+    python: &Path,
+    script: &Path,
+    opts: &BenchOptions,
+) -> std::result::Result<OrtReport, OrtError> {
+    let stdout = ort_script((python, script), &opts.models, opts.threads, opts.runs, &[])?;
+    let raw: OrtRaw = serde_json::from_slice(&stdout).map_err(OrtError::Output)?;
     Ok(OrtReport {
         runtime: raw.runtime,
         peak_rss_kib: raw.peak_rss_kib,

@@ -101,3 +101,98 @@ fn bench_times_both_precisions_both_models_and_the_peer() {
     }
     assert!(stdout.contains("tract int8 / f32, seg:"), "{stdout}");
 }
+
+#[test]
+fn profile_sums_each_models_time_per_operator_at_each_size() {
+    let tmp = tempfile::tempdir().unwrap();
+    let models = tmp.path().join("models");
+    write_model_set(
+        &models,
+        &ModelSet {
+            int8_files: true,
+            ..ModelSet::default()
+        },
+    );
+    let json = tmp.path().join("profile.json");
+    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python3");
+    let out = Command::new(env!("CARGO_BIN_EXE_neuroscreen"))
+        .args(["bench", "--profile", "--runs", "2", "--threads", "1"])
+        .args([
+            "--size",
+            "32",
+            "--size",
+            "64",
+            "--precision",
+            "f32",
+            "--models",
+        ])
+        .arg(&models)
+        .arg("--python")
+        .arg(&python)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let profiles = report["profiles"].as_array().unwrap();
+    let cases: Vec<(&str, &str, u64)> = profiles
+        .iter()
+        .map(|p| {
+            (
+                p["model"].as_str().unwrap(),
+                p["precision"].as_str().unwrap(),
+                p["size"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        cases,
+        [
+            ("seg", "f32", 32),
+            ("seg", "f32", 64),
+            ("filter", "f32", 32),
+            ("filter", "f32", 64)
+        ]
+    );
+    for p in profiles {
+        let tract = &p["tract"];
+        assert!(tract["whole_ms"].as_f64().unwrap() > 0.0, "{p}");
+        let ops = tract["ops"].as_array().unwrap();
+        assert!(!ops.is_empty(), "{p}");
+        let nodes: u64 = ops.iter().map(|o| o["nodes"].as_u64().unwrap()).sum();
+        assert!(nodes >= 2, "every timed node is counted once: {p}");
+        assert!(!tract["slowest"].as_array().unwrap().is_empty());
+        if python.exists() {
+            let ort = &p["onnxruntime"];
+            assert!(ort["whole_ms"].as_f64().unwrap() > 0.0, "{p}");
+            // The same ONNX operators as the file holds (the tiny filter
+            // pools and multiplies; the tiny segmenter convolves).
+            let kinds: Vec<&str> = ort["ops"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| o["op"].as_str().unwrap())
+                .collect();
+            let expected = if p["model"] == "seg" { "Conv" } else { "Gemm" };
+            assert!(kinds.iter().any(|k| k.contains(expected)), "{kinds:?}");
+        }
+    }
+    // A larger input takes the segmenter longer (the graph is the same).
+    let seg_ops = |i: usize| -> f64 {
+        profiles[i]["tract"]["ops"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["ms"].as_f64().unwrap())
+            .sum()
+    };
+    assert!(seg_ops(1) > seg_ops(0), "{report}");
+    assert!(stdout.contains("seg f32 at 64 px: tract"), "{stdout}");
+    assert!(stdout.contains("slowest tract nodes:"), "{stdout}");
+}

@@ -33,64 +33,14 @@ pub struct Output {
 }
 
 impl LoadedModel {
-    /// Reads, checks and optimises one file of `entry`. The sha256 is checked
-    /// again on the very bytes handed to tract, so a file swapped after
-    /// `Manifest::verify_files` still cannot run.
+    /// One file of `entry` at the manifest's input shape ([`optimised_plan`]).
     pub fn load(
         entry: &ModelEntry,
         dir: &Path,
         precision: Precision,
         executor: Executor,
     ) -> Result<Self> {
-        let file = entry
-            .file(precision)
-            .ok_or_else(|| Error::PrecisionUnavailable {
-                model: entry.name.clone(),
-                wanted: precision::name(precision).into(),
-                available: entry
-                    .files
-                    .iter()
-                    .map(|f| precision::name(f.precision))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })?;
-        let path = dir.join(&file.path);
-        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-        let actual = hex::encode(Sha256::digest(&bytes));
-        if !actual.eq_ignore_ascii_case(file.sha256.trim()) {
-            return Err(models::Error::HashMismatch {
-                path,
-                expected: file.sha256.trim().to_ascii_lowercase(),
-                actual,
-            }
-            .into());
-        }
-        let fail = |stage: &str, e: TractError| Error::ModelLoad {
-            model: entry.name.clone(),
-            path: path.clone(),
-            reason: format!("{stage}: {e:#}"),
-        };
-        let onnx = tract_onnx::onnx();
-        let proto = onnx
-            .proto_model_for_read(&mut bytes.as_slice())
-            .map_err(|e| fail("not an ONNX model", e))?;
-        // The folder lets tract find external-data files next to the model.
-        let parsed = onnx
-            .parse(&proto, path.parent().and_then(Path::to_str))
-            .map_err(|e| fail("cannot import", e))?;
-        if !parsed.unresolved_inputs.is_empty() {
-            return Err(fail(
-                "cannot import",
-                format_err!("unresolved inputs {:?}", parsed.unresolved_inputs),
-            ));
-        }
-        let mut model = parsed.model;
-        select_input(&mut model, entry).map_err(|e| fail("input", e))?;
-        select_output(&mut model, entry).map_err(|e| fail("output", e))?;
-        let plan = model
-            .into_optimized()
-            .and_then(|m| m.into_runnable())
-            .map_err(|e| fail("cannot optimise for the fixed input shape", e))?;
+        let (path, plan) = optimised_plan(entry, dir, precision, entry.input.shape)?;
         Ok(Self {
             name: entry.name.clone(),
             precision,
@@ -146,9 +96,75 @@ impl LoadedModel {
     }
 }
 
+/// Reads, checks and optimises one file of `entry` for a fixed input
+/// `shape` (the manifest's; the profiler also asks for larger slices). The
+/// sha256 is checked again on the very bytes handed to tract, so a file
+/// swapped after `Manifest::verify_files` still cannot run.
+pub fn optimised_plan(
+    entry: &ModelEntry,
+    dir: &Path,
+    precision: Precision,
+    shape: [usize; 4],
+) -> Result<(PathBuf, Arc<TypedRunnableModel>)> {
+    let file = entry
+        .file(precision)
+        .ok_or_else(|| Error::PrecisionUnavailable {
+            model: entry.name.clone(),
+            wanted: precision::name(precision).into(),
+            available: entry
+                .files
+                .iter()
+                .map(|f| precision::name(f.precision))
+                .collect::<Vec<_>>()
+                .join(", "),
+        })?;
+    let path = dir.join(&file.path);
+    let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+    let actual = hex::encode(Sha256::digest(&bytes));
+    if !actual.eq_ignore_ascii_case(file.sha256.trim()) {
+        return Err(models::Error::HashMismatch {
+            path,
+            expected: file.sha256.trim().to_ascii_lowercase(),
+            actual,
+        }
+        .into());
+    }
+    let fail = |stage: &str, e: TractError| Error::ModelLoad {
+        model: entry.name.clone(),
+        path: path.clone(),
+        reason: format!("{stage}: {e:#}"),
+    };
+    let onnx = tract_onnx::onnx();
+    let proto = onnx
+        .proto_model_for_read(&mut bytes.as_slice())
+        .map_err(|e| fail("not an ONNX model", e))?;
+    // The folder lets tract find external-data files next to the model.
+    let parsed = onnx
+        .parse(&proto, path.parent().and_then(Path::to_str))
+        .map_err(|e| fail("cannot import", e))?;
+    if !parsed.unresolved_inputs.is_empty() {
+        return Err(fail(
+            "cannot import",
+            format_err!("unresolved inputs {:?}", parsed.unresolved_inputs),
+        ));
+    }
+    let mut model = parsed.model;
+    select_input(&mut model, entry, shape).map_err(|e| fail("input", e))?;
+    select_output(&mut model, entry).map_err(|e| fail("output", e))?;
+    let plan = model
+        .into_optimized()
+        .and_then(|m| m.into_runnable())
+        .map_err(|e| fail("cannot optimise for the fixed input shape", e))?;
+    Ok((path, plan))
+}
+
 /// Keeps only the manifest's input and fixes its shape and type, so the
 /// optimiser can specialise every kernel for it.
-fn select_input(model: &mut InferenceModel, entry: &ModelEntry) -> TractResult<()> {
+fn select_input(
+    model: &mut InferenceModel,
+    entry: &ModelEntry,
+    shape: [usize; 4],
+) -> TractResult<()> {
     let names: Vec<String> = model
         .input_outlets()?
         .iter()
@@ -166,7 +182,7 @@ fn select_input(model: &mut InferenceModel, entry: &ModelEntry) -> TractResult<(
             names.len()
         );
     }
-    model.set_input_fact(0, f32::fact(entry.input.shape).into())
+    model.set_input_fact(0, f32::fact(shape).into())
 }
 
 fn select_output(model: &mut InferenceModel, entry: &ModelEntry) -> TractResult<()> {

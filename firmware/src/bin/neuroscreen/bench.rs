@@ -35,6 +35,13 @@ pub struct Args {
     /// LGG layout): time per slice, what the filter passes and misses
     #[arg(long)]
     slices: Option<PathBuf>,
+    /// Instead: where each model's time goes, per operator kind, tract's
+    /// plan timed node by node beside onnxruntime's own profiler
+    #[arg(long, conflicts_with = "slices")]
+    profile: bool,
+    /// With --profile: input sizes in px (repeatable) [default: the shipped size]
+    #[arg(long, requires = "profile")]
+    size: Vec<usize>,
 }
 
 pub fn run(args: Args) -> Result<usize> {
@@ -51,6 +58,26 @@ pub fn run(args: Args) -> Result<usize> {
         let python = args.python.unwrap_or_else(default_python);
         (python, ort_script(&models))
     });
+    if args.profile {
+        let precisions = if precisions.is_empty() {
+            vec![Precision::F32, Precision::Int8]
+        } else {
+            precisions
+        };
+        let report = bench::profile::run(&bench::profile::ProfileOptions {
+            models,
+            precisions,
+            sizes: args.size,
+            threads,
+            runs: args.runs.max(1),
+            ort,
+        })?;
+        bench::profile::print(&report, &mut std::io::stdout().lock())?;
+        if let Some(path) = args.json {
+            write_json(&path, &report)?;
+        }
+        return Ok(0);
+    }
     let report = bench::run(&bench::BenchOptions {
         models,
         config,
