@@ -43,9 +43,19 @@ pub const FLAIR_CHANNEL: usize = 1;
 /// Per source its test slices; for a source whose slices are stacked
 /// contrasts (channels differ), also its FLAIR channel alone as grey slices.
 pub fn test_cohorts(split: &DataSplit) -> Vec<Cohort> {
+    cohorts_of(split, &split.test)
+}
+
+/// As [`test_cohorts`], from the validation patients: where a setting is
+/// chosen without looking at the test patients.
+pub fn validation_cohorts(split: &DataSplit) -> Vec<Cohort> {
+    cohorts_of(split, &split.val)
+}
+
+fn cohorts_of(split: &DataSplit, part: &Prepared) -> Vec<Cohort> {
     let mut out = Vec::new();
     for (k, source) in split.sources.iter().enumerate() {
-        let data = split.test.of_source(k as u16);
+        let data = part.of_source(k as u16);
         if data.is_empty() {
             continue;
         }
@@ -162,6 +172,13 @@ fn load_stage(dir: &Path, entry: &ModelEntry, precision: Precision) -> Result<Tr
 }
 
 impl LoadedSet {
+    /// Runs the segmenter at `threshold` (P(tumour) per pixel) instead of
+    /// the manifest's.
+    pub fn with_segmenter_threshold(mut self, threshold: f32) -> Self {
+        self.segmenter.0.threshold = threshold;
+        self
+    }
+
     /// `None` when the segmenter has no file at `precision` (an int8 file
     /// the gate refused); a filter without one runs in f32, as `auto` does.
     pub fn load(dir: &Path, manifest: &Manifest, precision: Precision) -> Result<Option<Self>> {
@@ -560,6 +577,11 @@ mod tests {
         let names: Vec<&str> = c.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["lgg", "lgg FLAIR alone", "fig"]);
         assert_eq!(c[1].data.images, vec![0.5; 3]);
+        // The validation patients are scored apart from the test ones.
+        split.val = split.test.subset(&[1]);
+        let v = validation_cohorts(&split);
+        assert_eq!(v.len(), 1);
+        assert_eq!((v[0].name.as_str(), v[0].data.len()), ("fig", 1));
 
         let tmp = tempfile::tempdir().unwrap();
         let d = tmp.path().join("series");

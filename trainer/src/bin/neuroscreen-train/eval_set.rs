@@ -6,8 +6,8 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use trainer::export::per_source::{
-    clear_cohort, render_markdown, run_set, score_cohort, test_cohorts, Cohort, CohortScores,
-    LoadedSet,
+    clear_cohort, render_markdown, run_set, score_cohort, test_cohorts, validation_cohorts, Cohort,
+    CohortScores, LoadedSet,
 };
 use trainer::report::{write_montage, MontageRow};
 use trainer::train::checkpoint::{load_run_data, RunState};
@@ -41,6 +41,15 @@ pub struct EvalSetArgs {
     /// an earlier eval-set appended)
     #[arg(long)]
     card: Option<PathBuf>,
+    /// Score the run's validation patients instead of its held-out test
+    /// patients: to choose a setting (e.g. --seg-threshold) without looking
+    /// at the test patients
+    #[arg(long, conflicts_with = "card")]
+    validation: bool,
+    /// Cut the segmenter's per-pixel P(tumour) here instead of at the
+    /// manifest's threshold
+    #[arg(long, conflicts_with = "card")]
+    seg_threshold: Option<f32>,
 }
 
 /// Where eval-set's section of a model card begins.
@@ -78,7 +87,11 @@ pub fn run(a: EvalSetArgs) -> Result<()> {
     for r in &data.source_reports {
         println!("{r}");
     }
-    let mut cohorts = test_cohorts(&data);
+    let mut cohorts = if a.validation {
+        validation_cohorts(&data)
+    } else {
+        test_cohorts(&data)
+    };
     let held_out = cohorts.len();
     for c in &a.clear {
         let (name, dir) = c
@@ -104,10 +117,17 @@ pub fn run(a: EvalSetArgs) -> Result<()> {
             "int8" => models::manifest::Precision::Int8,
             other => anyhow::bail!("--precision {other}: expected f32 or int8"),
         };
-        let Some(set) = LoadedSet::load(&a.models, &manifest, precision)? else {
+        let Some(mut set) = LoadedSet::load(&a.models, &manifest, precision)? else {
             println!("{name}: the set has no segmenter file at this precision; skipped");
             continue;
         };
+        if let Some(t) = a.seg_threshold {
+            anyhow::ensure!(
+                t > 0.0 && t < 1.0,
+                "--seg-threshold {t}: expected a probability between 0 and 1"
+            );
+            set = set.with_segmenter_threshold(t);
+        }
         let total: usize = cohorts.iter().map(|c| c.data.len()).sum();
         let bar = ProgressBar::new(total as u64).with_style(
             ProgressStyle::with_template("{prefix} {bar:30} {pos}/{len} slices {per_sec} {msg}")
@@ -133,14 +153,22 @@ pub fn run(a: EvalSetArgs) -> Result<()> {
     let md = render_markdown(&all);
     print!("{md}");
     let header = format!(
-        "# Per-source evaluation of {}\n\nSegmenter run {} (data: {}; patient-level split seed {}, each source split on its own); every held-out slice, tract, model resolution {} px. Command: `neuroscreen-train eval-set --models {} --run {}{}`.\n\n",
+        "# Per-source evaluation of {}\n\nSegmenter run {} (data: {}; patient-level split seed {}, each source split on its own); every {} slice, tract, model resolution {} px{}. Command: `neuroscreen-train eval-set --models {} --run {}{}{}{}`.\n\n",
         a.models.display(),
         a.run.display(),
         cfg.data_label(),
         cfg.seed,
+        if a.validation { "validation" } else { "held-out" },
         cfg.input_size,
+        a.seg_threshold
+            .map(|t| format!(", segmenter cut at P >= {t} (not the manifest's)"))
+            .unwrap_or_default(),
         a.models.display(),
         a.run.display(),
+        if a.validation { " --validation" } else { "" },
+        a.seg_threshold
+            .map(|t| format!(" --seg-threshold {t}"))
+            .unwrap_or_default(),
         a.clear
             .iter()
             .map(|c| format!(" --clear {c}"))
