@@ -61,6 +61,10 @@ section "Where the models' time goes: tract vs onnxruntime per operator, at the 
 "\`neuroscreen bench --profile\` times tract's optimised plan node by node (a clock read around each node; the whole-model time beside it is measured without) and runs onnxruntime's own profiler on the same ONNX files (scripts/ort_bench.py --profile; the input's height and width set to each size), one thread each, and sums each runtime's time per operator kind. The slowest nodes name tract's kernel and shapes." \
 "$target/neuroscreen" bench --profile --runs "$runs" --threads 1 --size 128 --size 256
 
+section "Does width close tract's gap? ResUNets of base width 8 to 32 in tract and onnxruntime" \
+"Seeded weights exported as \`export\` writes trained ones, 128 px, one thread, each file timed in both runtimes (scripts/ort_bench.py --file)." \
+"$target/neuroscreen-train" arch-bench --runs "$arch_runs" --size 128 --small-filter-sizes 128 --small-filter-widths 16 --resunet-bases 8,12,16,24,32 --ort-python "$python"
+
 section "Each architecture against the machine's peak; does a filter pay?" \
 "Seeded random weights exported as \`export\` writes trained ones (latency does not depend on the weights); FLOPs counted from the graph; tract f32 on one thread; the peak is tract's own f32 kernel on a large matrix product, measured in the same run. The filter table works out the mean time per slice at LGG prevalence from these latencies: an ideal filter passes only tumour slices, a realistic one (95 % sensitivity, 90 % specificity) a few more." \
 "$target/neuroscreen-train" arch-bench --runs "$arch_runs"

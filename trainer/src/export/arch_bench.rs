@@ -30,6 +30,8 @@ pub struct ArchRow {
     pub ms_median: f64,
     pub ms_min: f64,
     pub gflops: f64,
+    /// onnxruntime's median on the same file, same thread count, when asked.
+    pub ort_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -82,7 +84,7 @@ pub fn bench_arch(
         "class_logits"
     };
     let model = to_onnx_f32(&lowered, name, "image", output, &[]);
-    let path = work.join(format!("{name}_{size}.onnx"));
+    let path = exported_path(work, name, size);
     write_model(&model, &path)?;
     let shape = [1usize, 3, size as usize, size as usize];
     let plan = tract_check::load(&path, &shape)?;
@@ -95,7 +97,13 @@ pub fn bench_arch(
         ms_median,
         ms_min,
         gflops: 2.0 * macs as f64 / (ms_median * 1e-3) / 1e9,
+        ort_ms: None,
     })
+}
+
+/// The file [`bench_arch`] wrote for `name` at `size`.
+pub fn exported_path(work: &Path, name: &str, size: i64) -> std::path::PathBuf {
+    work.join(format!("{name}_{size}.onnx"))
 }
 
 /// tract's f32 matmul throughput on a [C x C] x [C x H*W] product written as
@@ -201,6 +209,7 @@ mod tests {
             ms_median: ms,
             ms_min: ms,
             gflops: 1.0,
+            ort_ms: None,
         }
     }
 

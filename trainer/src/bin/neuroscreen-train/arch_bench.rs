@@ -23,6 +23,14 @@ pub struct ArchBenchArgs {
     /// ResNet-18 widths tried at each of those sides (64 = torchvision's)
     #[arg(long, value_delimiter = ',', default_value = "64,16")]
     pub small_filter_widths: Vec<i64>,
+    /// Also ResUNets of these base widths at --size (widths base x 1, 2, 4,
+    /// 8, 16): how tract's efficiency follows the channel counts
+    #[arg(long, value_delimiter = ',')]
+    pub resunet_bases: Vec<i64>,
+    /// Also time every exported file in onnxruntime (same thread count),
+    /// with this Python (scripts/ort_bench.py --file)
+    #[arg(long)]
+    pub ort_python: Option<PathBuf>,
     #[arg(long)]
     pub json: Option<PathBuf>,
 }
@@ -34,34 +42,48 @@ pub fn run(args: ArchBenchArgs) -> Result<()> {
         size,
         small_filter_sizes,
         small_filter_widths,
+        resunet_bases,
+        ort_python,
         json,
     } = args;
-    use trainer::export::arch_bench::{bench_arch, measure_best_peak, FilterEconomy, PEAK_SHAPES};
+    use trainer::export::arch_bench::{
+        bench_arch, exported_path, measure_best_peak, FilterEconomy, PEAK_SHAPES,
+    };
     anyhow::ensure!(
         (0.0..=1.0).contains(&prevalence),
         "--prevalence is a share between 0 and 1"
     );
     let work = tempfile_dir()?;
-    let mut jobs: Vec<(Architecture, i64)> = vec![
-        (Architecture::default_resunet(), size),
-        (
-            Architecture::Unet {
-                widths: vec![16, 32, 64, 128, 256],
-            },
-            size,
-        ),
-        (Architecture::Resnet50Filter { dropout: 0.3 }, size),
-    ];
+    let mut jobs: Vec<(String, Architecture, i64)> = vec![(
+        Architecture::default_resunet().label(),
+        Architecture::default_resunet(),
+        size,
+    )];
+    for arch in [
+        Architecture::Unet {
+            widths: vec![16, 32, 64, 128, 256],
+        },
+        Architecture::Resnet50Filter { dropout: 0.3 },
+    ] {
+        jobs.push((arch.label(), arch, size));
+    }
     for &width in &small_filter_widths {
         for &s in &small_filter_sizes {
-            jobs.push((
-                Architecture::Resnet18Filter {
-                    dropout: 0.3,
-                    width,
-                },
-                s,
-            ));
+            let arch = Architecture::Resnet18Filter {
+                dropout: 0.3,
+                width,
+            };
+            jobs.push((arch.label(), arch, s));
         }
+    }
+    for &base in &resunet_bases {
+        anyhow::ensure!(base > 0, "--resunet-bases: widths are positive");
+        let widths: Vec<i64> = (0..5).map(|k| base << k).collect();
+        jobs.push((
+            format!("resunet_w{base}"),
+            Architecture::ResUnet { widths },
+            size,
+        ));
     }
     let bar = ProgressBar::new(jobs.len() as u64 + 1).with_style(
         ProgressStyle::with_template("arch-bench {bar:30} {pos}/{len} {msg}")
@@ -71,10 +93,13 @@ pub fn run(args: ArchBenchArgs) -> Result<()> {
     let peak = measure_best_peak(&PEAK_SHAPES, runs, &work)?;
     bar.inc(1);
     let mut rows = Vec::new();
-    for (arch, s) in &jobs {
-        let name = arch.label();
+    for (name, arch, s) in &jobs {
         bar.set_message(format!("{name} @ {s}"));
-        rows.push(bench_arch(&name, arch, *s, runs, &work)?);
+        let mut row = bench_arch(name, arch, *s, runs, &work)?;
+        if let Some(python) = &ort_python {
+            row.ort_ms = Some(ort_ms(python, &exported_path(&work, name, *s), runs)?);
+        }
+        rows.push(row);
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -83,20 +108,36 @@ pub fn run(args: ArchBenchArgs) -> Result<()> {
         "tract f32, 1 thread, median of {runs} runs; peak = best of {runs} runs over {} matrix products (1x1 convs), reached at {}x{}x{}: {:.1} GFLOP/s",
         PEAK_SHAPES.len(), peak.shape[0], peak.shape[1], peak.shape[2], peak.gflops
     );
+    let peer = ort_python.is_some();
     println!(
-        "{:<20} {:>5} {:>10} {:>9} {:>10} {:>9} {:>8}",
-        "model", "input", "params", "GFLOP", "ms", "GFLOP/s", "of peak"
+        "{:<20} {:>5} {:>10} {:>9} {:>10} {:>9} {:>8}{}",
+        "model",
+        "input",
+        "params",
+        "GFLOP",
+        "ms",
+        "GFLOP/s",
+        "of peak",
+        if peer {
+            format!(" {:>8} {:>9}", "ort ms", "tract/ort")
+        } else {
+            String::new()
+        }
     );
     for r in &rows {
         println!(
-            "{:<20} {:>5} {:>10} {:>9.2} {:>10.1} {:>9.1} {:>7.0}%",
+            "{:<20} {:>5} {:>10} {:>9.2} {:>10.1} {:>9.1} {:>7.0}%{}",
             r.model,
             r.input,
             r.params,
             2.0 * r.macs as f64 / 1e9,
             r.ms_median,
             r.gflops,
-            100.0 * r.gflops / peak.gflops
+            100.0 * r.gflops / peak.gflops,
+            r.ort_ms.map_or(String::new(), |o| format!(
+                " {o:>8.1} {:>8.2}x",
+                r.ms_median / o
+            ))
         );
     }
     if rows.iter().any(|r| r.gflops > peak.gflops) {
@@ -147,6 +188,30 @@ pub fn run(args: ArchBenchArgs) -> Result<()> {
         println!("-> {}", path.display());
     }
     Ok(())
+}
+
+/// onnxruntime's median ms for `file` on one thread (the peer tract is
+/// timed against here).
+fn ort_ms(python: &std::path::Path, file: &std::path::Path, runs: usize) -> Result<f64> {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/ort_bench.py");
+    let out = std::process::Command::new(python)
+        .arg(&script)
+        .arg("--file")
+        .arg(file)
+        .args(["--threads", "1", "--runs", &runs.to_string()])
+        .output()
+        .with_context(|| format!("running {}", python.display()))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{} --file {}: {}",
+        script.display(),
+        file.display(),
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    v["whole_ms"]
+        .as_f64()
+        .context("onnxruntime's output has no whole_ms")
 }
 
 /// A fresh scratch folder for exported files.
