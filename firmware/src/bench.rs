@@ -8,6 +8,7 @@
 
 pub mod filter_on_off;
 pub mod profile;
+pub mod steps;
 
 use crate::engine::{precision, Engine, EngineConfig};
 use crate::error::{Error, Result};
@@ -74,6 +75,9 @@ pub struct WorkerReport {
     /// With `--slices` and a filter in the set.
     #[serde(default)]
     pub filter_on_off: Option<FilterOnOff>,
+    /// The appliance's own work around the models, step by step.
+    #[serde(default)]
+    pub steps: Vec<steps::StepStat>,
 }
 
 /// Runs in the child: loads the engine as `config` says (its precision,
@@ -112,6 +116,9 @@ pub fn worker(
             segment.extend(s.latency.segment_ms);
         }
     }
+    let paths = sample_paths(models)?;
+    let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+    let steps = steps::measure(&engine, &refs, runs)?;
     // Before the labelled slices are decoded and held in memory, so the
     // peak is the appliance's own.
     let peak_rss_kib = peak_rss_kib();
@@ -133,17 +140,23 @@ pub fn worker(
         slices: total.len(),
         peak_rss_kib,
         filter_on_off,
+        steps,
     })
 }
 
 /// The shipped sample slices: what the appliance sees, at their own sizes.
-fn samples(models: &Path) -> Result<Vec<SliceImage>> {
+fn sample_paths(models: &Path) -> Result<Vec<PathBuf>> {
     let dir = models.join("samples");
     let truths = crate::demo::read_truth(&dir)?;
-    let slices: Vec<SliceImage> = truths
+    Ok(truths.iter().map(|t| dir.join(&t.file)).collect())
+}
+
+fn samples(models: &Path) -> Result<Vec<SliceImage>> {
+    let slices: Vec<SliceImage> = sample_paths(models)?
         .iter()
-        .map(|t| SliceImage::open(&dir.join(&t.file)))
+        .map(|p| SliceImage::open(p))
         .collect::<std::result::Result<_, _>>()?;
+    let dir = models.join("samples");
     if slices.is_empty() {
         return Err(Error::Bench(format!(
             "{}: no samples to time",
@@ -463,6 +476,11 @@ pub fn print(r: &BenchReport, out: &mut impl Write) -> std::io::Result<()> {
                     }
                 )?;
             }
+        }
+    }
+    for w in &r.tract {
+        if !w.steps.is_empty() {
+            steps::print(&w.precision, &w.steps, out)?;
         }
     }
     for w in &r.tract {

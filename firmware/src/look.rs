@@ -44,7 +44,10 @@ fn window(plane: &[f32]) -> Vec<u8> {
     let span = (hi - lo).max(f32::EPSILON);
     plane
         .iter()
-        .map(|v| (((v - lo) / span).clamp(0.0, 1.0) * 255.0).round() as u8)
+        // + 0.5 and truncation rounds these non-negative values as `round()`
+        // does, without its libm call per pixel on baseline x86_64 (no
+        // SSE4.1 rounding instruction): a third of the overlay's time.
+        .map(|v| (((v - lo) / span).clamp(0.0, 1.0) * 255.0 + 0.5) as u8)
         .collect()
 }
 

@@ -79,7 +79,27 @@ fn bench_times_both_precisions_both_models_and_the_peer() {
         // clears the dark one.
         assert_eq!(w["filter_ms"]["n"], 4);
         assert_eq!(w["segment_ms"]["n"], 2, "{w}");
+        // The appliance's own work, step by step, beside both models' runs.
+        let steps = w["steps"].as_array().unwrap();
+        let named = |stage: &str, step: &str| {
+            steps
+                .iter()
+                .find(|s| s["stage"] == stage && s["step"] == step)
+                .unwrap_or_else(|| panic!("no {stage}/{step} in {w}"))
+        };
+        assert_eq!(named("filter", "model")["model"], true);
+        assert_eq!(named("segmenter", "model")["model"], true);
+        for (stage, step) in [
+            ("input", "decode the file"),
+            ("filter", "prepare"),
+            ("segmenter", "back to slice size"),
+            ("store", "encode the PNGs"),
+        ] {
+            assert_eq!(named(stage, step)["model"], false);
+            assert!(named(stage, step)["ms"].as_f64().unwrap() >= 0.0);
+        }
     }
+    assert!(stdout.contains("around the models:"), "{stdout}");
     println!("{stdout}");
     if python.exists() {
         let ort = &report["onnxruntime"];

@@ -83,6 +83,16 @@ pub struct StageLatency {
     pub segment_ms: Option<f64>,
 }
 
+/// One step of [`Engine::time_steps`]: ms per run.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct StepTimes {
+    pub stage: String,
+    pub step: String,
+    /// The model itself, not the appliance's work around it.
+    pub model: bool,
+    pub ms: Vec<f64>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Screening {
     pub verdict: Verdict,
@@ -267,6 +277,86 @@ impl Engine {
             out.push((stage.entry.name.clone(), times));
         }
         Ok(out)
+    }
+
+    /// The appliance's own work around the models, step by step, `runs`
+    /// times on `slice` (each step timed alone, in the order `screen` runs
+    /// them, the segmenter's steps as if the filter had passed the slice):
+    /// ms per run for each `(stage, step, is_model)`.
+    pub fn time_steps(&self, slice: &SliceImage, runs: usize) -> Result<Vec<StepTimes>> {
+        let mut steps: Vec<StepTimes> = Vec::new();
+        let mut record = |stage: &str, step: &str, model: bool, ms: f64| match steps
+            .iter_mut()
+            .find(|s| s.stage == stage && s.step == step)
+        {
+            Some(s) => s.ms.push(ms),
+            None => steps.push(StepTimes {
+                stage: stage.into(),
+                step: step.into(),
+                model,
+                ms: vec![ms],
+            }),
+        };
+        for run in 0..=runs {
+            // The first pass warms the models and allocators; it is not kept.
+            let mut keep = |stage: &str, step: &str, model: bool, started: Instant| {
+                if run > 0 {
+                    record(stage, step, model, ms_since(started));
+                }
+            };
+            let mut prepared = None;
+            if let Some(filter) = &self.filter {
+                let t = Instant::now();
+                let input = prepare(&filter.entry, slice)?;
+                keep("filter", "prepare", false, t);
+                let t = Instant::now();
+                let output = filter.model.run(&input.data)?;
+                keep("filter", "model", true, t);
+                let t = Instant::now();
+                postprocess::tumour_probability(&output, &filter.entry.output)
+                    .map_err(|source| output_error(&filter.entry, source))?;
+                keep("filter", "probability", false, t);
+                // As `screen` does: the segmenter reuses the filter's input
+                // when both models take the same tensor.
+                if self.segmenter_takes_filter_input {
+                    prepared = Some(input);
+                }
+            }
+            let stage = &self.segmenter;
+            let input = match prepared {
+                Some(input) => input,
+                None => {
+                    let t = Instant::now();
+                    let input = prepare(&stage.entry, slice)?;
+                    keep("segmenter", "prepare", false, t);
+                    input
+                }
+            };
+            let t = Instant::now();
+            let output = stage.model.run(&input.data)?;
+            keep("segmenter", "model", true, t);
+            let t = Instant::now();
+            let plane = postprocess::probability_plane(
+                &output,
+                &stage.entry.output,
+                input.width,
+                input.height,
+            )
+            .map_err(|source| output_error(&stage.entry, source))?;
+            keep("segmenter", "sigmoid plane", false, t);
+            let t = Instant::now();
+            let source = input.geometry.to_source(&plane);
+            keep("segmenter", "back to slice size", false, t);
+            let t = Instant::now();
+            let (w, h) = (slice.width, slice.height);
+            let mut mask: Vec<bool> = source.iter().map(|&p| p >= stage.entry.threshold).collect();
+            postprocess::remove_small_components(&mut mask, w, h, self.config.min_component_px);
+            keep("segmenter", "threshold, components", false, t);
+            let t = Instant::now();
+            postprocess::summarise(&mask, &source, w);
+            keep("segmenter", "summary", false, t);
+        }
+        Ok(steps)
     }
 
     pub fn filter_runs(&self) -> usize {

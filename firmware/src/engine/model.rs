@@ -73,8 +73,9 @@ impl LoadedModel {
         // different thread counts do not change each other's.
         let outputs = multithread_tract_scope(self.executor.clone(), || {
             self.plan.run(tvec!(input.into_tvalue()))
-        })
-        .map_err(|e| fail(format!("{e:#}")))?;
+        });
+        clear_upper_vector_state();
+        let outputs = outputs.map_err(|e| fail(format!("{e:#}")))?;
         let first = outputs
             .first()
             .ok_or_else(|| fail("the model produced no output".into()))?;
@@ -201,4 +202,29 @@ fn select_output(model: &mut InferenceModel, entry: &ModelEntry) -> TractResult<
         bail!("the manifest names output '{wanted}', the model has {have:?}");
     }
     model.select_outputs_by_name([wanted])
+}
+
+/// tract 0.23's x86 kernels return with the upper halves of the vector
+/// registers dirty (no `vzeroupper`), and on the Xeons we measured every
+/// legacy-SSE instruction that runs after them (the baseline x86_64 build of
+/// our own code, libm's `expf`) then pays a state-transition penalty: the
+/// segmenter's sigmoid over 128x128 logits took 2.7 ms after a model run and
+/// 0.04 ms after a `vzeroupper` (`neuroscreen bench` prints the steps;
+/// `examples/avx_transition.rs` reproduces it). Clearing the state once after
+/// each run gives the appliance's own work its normal speed.
+#[inline]
+pub fn clear_upper_vector_state() {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx") {
+            // SAFETY: the CPU has AVX (checked just above), all `vzeroupper` needs.
+            unsafe { zero_upper() }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+unsafe fn zero_upper() {
+    std::arch::x86_64::_mm256_zeroupper();
 }
