@@ -163,38 +163,32 @@ def profile(args):
                       "profiles": rows}))
 
 
-def per_op(events, runs):
-    """ms per run by operator type, leaving out the first (warm-up) run."""
+def timed_nodes(events):
+    """(node name, op type, ms) of every node run after the first (warm-up) run."""
     starts = sorted(e["ts"] for e in events if e.get("cat") == "Session" and e.get("name") == "model_run")
     after_warmup = starts[1] if len(starts) > 1 else 0
-    kinds = {}
     for e in events:
-        if e.get("cat") != "Node" or not e.get("name", "").endswith("_kernel_time"):
-            continue
-        if e["ts"] < after_warmup:
-            continue
-        op = e.get("args", {}).get("op_name", "?")
-        node = e["name"][: -len("_kernel_time")]
+        if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time") and e["ts"] >= after_warmup:
+            yield e["name"][: -len("_kernel_time")], e.get("args", {}).get("op_name", "?"), e["dur"] / 1e3
+
+
+def per_op(events, runs):
+    """ms per run by operator type."""
+    kinds = {}
+    for node, op, ms in timed_nodes(events):
         k = kinds.setdefault(op, {"op": op, "nodes": set(), "ms": 0.0})
         k["nodes"].add(node)
-        k["ms"] += e["dur"] / 1e3 / runs
+        k["ms"] += ms / runs
     ops = [{"op": k["op"], "nodes": len(k["nodes"]), "ms": k["ms"]} for k in kinds.values()]
     ops.sort(key=lambda o: -o["ms"])
     return ops
 
 
 def per_node(events, runs):
-    """ms per run by node name (the ONNX node's), after the warm-up run."""
-    starts = sorted(e["ts"] for e in events if e.get("cat") == "Session" and e.get("name") == "model_run")
-    after_warmup = starts[1] if len(starts) > 1 else 0
+    """ms per run by node name (the ONNX node's)."""
     nodes = {}
-    for e in events:
-        if e.get("cat") != "Node" or not e.get("name", "").endswith("_kernel_time"):
-            continue
-        if e["ts"] < after_warmup:
-            continue
-        node = e["name"][: -len("_kernel_time")]
-        nodes[node] = nodes.get(node, 0.0) + e["dur"] / 1e3 / runs
+    for node, _, ms in timed_nodes(events):
+        nodes[node] = nodes.get(node, 0.0) + ms / runs
     return nodes
 
 

@@ -8,10 +8,41 @@ use common::*;
 use serde_json::Value;
 use std::process::Command;
 
-#[test]
-fn bench_times_both_precisions_both_models_and_the_peer() {
-    let tmp = tempfile::tempdir().unwrap();
-    let models = tmp.path().join("models");
+/// The repository's Python environment has onnxruntime (scripts/setup.sh).
+fn python() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python3")
+}
+
+/// `neuroscreen bench ARGS --models MODELS` with the onnxruntime peer and
+/// `--json`: its stdout and the JSON report; fails the test if it fails.
+fn bench(dir: &std::path::Path, models: &std::path::Path, args: &[&str]) -> (String, Value) {
+    let json = dir.join("bench.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_neuroscreen"))
+        .arg("bench")
+        .args(args)
+        .arg("--models")
+        .arg(models)
+        .arg("--python")
+        .arg(python())
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        stdout,
+        serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap(),
+    )
+}
+
+/// A tiny filter + segmenter set with f32 and int8 files, in `dir/models`.
+fn tiny_set_with_both_precisions(dir: &std::path::Path) -> std::path::PathBuf {
+    let models = dir.join("models");
     write_model_set(
         &models,
         &ModelSet {
@@ -19,6 +50,13 @@ fn bench_times_both_precisions_both_models_and_the_peer() {
             ..ModelSet::default()
         },
     );
+    models
+}
+
+#[test]
+fn bench_times_both_precisions_both_models_and_the_peer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let models = tiny_set_with_both_precisions(tmp.path());
     let samples = models.join("samples");
     std::fs::create_dir_all(&samples).unwrap();
     blob_slice(100, 80, &[(50.0, 40.0, 20.0)])
@@ -33,25 +71,7 @@ fn bench_times_both_precisions_both_models_and_the_peer() {
             {"file":"dark.png","mask":null,"truth":"clear","lesion_px":0}]"#,
     )
     .unwrap();
-    let json = tmp.path().join("bench.json");
-    // The repository's Python environment has onnxruntime (scripts/setup.sh).
-    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python3");
-    let out = Command::new(env!("CARGO_BIN_EXE_neuroscreen"))
-        .args(["bench", "--runs", "3", "--threads", "1", "--models"])
-        .arg(&models)
-        .arg("--python")
-        .arg(&python)
-        .arg("--json")
-        .arg(&json)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let (stdout, report) = bench(tmp.path(), &models, &["--runs", "3", "--threads", "1"]);
     let tract = report["tract"].as_array().unwrap();
     let precisions: Vec<&str> = tract
         .iter()
@@ -101,7 +121,7 @@ fn bench_times_both_precisions_both_models_and_the_peer() {
     }
     assert!(stdout.contains("around the models:"), "{stdout}");
     println!("{stdout}");
-    if python.exists() {
+    if python().exists() {
         let ort = &report["onnxruntime"];
         assert!(
             ort["runtime"].as_str().unwrap().starts_with("onnxruntime"),
@@ -125,41 +145,24 @@ fn bench_times_both_precisions_both_models_and_the_peer() {
 #[test]
 fn profile_sums_each_models_time_per_operator_at_each_size() {
     let tmp = tempfile::tempdir().unwrap();
-    let models = tmp.path().join("models");
-    write_model_set(
+    let models = tiny_set_with_both_precisions(tmp.path());
+    let (stdout, report) = bench(
+        tmp.path(),
         &models,
-        &ModelSet {
-            int8_files: true,
-            ..ModelSet::default()
-        },
-    );
-    let json = tmp.path().join("profile.json");
-    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python3");
-    let out = Command::new(env!("CARGO_BIN_EXE_neuroscreen"))
-        .args(["bench", "--profile", "--runs", "2", "--threads", "1"])
-        .args([
+        &[
+            "--profile",
+            "--runs",
+            "2",
+            "--threads",
+            "1",
             "--size",
             "32",
             "--size",
             "64",
             "--precision",
             "f32",
-            "--models",
-        ])
-        .arg(&models)
-        .arg("--python")
-        .arg(&python)
-        .arg("--json")
-        .arg(&json)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
-    let report: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let profiles = report["profiles"].as_array().unwrap();
     let cases: Vec<(&str, &str, u64)> = profiles
         .iter()
@@ -188,7 +191,7 @@ fn profile_sums_each_models_time_per_operator_at_each_size() {
         let nodes: u64 = ops.iter().map(|o| o["nodes"].as_u64().unwrap()).sum();
         assert!(nodes >= 2, "every timed node is counted once: {p}");
         assert!(!tract["slowest"].as_array().unwrap().is_empty());
-        if python.exists() {
+        if python().exists() {
             let ort = &p["onnxruntime"];
             assert!(ort["whole_ms"].as_f64().unwrap() > 0.0, "{p}");
             // The same ONNX operators as the file holds (the tiny filter
