@@ -473,6 +473,25 @@ fn sources_fit_export_and_score_per_source() {
     );
     let metrics = std::fs::read_to_string(seg.join("metrics.jsonl")).unwrap();
     assert!(metrics.contains("\"val_clear_flagged\":"), "{metrics}");
+    // Resumed with no --config and no --data, the run goes on with its own
+    // sources and model (it once looked for data/phantoms instead).
+    let resumed = bin()
+        .args(["fit", "--resume", "--epochs", "2", "--out"])
+        .arg(&seg)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&resumed.stdout).into_owned();
+    assert!(
+        resumed.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    assert!(
+        printed.contains("stk: ") && printed.contains("gry: "),
+        "{printed}"
+    );
+    let metrics = std::fs::read_to_string(seg.join("metrics.jsonl")).unwrap();
+    assert_eq!(metrics.lines().count(), 2, "{metrics}");
     let filter = fit("filter", &["--model", "resnet18", "--filter-width", "4"]);
     let note = dir.path().join("note.md");
     std::fs::write(&note, "Trained on two toy sources; terms: none.\n").unwrap();

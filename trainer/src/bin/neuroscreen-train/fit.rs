@@ -6,6 +6,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use trainer::data::source::DataSource;
 use trainer::nets::Architecture;
+use trainer::train::checkpoint::RunState;
 use trainer::train::config::DeviceChoice;
 use trainer::train::dataset::{load_sources, DataSplit};
 use trainer::train::{fit, FitConfig};
@@ -98,9 +99,17 @@ impl FitArgs {
     }
 
     fn into_config(self) -> Result<(FitConfig, bool)> {
-        let mut c = match &self.config {
-            Some(p) => FitConfig::load(p)?,
-            None => FitConfig::default(),
+        let mut c = match (&self.config, self.resume) {
+            (Some(p), _) => FitConfig::load(p)?,
+            // A resumed run goes on with its own configuration (sources,
+            // model, loss, split); flags given with --resume still win.
+            (None, true) => {
+                let out = self.out.clone().unwrap_or_else(|| FitConfig::default().out);
+                RunState::load(&out)
+                    .with_context(|| format!("resuming {}", out.display()))?
+                    .config
+            }
+            (None, false) => FitConfig::default(),
         };
         let widths = self.widths.clone();
         let current_widths = match &c.model {
