@@ -50,21 +50,11 @@ def main():
             path = os.path.join(args.models, entry["path"])
             row = {"model": model["name"], "precision": entry["precision"], "file": entry["path"]}
             try:
-                opts = ort.SessionOptions()
-                opts.intra_op_num_threads = args.threads
-                opts.inter_op_num_threads = 1
-                opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
                 t0 = time.perf_counter()
-                sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+                sess = ort.InferenceSession(path, session_options(args.threads),
+                                            providers=["CPUExecutionProvider"])
                 row["session_ms"] = (time.perf_counter() - t0) * 1e3
-                feed = {model["input"]["name"]: x}
-                sess.run(None, feed)  # warm-up
-                times = []
-                for _ in range(args.runs):
-                    t0 = time.perf_counter()
-                    sess.run(None, feed)
-                    times.append((time.perf_counter() - t0) * 1e3)
-                row["ms"] = times
+                row["ms"] = timed_runs(sess, {model["input"]["name"]: x}, args.runs)
             except Exception as e:  # a file ORT cannot run is a result too
                 row["error"] = str(e).splitlines()[0][:300]
             results.append(row)
@@ -81,15 +71,20 @@ def one_file(args):
     sess = ort.InferenceSession(args.file, session_options(args.threads), providers=["CPUExecutionProvider"])
     inp = sess.get_inputs()[0]
     x = np.random.default_rng(0).random(inp.shape, dtype=np.float32)
-    sess.run(None, {inp.name: x})
-    times = []
-    for _ in range(args.runs):
-        t0 = time.perf_counter()
-        sess.run(None, {inp.name: x})
-        times.append((time.perf_counter() - t0) * 1e3)
-    times.sort()
+    times = sorted(timed_runs(sess, {inp.name: x}, args.runs))
     print(json.dumps({"runtime": "onnxruntime " + ort.__version__, "whole_ms": times[len(times) // 2]}))
     return 0
+
+
+def timed_runs(sess, feed, runs):
+    """ms of each of `runs` runs, after one warm-up run (first-run allocations)."""
+    sess.run(None, feed)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        sess.run(None, feed)
+        times.append((time.perf_counter() - t0) * 1e3)
+    return times
 
 
 def session_options(threads):
@@ -136,13 +131,7 @@ def profile(args):
                     feed = {model["input"]["name"]: rng.random((1, channels, size, size), dtype=np.float32)}
                     sess = ort.InferenceSession(path, session_options(args.threads),
                                                 providers=["CPUExecutionProvider"])
-                    sess.run(None, feed)
-                    times = []
-                    for _ in range(args.runs):
-                        t0 = time.perf_counter()
-                        sess.run(None, feed)
-                        times.append((time.perf_counter() - t0) * 1e3)
-                    times.sort()
+                    times = sorted(timed_runs(sess, feed, args.runs))
                     row["whole_ms"] = times[len(times) // 2]
                     opts = session_options(args.threads)
                     opts.enable_profiling = True

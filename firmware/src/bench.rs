@@ -92,7 +92,11 @@ pub fn worker(
     let threads = config.threads;
     let engine = Engine::load(&models.join("manifest.json"), config)?;
     let engine_load_ms = started.elapsed().as_secs_f64() * 1e3;
-    let slices = samples(models)?;
+    let paths = sample_paths(models)?;
+    let slices = paths
+        .iter()
+        .map(|p| SliceImage::open(p))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
     let name = engine.precision_label().to_string();
     let timed = engine.time_models(&slices[0], runs)?;
     let models_timed = timed
@@ -116,7 +120,6 @@ pub fn worker(
             segment.extend(s.latency.segment_ms);
         }
     }
-    let paths = sample_paths(models)?;
     let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
     let steps = steps::measure(&engine, &refs, runs)?;
     // Before the labelled slices are decoded and held in memory, so the
@@ -144,26 +147,18 @@ pub fn worker(
     })
 }
 
-/// The shipped sample slices: what the appliance sees, at their own sizes.
+/// The shipped sample slices (what the appliance sees, at their own
+/// sizes); at least one.
 fn sample_paths(models: &Path) -> Result<Vec<PathBuf>> {
     let dir = models.join("samples");
     let truths = crate::demo::read_truth(&dir)?;
-    Ok(truths.iter().map(|t| dir.join(&t.file)).collect())
-}
-
-fn samples(models: &Path) -> Result<Vec<SliceImage>> {
-    let slices: Vec<SliceImage> = sample_paths(models)?
-        .iter()
-        .map(|p| SliceImage::open(p))
-        .collect::<std::result::Result<_, _>>()?;
-    let dir = models.join("samples");
-    if slices.is_empty() {
+    if truths.is_empty() {
         return Err(Error::Bench(format!(
             "{}: no samples to time",
             dir.display()
         )));
     }
-    Ok(slices)
+    Ok(truths.iter().map(|t| dir.join(&t.file)).collect())
 }
 
 /// VmHWM: the most resident memory the process ever held.

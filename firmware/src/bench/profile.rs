@@ -426,16 +426,11 @@ pub fn tract(
         .filter(|node| ms_of(node.id) > 0.0)
         .map(|node| (node.op.name().to_string(), ms_of(node.id)));
     Ok(RuntimeProfile {
-        whole_ms: median(&mut times),
+        whole_ms: super::Stats::of(&times).map_or(f64::NAN, |s| s.p50),
         ops: by_op(by_node),
         slowest,
         nodes: BTreeMap::new(),
     })
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 #[cfg(test)]

@@ -21,9 +21,8 @@ pub struct StepStat {
     pub ms: f64,
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
+fn median(v: &[f64]) -> f64 {
+    super::Stats::of(v).map_or(0.0, |s| s.p50)
 }
 
 /// Times every step on each file in `samples`, `runs` times each.
@@ -44,15 +43,14 @@ pub fn measure(engine: &Engine, samples: &[&Path], runs: usize) -> Result<Vec<St
             stage: "input".into(),
             step: "decode the file".into(),
             model: false,
-            ms: median(&mut times),
+            ms: median(&times),
         });
         for s in engine.time_steps(&slice, runs)? {
-            let mut ms = s.ms;
             steps.push(StepStat {
                 stage: s.stage,
                 step: s.step,
                 model: s.model,
-                ms: median(&mut ms),
+                ms: median(&s.ms),
             });
         }
         // What the store encodes for a slice the segmenter ran on.

@@ -83,6 +83,21 @@ pub struct StageLatency {
     pub segment_ms: Option<f64>,
 }
 
+/// Where `screen_marked` stops after the filter.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Gate {
+    /// Clear a slice the filter scores below its threshold (`screen`).
+    Filter,
+    /// Every slice to the segmenter, the filter not run.
+    Skip,
+    /// The filter run, every slice to the segmenter anyway (`time_steps`).
+    PassAll,
+}
+
+/// Called as each step of the pipeline ends: stage, step, whether it is a
+/// model's own run, when the step started.
+type Mark<'a> = &'a mut dyn FnMut(&'static str, &'static str, bool, Instant);
+
 /// One step of [`Engine::time_steps`]: ms per run.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct StepTimes {
@@ -172,18 +187,33 @@ impl Engine {
     }
 
     fn screen_with(&self, slice: &SliceImage, use_filter: bool) -> Result<Screening> {
+        let gate = if use_filter { Gate::Filter } else { Gate::Skip };
+        self.screen_marked(slice, gate, &mut |_, _, _, _| {})
+    }
+
+    /// The screening pipeline; `mark(stage, step, is_model, started)` is
+    /// called as each step ends, so [`time_steps`](Self::time_steps) times
+    /// the very steps `screen` runs.
+    fn screen_marked(&self, slice: &SliceImage, gate: Gate, mark: Mark<'_>) -> Result<Screening> {
         let mut latency = StageLatency::default();
         let mut filter_probability = None;
         let mut prepared = None;
-        if let Some(filter) = self.filter.as_ref().filter(|_| use_filter) {
+        if let Some(filter) = self.filter.as_ref().filter(|_| gate != Gate::Skip) {
             let started = Instant::now();
             let input = prepare(&filter.entry, slice)?;
-            let p = self.tumour_probability(filter, &input)?;
+            mark("filter", "prepare", false, started);
+            let t = Instant::now();
+            let output = filter.model.run(&input.data)?;
+            mark("filter", "model", true, t);
+            let t = Instant::now();
+            let p = postprocess::tumour_probability(&output, &filter.entry.output)
+                .map_err(|source| output_error(&filter.entry, source))?;
+            mark("filter", "probability", false, t);
             latency.filter_ms = Some(ms_since(started));
             if self.segmenter_takes_filter_input {
                 prepared = Some(input);
             }
-            if p < filter.entry.threshold {
+            if gate == Gate::Filter && p < filter.entry.threshold {
                 return Ok(Screening {
                     verdict: Verdict::Clear,
                     tumour_probability: p,
@@ -194,7 +224,7 @@ impl Engine {
             filter_probability = Some(p);
         }
         let started = Instant::now();
-        let (segmentation, max_pixel) = self.segment(slice, prepared)?;
+        let (segmentation, max_pixel) = self.segment(slice, prepared, mark)?;
         latency.segment_ms = Some(ms_since(started));
         let verdict = if segmentation.summary.area_px > 0 {
             Verdict::Tumour
@@ -209,34 +239,44 @@ impl Engine {
         })
     }
 
-    fn tumour_probability(&self, filter: &Stage, input: &ModelInput) -> Result<f32> {
-        let output = filter.model.run(&input.data)?;
-        postprocess::tumour_probability(&output, &filter.entry.output)
-            .map_err(|source| output_error(&filter.entry, source))
-    }
-
     /// The mask at the slice's resolution and the highest pixel probability;
     /// `prepared`: the slice already prepared to the segmenter's contract.
     fn segment(
         &self,
         slice: &SliceImage,
         prepared: Option<ModelInput>,
+        mark: Mark<'_>,
     ) -> Result<(Segmentation, f32)> {
         let stage = &self.segmenter;
         let input = match prepared {
             Some(input) => input,
-            None => prepare(&stage.entry, slice)?,
+            None => {
+                let t = Instant::now();
+                let input = prepare(&stage.entry, slice)?;
+                mark("segmenter", "prepare", false, t);
+                input
+            }
         };
+        let t = Instant::now();
         let output = stage.model.run(&input.data)?;
+        mark("segmenter", "model", true, t);
+        let t = Instant::now();
         let plane =
             postprocess::probability_plane(&output, &stage.entry.output, input.width, input.height)
                 .map_err(|source| output_error(&stage.entry, source))?;
+        mark("segmenter", "sigmoid plane", false, t);
+        let t = Instant::now();
         let source = input.geometry.to_source(&plane);
+        mark("segmenter", "back to slice size", false, t);
+        let t = Instant::now();
         let (w, h) = (slice.width, slice.height);
         let mut mask: Vec<bool> = source.iter().map(|&p| p >= stage.entry.threshold).collect();
         postprocess::remove_small_components(&mut mask, w, h, self.config.min_component_px);
+        mark("segmenter", "threshold, components", false, t);
+        let t = Instant::now();
         let summary = postprocess::summarise(&mask, &source, w);
         let max_pixel = source.iter().copied().fold(0.0f32, f32::max);
+        mark("segmenter", "summary", false, t);
         Ok((Segmentation { mask, summary }, max_pixel))
     }
 
@@ -279,82 +319,31 @@ impl Engine {
         Ok(out)
     }
 
-    /// The appliance's own work around the models, step by step, `runs`
-    /// times on `slice` (each step timed alone, in the order `screen` runs
-    /// them, the segmenter's steps as if the filter had passed the slice):
-    /// ms per run for each `(stage, step, is_model)`.
+    /// The appliance's own work around the models, step by step: `screen`'s
+    /// own steps, `runs` times on `slice` (the segmenter's as if the filter
+    /// had passed the slice), ms per run for each `(stage, step, is_model)`.
     pub fn time_steps(&self, slice: &SliceImage, runs: usize) -> Result<Vec<StepTimes>> {
         let mut steps: Vec<StepTimes> = Vec::new();
-        let mut record = |stage: &str, step: &str, model: bool, ms: f64| match steps
-            .iter_mut()
-            .find(|s| s.stage == stage && s.step == step)
-        {
-            Some(s) => s.ms.push(ms),
-            None => steps.push(StepTimes {
-                stage: stage.into(),
-                step: step.into(),
-                model,
-                ms: vec![ms],
-            }),
-        };
         for run in 0..=runs {
             // The first pass warms the models and allocators; it is not kept.
-            let mut keep = |stage: &str, step: &str, model: bool, started: Instant| {
-                if run > 0 {
-                    record(stage, step, model, ms_since(started));
+            self.screen_marked(slice, Gate::PassAll, &mut |stage, step, model, started| {
+                if run == 0 {
+                    return;
                 }
-            };
-            let mut prepared = None;
-            if let Some(filter) = &self.filter {
-                let t = Instant::now();
-                let input = prepare(&filter.entry, slice)?;
-                keep("filter", "prepare", false, t);
-                let t = Instant::now();
-                let output = filter.model.run(&input.data)?;
-                keep("filter", "model", true, t);
-                let t = Instant::now();
-                postprocess::tumour_probability(&output, &filter.entry.output)
-                    .map_err(|source| output_error(&filter.entry, source))?;
-                keep("filter", "probability", false, t);
-                // As `screen` does: the segmenter reuses the filter's input
-                // when both models take the same tensor.
-                if self.segmenter_takes_filter_input {
-                    prepared = Some(input);
+                let ms = ms_since(started);
+                match steps
+                    .iter_mut()
+                    .find(|s| s.stage == stage && s.step == step)
+                {
+                    Some(s) => s.ms.push(ms),
+                    None => steps.push(StepTimes {
+                        stage: stage.into(),
+                        step: step.into(),
+                        model,
+                        ms: vec![ms],
+                    }),
                 }
-            }
-            let stage = &self.segmenter;
-            let input = match prepared {
-                Some(input) => input,
-                None => {
-                    let t = Instant::now();
-                    let input = prepare(&stage.entry, slice)?;
-                    keep("segmenter", "prepare", false, t);
-                    input
-                }
-            };
-            let t = Instant::now();
-            let output = stage.model.run(&input.data)?;
-            keep("segmenter", "model", true, t);
-            let t = Instant::now();
-            let plane = postprocess::probability_plane(
-                &output,
-                &stage.entry.output,
-                input.width,
-                input.height,
-            )
-            .map_err(|source| output_error(&stage.entry, source))?;
-            keep("segmenter", "sigmoid plane", false, t);
-            let t = Instant::now();
-            let source = input.geometry.to_source(&plane);
-            keep("segmenter", "back to slice size", false, t);
-            let t = Instant::now();
-            let (w, h) = (slice.width, slice.height);
-            let mut mask: Vec<bool> = source.iter().map(|&p| p >= stage.entry.threshold).collect();
-            postprocess::remove_small_components(&mut mask, w, h, self.config.min_component_px);
-            keep("segmenter", "threshold, components", false, t);
-            let t = Instant::now();
-            postprocess::summarise(&mask, &source, w);
-            keep("segmenter", "summary", false, t);
+            })?;
         }
         Ok(steps)
     }
