@@ -227,12 +227,11 @@ impl<'a> Screener<'a> {
                     _ => None,
                 };
                 let mask = screening.segmentation.as_ref().map(|s| s.mask.as_slice());
-                // Drawn once here when a Secondary Capture burns it in; the
-                // store encodes the same picture.
-                let overlay = (self.secondary_capture
-                    && mask.is_some()
-                    && matches!(decoded, Decoded::Dicom { .. }))
-                .then(|| crate::store::overlay::render(slice, mask));
+                // Drawn once here, windowed with the percentiles the models'
+                // normalisation measured: a Secondary Capture burns in the
+                // picture the store encodes.
+                let overlay =
+                    crate::store::overlay::render_with(slice, mask, screening.window.as_ref());
                 let objects = match &decoded {
                     Decoded::Image(_) => DicomObjects::default(),
                     Decoded::Dicom {
@@ -245,17 +244,21 @@ impl<'a> Screener<'a> {
                         identity,
                         frame,
                         mask,
-                        overlay.as_ref(),
+                        Some(&overlay).filter(|_| self.secondary_capture && mask.is_some()),
                     ),
                 };
                 let outputs = SliceOutputs {
                     slice,
                     mask,
-                    overlay: overlay.as_ref(),
+                    overlay: Some(&overlay),
                 };
                 self.store.store_with(&mut record, Some(outputs), objects)?;
                 if self.pictures.is_some() {
-                    self.keep(Some(Picture::of_slice(slice, mask)));
+                    self.keep(Some(Picture::of_slice(
+                        slice,
+                        mask,
+                        screening.window.as_ref(),
+                    )));
                 }
             }
             Err(e) => {

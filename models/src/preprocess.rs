@@ -76,6 +76,19 @@ pub struct ModelInput {
     pub height: u32,
     pub data: Vec<f32>,
     pub geometry: Geometry,
+    /// The raw slice's percentiles a [`Normalisation::Percentile`] measured,
+    /// kept so a later step that windows the same slice (the overlay) need
+    /// not measure them again; `None` for the other normalisations.
+    pub window: Option<Window>,
+}
+
+/// Each channel's `low` and `high` percentiles of a raw slice.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Window {
+    pub low: f32,
+    pub high: f32,
+    /// `(value at low, value at high)` per channel of the slice.
+    pub channels: Vec<(f32, f32)>,
 }
 
 impl Geometry {
@@ -158,12 +171,18 @@ fn resize_plane(plane: Vec<f32>, src: (u32, u32), w: u32, h: u32) -> Vec<f32> {
     triangle_resize(&plane, src, (w, h), bounds)
 }
 
-/// Normalises one channel's raw values in place.
-pub fn normalise_plane(plane: &mut [f32], norm: Normalisation, full_scale: f32) {
+/// Normalises one channel's raw values in place; returns the percentiles a
+/// [`Normalisation::Percentile`] measured.
+pub fn normalise_plane(
+    plane: &mut [f32],
+    norm: Normalisation,
+    full_scale: f32,
+) -> Option<(f32, f32)> {
     match norm {
         Normalisation::UnitRange => {
             let inv = 1.0 / full_scale.max(f32::MIN_POSITIVE);
             plane.iter_mut().for_each(|v| *v *= inv);
+            None
         }
         Normalisation::Percentile { low, high } => {
             let (lo, hi) = percentiles(plane, low, high);
@@ -180,6 +199,7 @@ pub fn normalise_plane(plane: &mut [f32], norm: Normalisation, full_scale: f32) 
                     .iter_mut()
                     .for_each(|v| *v = ((f64::from(*v) - lo) / span).clamp(0.0, 1.0) as f32);
             }
+            Some((lo, hi))
         }
         Normalisation::ZScore => {
             let (sum, sq, n) = plane
@@ -190,7 +210,7 @@ pub fn normalise_plane(plane: &mut [f32], norm: Normalisation, full_scale: f32) 
                 });
             if n < 2 {
                 plane.iter_mut().for_each(|v| *v = 0.0);
-                return;
+                return None;
             }
             let mean = sum / n as f64;
             let std = ((sq / n as f64) - mean * mean).max(0.0).sqrt();
@@ -198,17 +218,34 @@ pub fn normalise_plane(plane: &mut [f32], norm: Normalisation, full_scale: f32) 
             plane
                 .iter_mut()
                 .for_each(|v| *v = ((*v as f64 - mean) / std) as f32);
+            None
         }
     }
 }
 
-/// The smallest and largest value of a plane (infinities when it is empty).
+/// The smallest and largest value of a plane (infinities when it is empty;
+/// NaNs ignored).
 fn value_range(plane: &[f32]) -> (f32, f32) {
-    plane
+    // Eight running minima and maxima: a single fold is one long chain of
+    // dependent min/max instructions that the compiler may not reorder.
+    let mut lo = [f32::INFINITY; 8];
+    let mut hi = [f32::NEG_INFINITY; 8];
+    let mut chunks = plane.chunks_exact(8);
+    for chunk in &mut chunks {
+        for k in 0..8 {
+            let v = chunk[k];
+            lo[k] = if v < lo[k] { v } else { lo[k] };
+            hi[k] = if v > hi[k] { v } else { hi[k] };
+        }
+    }
+    let fold = |(a, b): (f32, f32), &v: &f32| (a.min(v), b.max(v));
+    let lanes = lo
         .iter()
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
-            (a.min(v), b.max(v))
-        })
+        .zip(&hi)
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), (&l, &h)| {
+            (a.min(l), b.max(h))
+        });
+    chunks.remainder().iter().fold(lanes, fold)
 }
 
 /// The `low` and `high` percentiles (0..100) of a plane, by a 4096-bin
@@ -225,23 +262,36 @@ pub fn percentiles(plane: &[f32], low: f32, high: f32) -> (f32, f32) {
     let (min, max) = (f64::from(min), f64::from(max));
     let scale = (BINS - 1) as f64 / (max - min);
     let mut hist = vec![0u32; BINS];
+    // To i32, not usize: x86_64 has one instruction for the former and
+    // needs several for a saturating float-to-u64 cast. The bin is within
+    // 0..BINS for every value in min..=max (NaN casts to 0).
+    let bin = |v: f32| (((f64::from(v) - min) * scale) as i32).clamp(0, BINS as i32 - 1) as usize;
     for &v in plane {
-        let bin = ((f64::from(v) - min) * scale) as usize;
-        hist[bin.min(BINS - 1)] += 1;
+        hist[bin(v)] += 1;
     }
     let n = plane.len() as f64;
-    let find = |p: f32| -> f32 {
-        let target = (p as f64 / 100.0 * n).clamp(0.0, n);
-        let mut acc = 0.0;
-        for (i, &c) in hist.iter().enumerate() {
-            acc += c as f64;
-            if acc >= target && c > 0 {
-                return (min + i as f64 / scale) as f32;
-            }
+    // A high below low reads as low, as it always has.
+    let high = high.max(low);
+    let targets = [low, high].map(|p| (f64::from(p) / 100.0 * n).clamp(0.0, n));
+    // One walk up the cumulative counts finds both: the first non-empty bin
+    // where the count reaches each target.
+    let mut found = [max as f32; 2];
+    let mut next = 0;
+    let mut acc = 0.0;
+    for (i, &c) in hist.iter().enumerate() {
+        if c == 0 {
+            continue;
         }
-        max as f32
-    };
-    (find(low), find(high).max(find(low)))
+        acc += f64::from(c);
+        while next < 2 && acc >= targets[next] {
+            found[next] = (min + i as f64 / scale) as f32;
+            next += 1;
+        }
+        if next == 2 {
+            break;
+        }
+    }
+    (found[0], found[1])
 }
 
 /// Brings a decoded slice to the model input: normalise, replicate grey to
@@ -267,11 +317,24 @@ pub fn prepare(
     let geometry = Geometry::new((slice.width, slice.height), (width, height), pp.resize);
     let mut data = Vec::with_capacity(3 * (width * height) as usize);
     let mut normalised: Vec<Vec<f32>> = Vec::with_capacity(slice.channels);
+    let mut measured = Vec::with_capacity(slice.channels);
     for c in 0..slice.channels {
         let mut plane = slice.plane(c).to_vec();
-        normalise_plane(&mut plane, pp.normalisation, slice.full_scale());
+        measured.extend(normalise_plane(
+            &mut plane,
+            pp.normalisation,
+            slice.full_scale(),
+        ));
         normalised.push(geometry.to_input(&plane));
     }
+    let window = match pp.normalisation {
+        Normalisation::Percentile { low, high } => Some(Window {
+            low,
+            high,
+            channels: measured,
+        }),
+        _ => None,
+    };
     for c in 0..3 {
         data.extend_from_slice(&normalised[if slice.channels == 1 { 0 } else { c }]);
     }
@@ -280,6 +343,7 @@ pub fn prepare(
         height,
         data,
         geometry,
+        window,
     })
 }
 
@@ -299,6 +363,88 @@ mod tests {
         normalise_plane(&mut plane, pct, 1.0);
         assert!(plane.iter().all(|v| (0.0..=1.0).contains(v)), "{plane:?}");
         assert!(plane[1] > plane[0], "{plane:?}");
+    }
+
+    /// The histogram percentiles as first written (a separate walk per
+    /// percentile, a float-to-usize bin), kept to check the faster one.
+    fn percentiles_reference(plane: &[f32], low: f32, high: f32) -> (f32, f32) {
+        let (min, max) = plane
+            .iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
+                (a.min(v), b.max(v))
+            });
+        if max <= min {
+            return (min, min);
+        }
+        let (min, max) = (f64::from(min), f64::from(max));
+        let scale = 4095.0 / (max - min);
+        let mut hist = vec![0u32; 4096];
+        for &v in plane {
+            hist[(((f64::from(v) - min) * scale) as usize).min(4095)] += 1;
+        }
+        let n = plane.len() as f64;
+        let find = |p: f32| -> f32 {
+            let target = (p as f64 / 100.0 * n).clamp(0.0, n);
+            let mut acc = 0.0;
+            for (i, &c) in hist.iter().enumerate() {
+                acc += c as f64;
+                if acc >= target && c > 0 {
+                    return (min + i as f64 / scale) as f32;
+                }
+            }
+            max as f32
+        };
+        (find(low), find(high).max(find(low)))
+    }
+
+    #[test]
+    fn percentiles_are_those_of_the_first_histogram_walk() {
+        let mut state = 12345u32;
+        let mut next = || {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            state >> 8
+        };
+        for len in [1usize, 7, 8, 9, 63, 4096, 65_536] {
+            let mut plane: Vec<f32> = (0..len).map(|_| (next() % 4000) as f32 * 0.37).collect();
+            if len > 8 {
+                // A background of zeros, a hot pixel and a NaN, as slices have.
+                plane[..len / 3].fill(0.0);
+                plane[len / 2] = 1.0e6;
+                plane[len - 1] = f32::NAN;
+            }
+            for (low, high) in [(0.5, 99.5), (1.0, 99.0), (0.0, 100.0), (60.0, 40.0)] {
+                assert_eq!(
+                    percentiles(&plane, low, high),
+                    percentiles_reference(&plane, low, high),
+                    "{len} values, {low}..{high}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn prepare_keeps_the_percentiles_it_normalised_with() {
+        let data: Vec<f32> = (0..2 * 4 * 4).map(|i| (i * i) as f32).collect();
+        let slice = SliceImage::new(4, 8, 1, 16, data.clone());
+        let pp = |normalisation| Preprocessing {
+            resize: ResizePolicy::Stretch,
+            normalisation,
+        };
+        let input = prepare(
+            &slice,
+            &pp(Normalisation::Percentile {
+                low: 1.0,
+                high: 99.0,
+            }),
+            4,
+            4,
+        )
+        .unwrap();
+        let window = input.window.unwrap();
+        assert_eq!((window.low, window.high), (1.0, 99.0));
+        assert_eq!(window.channels, vec![percentiles(&data, 1.0, 99.0)]);
+        let input = prepare(&slice, &pp(Normalisation::ZScore), 4, 4).unwrap();
+        assert!(input.window.is_none());
     }
 
     #[test]

@@ -54,14 +54,16 @@ pub fn measure(engine: &Engine, samples: &[&Path], runs: usize) -> Result<Vec<St
             });
         }
         // What the store encodes for a slice the segmenter ran on.
-        let mask = engine
-            .screen_without_filter(&slice)?
-            .segmentation
-            .map(|g| g.mask);
+        let screening = engine.screen_without_filter(&slice)?;
+        let mask = screening.segmentation.map(|g| g.mask);
         let (mut render, mut encode) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
         for _ in 0..runs {
             let t = Instant::now();
-            let overlay = crate::store::overlay::render(&slice, mask.as_deref());
+            let overlay = crate::store::overlay::render_with(
+                &slice,
+                mask.as_deref(),
+                screening.window.as_ref(),
+            );
             render.push(t.elapsed().as_secs_f64() * 1e3);
             let t = Instant::now();
             if let Some(m) = &mask {

@@ -15,6 +15,7 @@ mod tests;
 use crate::error::{Error, Result};
 use model::LoadedModel;
 use models::manifest::Precision;
+use models::preprocess::Window;
 use models::{preprocess, Manifest, ModelEntry, ModelInput, SliceImage};
 use postprocess::MaskSummary;
 pub use precision::PrecisionChoice;
@@ -115,6 +116,9 @@ pub struct Screening {
     /// `None` when the filter cleared the slice and the segmenter never ran.
     pub segmentation: Option<Segmentation>,
     pub latency: StageLatency,
+    /// The slice's percentiles per channel as the models' normalisation
+    /// measured them, for the overlay's windowing ([`crate::look`]).
+    pub window: Option<Window>,
 }
 
 impl Engine {
@@ -210,21 +214,22 @@ impl Engine {
                 .map_err(|source| output_error(&filter.entry, source))?;
             mark("filter", "probability", false, t);
             latency.filter_ms = Some(ms_since(started));
-            if self.segmenter_takes_filter_input {
-                prepared = Some(input);
-            }
             if gate == Gate::Filter && p < filter.entry.threshold {
                 return Ok(Screening {
                     verdict: Verdict::Clear,
                     tumour_probability: p,
                     segmentation: None,
                     latency,
+                    window: input.window,
                 });
+            }
+            if self.segmenter_takes_filter_input {
+                prepared = Some(input);
             }
             filter_probability = Some(p);
         }
         let started = Instant::now();
-        let (segmentation, max_pixel) = self.segment(slice, prepared, mark)?;
+        let (segmentation, max_pixel, window) = self.segment(slice, prepared, mark)?;
         latency.segment_ms = Some(ms_since(started));
         let verdict = if segmentation.summary.area_px > 0 {
             Verdict::Tumour
@@ -236,6 +241,7 @@ impl Engine {
             tumour_probability: filter_probability.unwrap_or(max_pixel),
             segmentation: Some(segmentation),
             latency,
+            window,
         })
     }
 
@@ -246,7 +252,7 @@ impl Engine {
         slice: &SliceImage,
         prepared: Option<ModelInput>,
         mark: Mark<'_>,
-    ) -> Result<(Segmentation, f32)> {
+    ) -> Result<(Segmentation, f32, Option<Window>)> {
         let stage = &self.segmenter;
         let input = match prepared {
             Some(input) => input,
@@ -277,7 +283,7 @@ impl Engine {
         let summary = postprocess::summarise(&mask, &source, w);
         let max_pixel = source.iter().copied().fold(0.0f32, f32::max);
         mark("segmenter", "summary", false, t);
-        Ok((Segmentation { mask, summary }, max_pixel))
+        Ok((Segmentation { mask, summary }, max_pixel, input.window))
     }
 
     /// Model name to the precision it runs at.

@@ -10,6 +10,7 @@ use embedded_graphics::prelude::*;
 use embedded_graphics::primitives::{PrimitiveStyle, Rectangle};
 use image::imageops::FilterType;
 use image::{GrayImage, RgbImage};
+use models::preprocess::Window;
 use models::SliceImage;
 
 const FRAME: Rgb888 = Rgb888::new(70, 70, 70);
@@ -21,10 +22,11 @@ pub struct Picture {
 }
 
 impl Picture {
-    /// From a slice in memory and its mask (the slice's size).
-    pub fn of_slice(slice: &SliceImage, mask: Option<&[bool]>) -> Self {
+    /// From a slice in memory and its mask (the slice's size), windowed
+    /// with the percentiles already measured on it, if any.
+    pub fn of_slice(slice: &SliceImage, mask: Option<&[bool]>, window: Option<&Window>) -> Self {
         Self {
-            slice: look::windowed(slice),
+            slice: look::windowed_with(slice, window),
             mask: mask.map(|m| look::mask_image(m, slice.width, slice.height)),
         }
     }

@@ -5,6 +5,7 @@
 use crate::look;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::{ExtendedColorType, ImageEncoder, ImageResult, RgbImage};
+use models::preprocess::Window;
 use models::SliceImage;
 
 pub fn mask_png(mask: &[bool], width: u32, height: u32) -> ImageResult<Vec<u8>> {
@@ -44,8 +45,14 @@ fn png(raw: &[u8], width: u32, height: u32, colour: ExtendedColorType) -> ImageR
 
 /// The overlay at the slice's own size (outline one pixel deep).
 pub fn render(slice: &SliceImage, mask: Option<&[bool]>) -> RgbImage {
+    render_with(slice, mask, None)
+}
+
+/// As [`render`], windowed with the percentiles the models' normalisation
+/// already measured on this slice ([`look::windowed_with`]).
+pub fn render_with(slice: &SliceImage, mask: Option<&[bool]>, window: Option<&Window>) -> RgbImage {
     let mask = mask.map(|m| look::mask_image(m, slice.width, slice.height));
-    look::paint(&look::windowed(slice), mask.as_ref(), 1)
+    look::paint(&look::windowed_with(slice, window), mask.as_ref(), 1)
 }
 
 #[cfg(test)]
