@@ -6,7 +6,9 @@ made by onnxruntime's static quantiser, a manifest with their sha256) that
 `neuroscreen bench --profile --models OUT/FORM` times beside the shipped
 int8 files. Forms: activations uint8 or int8, asymmetric or symmetric, QDQ
 (QuantizeLinear/DequantizeLinear around float operators) or QOperator
-(QLinearConv and onnxruntime's QLinearAdd/QLinearConcat).
+(QLinearConv and onnxruntime's QLinearAdd/QLinearConcat), or QOperator for the
+convolutions only (`qopconv`: QLinearConv, everything else float between
+QuantizeLinear/DequantizeLinear, the form our own export writes).
 
 The calibration is eight pseudo-random images: the files are for timing
 only (a CNN's time does not depend on its scales), never to ship.
@@ -24,7 +26,15 @@ import numpy as np
 import onnx
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
-FORMS = ["u8-asym-qdq", "s8-asym-qdq", "s8-sym-qdq", "u8-asym-qop", "s8-sym-qop"]
+FORMS = [
+    "u8-asym-qdq",
+    "s8-asym-qdq",
+    "s8-sym-qdq",
+    "u8-asym-qop",
+    "s8-sym-qop",
+    "u8-asym-qopconv",
+    "s8-sym-qopconv",
+]
 
 
 class Random(CalibrationDataReader):
@@ -45,7 +55,8 @@ def quantise(src, dst, form):
         src,
         dst,
         Random(name, shape),
-        quant_format=QuantFormat.QOperator if fmt == "qop" else QuantFormat.QDQ,
+        quant_format=QuantFormat.QDQ if fmt == "qdq" else QuantFormat.QOperator,
+        op_types_to_quantize=["Conv"] if fmt == "qopconv" else None,
         activation_type=QuantType.QInt8 if act == "s8" else QuantType.QUInt8,
         weight_type=QuantType.QInt8,
         per_channel=True,
