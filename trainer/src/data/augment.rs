@@ -39,6 +39,14 @@ pub struct Augmentation {
     pub grey_prob: f32,
     #[serde(default = "flair")]
     pub grey_channel: usize,
+    /// A slice without tumour that turns grey takes any of its channels,
+    /// drawn uniformly, instead of `grey_channel`: LGG's clear slices then
+    /// also teach the segmenter what a clear grey T1 and post-contrast T1
+    /// look like (dark ventricles in bright white matter, which it took for
+    /// a tumour on T1 slices from registry packages). Tumour slices keep
+    /// `grey_channel`, where their masks are drawn.
+    #[serde(default)]
+    pub grey_clear_any_channel: bool,
     /// Gamma exp(U(-this, this)) per channel.
     #[serde(default)]
     pub gamma: f32,
@@ -81,6 +89,7 @@ impl Default for Augmentation {
             noise: 0.02,
             grey_prob: 0.3,
             grey_channel: 1,
+            grey_clear_any_channel: false,
             gamma: 0.4,
             curve_prob: 0.2,
             bias_prob: 0.5,
@@ -126,7 +135,12 @@ impl Augmentation {
             && self.grey_channel < channels
             && rng.random_bool(f64::from(self.grey_prob))
         {
-            let src = image[self.grey_channel * n..(self.grey_channel + 1) * n].to_vec();
+            let channel = if self.grey_clear_any_channel && mask.iter().all(|&m| m == 0) {
+                rng.random_range(0..channels)
+            } else {
+                self.grey_channel
+            };
+            let src = image[channel * n..(channel + 1) * n].to_vec();
             for plane in image.chunks_exact_mut(n) {
                 plane.copy_from_slice(&src);
             }
@@ -487,6 +501,53 @@ mod tests {
                 ((p % w) as f32 / w as f32) * (c as f32 + 1.0) / 3.0
             })
             .collect()
+    }
+
+    #[test]
+    fn clear_slices_turn_grey_from_any_channel_tumour_slices_from_flair() {
+        let (w, h) = (8, 8);
+        let n = w * h;
+        let grey_any = Augmentation {
+            grey_prob: 1.0,
+            grey_clear_any_channel: true,
+            rotation_deg: 0.0,
+            flip_horizontal: false,
+            scale: (1.0, 1.0),
+            noise: 0.0,
+            gain: 0.0,
+            offset: 0.0,
+            ..Augmentation::seed_only()
+        };
+        let base = stacked(w, h);
+        let source_channel = |img: &[f32]| (0..3).find(|&c| img[..n] == base[c * n..(c + 1) * n]);
+        let mut seen = [0usize; 3];
+        for seed in 0..60 {
+            let (mut clear, mut none) = (base.clone(), vec![0u8; n]);
+            grey_any.apply(
+                &mut ChaCha8Rng::seed_from_u64(seed),
+                &mut clear,
+                &mut none,
+                w,
+                h,
+            );
+            assert!(clear.chunks_exact(n).all(|p| p == &clear[..n]), "grey");
+            seen[source_channel(&clear).expect("one of the channels")] += 1;
+            let (mut tumour, mut mask) = (base.clone(), vec![0u8; n]);
+            mask[n / 2] = 1;
+            grey_any.apply(
+                &mut ChaCha8Rng::seed_from_u64(seed),
+                &mut tumour,
+                &mut mask,
+                w,
+                h,
+            );
+            assert_eq!(
+                source_channel(&tumour),
+                Some(1),
+                "a tumour slice stays FLAIR"
+            );
+        }
+        assert!(seen.iter().all(|&k| k > 5), "every channel drawn: {seen:?}");
     }
 
     #[test]
