@@ -365,6 +365,74 @@ fn find<'a>(rows: &'a [ModelTiming], model: &str, precision: &str) -> Option<&'a
         .find(|r| r.model == model && r.precision == precision)
 }
 
+/// One figure of a report, when it has it.
+type Figure<'a> = Box<dyn Fn(&BenchReport) -> Option<f64> + 'a>;
+
+/// What more threads bought, from runs of the same set at several thread
+/// counts (the first is the baseline): per precision, each model alone in
+/// tract and onnxruntime, and tract's end to end per slice, as medians and
+/// as the baseline's time over each count's.
+pub fn print_scaling(reports: &[BenchReport], out: &mut impl Write) -> std::io::Result<()> {
+    let Some(base) = reports.first() else {
+        return Ok(());
+    };
+    writeln!(
+        out,
+        "\nthreads: medians in ms, and the speed-up over {} thread(s) in brackets:",
+        base.threads
+    )?;
+    writeln!(
+        out,
+        "{:<5} {:<28} {}",
+        "prec",
+        "figure",
+        reports
+            .iter()
+            .map(|r| format!("{:>18}", format!("{} thread(s)", r.threads)))
+            .collect::<String>()
+    )?;
+    let cell = |now: Option<f64>, then: Option<f64>| match (now, then) {
+        (Some(n), Some(t)) if n > 0.0 => format!("{:>18}", format!("{n:.2} ({:.2}x)", t / n)),
+        (Some(n), _) => format!("{:>18}", format!("{n:.2}")),
+        _ => format!("{:>18}", "-"),
+    };
+    for w in &base.tract {
+        let worker = |r: &BenchReport| r.tract.iter().find(|x| x.precision == w.precision).cloned();
+        let mut rows: Vec<(String, Figure<'_>)> = Vec::new();
+        for m in &w.models {
+            let (model, prec) = (m.model.clone(), m.precision.clone());
+            rows.push((
+                format!("{} tract", m.model),
+                Box::new(move |r: &BenchReport| {
+                    worker(r).and_then(|w| {
+                        find(&w.models, &model, &prec).and_then(|t| t.ms.as_ref().map(|s| s.p50))
+                    })
+                }),
+            ));
+            let (model, prec) = (m.model.clone(), m.precision.clone());
+            rows.push((
+                format!("{} onnxruntime", m.model),
+                Box::new(move |r: &BenchReport| {
+                    r.onnxruntime
+                        .as_ref()
+                        .and_then(|o| find(&o.models, &model, &prec))
+                        .and_then(|t| t.ms.as_ref().map(|s| s.p50))
+                }),
+            ));
+        }
+        rows.push((
+            "end to end tract".into(),
+            Box::new(move |r: &BenchReport| worker(r).and_then(|w| w.end_to_end_ms.map(|s| s.p50))),
+        ));
+        for (label, get) in &rows {
+            let then = get(base);
+            let cells: String = reports.iter().map(|r| cell(get(r), then)).collect();
+            writeln!(out, "{:<5} {:<28} {}", w.precision, label, cells)?;
+        }
+    }
+    Ok(())
+}
+
 /// The tables a person reads.
 pub fn print(r: &BenchReport, out: &mut impl Write) -> std::io::Result<()> {
     let ms = |s: &Option<Stats>| s.as_ref().map_or("-".into(), |s| format!("{:.2}", s.p50));
@@ -497,6 +565,67 @@ mod tests {
         assert_eq!((s.n, s.min, s.p50, s.p95), (5, 1.0, 3.0, 5.0));
         assert!((s.mean - 3.0).abs() < 1e-12);
         assert!(Stats::of(&[]).is_none());
+    }
+
+    fn timing(model: &str, ms: f64) -> ModelTiming {
+        ModelTiming {
+            model: model.into(),
+            precision: "f32".into(),
+            ms: Stats::of(&[ms]),
+            load_ms: None,
+            error: None,
+        }
+    }
+
+    fn report(threads: usize, segmenter: f64, ort: f64, end_to_end: f64) -> BenchReport {
+        BenchReport {
+            date: "d".into(),
+            arch: "x86_64".into(),
+            threads,
+            runs: 1,
+            tract: vec![WorkerReport {
+                precision: "f32".into(),
+                threads,
+                engine_load_ms: 1.0,
+                models: vec![timing("segmenter", segmenter)],
+                filter_ms: None,
+                segment_ms: None,
+                end_to_end_ms: Stats::of(&[end_to_end]),
+                slices: 1,
+                peak_rss_kib: None,
+                filter_on_off: None,
+                steps: Vec::new(),
+            }],
+            onnxruntime: Some(OrtReport {
+                runtime: "onnxruntime".into(),
+                models: vec![timing("segmenter", ort)],
+                peak_rss_kib: None,
+            }),
+            onnxruntime_skipped: None,
+        }
+    }
+
+    #[test]
+    fn scaling_gives_each_count_against_the_first() {
+        let mut out = Vec::new();
+        print_scaling(
+            &[report(1, 12.0, 6.0, 16.0), report(2, 8.0, 3.0, 10.0)],
+            &mut out,
+        )
+        .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        // The figures after a row's label.
+        let row = |label: &str| {
+            let line = text
+                .lines()
+                .find(|l| l.contains(label))
+                .unwrap_or_else(|| panic!("{label} in {text}"));
+            let (_, figures) = line.split_once(label).unwrap();
+            figures.split_whitespace().collect::<Vec<_>>().join(" ")
+        };
+        assert_eq!(row("segmenter tract"), "12.00 (1.00x) 8.00 (1.50x)");
+        assert_eq!(row("segmenter onnxruntime"), "6.00 (1.00x) 3.00 (2.00x)");
+        assert_eq!(row("end to end tract"), "16.00 (1.00x) 10.00 (1.60x)");
     }
 
     #[test]

@@ -18,9 +18,11 @@ pub struct Args {
     #[arg(long, default_value_t = 30)]
     runs: usize,
     /// Threads for tract and onnxruntime alike [default: models.threads of
-    /// --config, else every core]
-    #[arg(long)]
-    threads: Option<usize>,
+    /// --config, else every core]; several (`--threads 1,2`) time the set at
+    /// each and end with what the extra threads bought (--json then writes
+    /// a list of reports)
+    #[arg(long, value_delimiter = ',')]
+    threads: Vec<usize>,
     /// Python that has onnxruntime [default: .venv/bin/python3 if present, else python3]
     #[arg(long)]
     python: Option<PathBuf>,
@@ -48,7 +50,15 @@ pub fn run(args: Args) -> Result<usize> {
     let config = args.model.config.clone();
     let appliance = args.model.resolve()?;
     let models = appliance.models.dir.clone();
-    let threads = args.threads.unwrap_or_else(|| appliance.engine().threads);
+    let thread_counts = if args.threads.is_empty() {
+        vec![appliance.engine().threads]
+    } else {
+        args.threads.clone()
+    };
+    if let Some(zero) = thread_counts.iter().find(|&&t| t == 0) {
+        anyhow::bail!("--threads {zero}: a thread count is at least 1");
+    }
+    let threads = thread_counts[0];
     let precisions = match appliance.models.precision {
         PrecisionChoice::Auto => Vec::new(),
         PrecisionChoice::F32 => vec![Precision::F32],
@@ -59,6 +69,9 @@ pub fn run(args: Args) -> Result<usize> {
         (python, ort_script(&models))
     });
     if args.profile {
+        if thread_counts.len() > 1 {
+            anyhow::bail!("--profile times one thread count; give --threads once");
+        }
         let precisions = if precisions.is_empty() {
             vec![Precision::F32, Precision::Int8]
         } else {
@@ -78,18 +91,31 @@ pub fn run(args: Args) -> Result<usize> {
         }
         return Ok(0);
     }
-    let report = bench::run(&bench::BenchOptions {
-        models,
-        config,
-        precisions,
-        runs: args.runs.max(1),
-        threads,
-        ort,
-        slices: args.slices,
-    })?;
-    bench::print(&report, &mut std::io::stdout().lock())?;
+    let mut reports = Vec::new();
+    for (k, &threads) in thread_counts.iter().enumerate() {
+        if k > 0 {
+            println!();
+        }
+        let report = bench::run(&bench::BenchOptions {
+            models: models.clone(),
+            config: config.clone(),
+            precisions: precisions.clone(),
+            runs: args.runs.max(1),
+            threads,
+            ort: ort.clone(),
+            slices: args.slices.clone(),
+        })?;
+        bench::print(&report, &mut std::io::stdout().lock())?;
+        reports.push(report);
+    }
+    if reports.len() > 1 {
+        bench::print_scaling(&reports, &mut std::io::stdout().lock())?;
+    }
     if let Some(path) = args.json {
-        write_json(&path, &report)?;
+        match reports.as_slice() {
+            [one] => write_json(&path, one)?,
+            several => write_json(&path, &several)?,
+        }
     }
     Ok(0)
 }
