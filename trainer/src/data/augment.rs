@@ -503,20 +503,32 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn clear_slices_turn_grey_from_any_channel_tumour_slices_from_flair() {
-        let (w, h) = (8, 8);
-        let n = w * h;
-        let grey_any = Augmentation {
+    /// Every slice turns grey; no geometry, jitter or intensity change, so
+    /// a channel can be recognised after.
+    fn always_grey() -> Augmentation {
+        Augmentation {
             grey_prob: 1.0,
-            grey_clear_any_channel: true,
             rotation_deg: 0.0,
             flip_horizontal: false,
             scale: (1.0, 1.0),
             noise: 0.0,
             gain: 0.0,
             offset: 0.0,
-            ..Augmentation::seed_only()
+            gamma: 0.0,
+            curve_prob: 0.0,
+            bias_prob: 0.0,
+            blur_prob: 0.0,
+            ..Augmentation::default()
+        }
+    }
+
+    #[test]
+    fn clear_slices_turn_grey_from_any_channel_tumour_slices_from_flair() {
+        let (w, h) = (8, 8);
+        let n = w * h;
+        let grey_any = Augmentation {
+            grey_clear_any_channel: true,
+            ..always_grey()
         };
         let base = stacked(w, h);
         let source_channel = |img: &[f32]| (0..3).find(|&c| img[..n] == base[c * n..(c + 1) * n]);
@@ -554,20 +566,7 @@ mod tests {
     fn grey_draw_copies_the_flair_channel_and_keeps_slices_grey() {
         let (w, h) = (24, 24);
         let n = w * h;
-        let always_grey = Augmentation {
-            grey_prob: 1.0,
-            rotation_deg: 0.0,
-            flip_horizontal: false,
-            scale: (1.0, 1.0),
-            noise: 0.0,
-            gain: 0.0,
-            offset: 0.0,
-            gamma: 0.0,
-            curve_prob: 0.0,
-            bias_prob: 0.0,
-            blur_prob: 0.0,
-            ..Augmentation::default()
-        };
+        let always_grey = always_grey();
         let base = stacked(w, h);
         let mut img = base.clone();
         let mut m = vec![0u8; n];
