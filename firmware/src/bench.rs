@@ -365,8 +365,10 @@ fn find<'a>(rows: &'a [ModelTiming], model: &str, precision: &str) -> Option<&'a
         .find(|r| r.model == model && r.precision == precision)
 }
 
-/// One figure of a report, when it has it.
-type Figure<'a> = Box<dyn Fn(&BenchReport) -> Option<f64> + 'a>;
+/// The tract worker of `r` at `precision`.
+fn worker_at<'a>(r: &'a BenchReport, precision: &str) -> Option<&'a WorkerReport> {
+    r.tract.iter().find(|w| w.precision == precision)
+}
 
 /// What more threads bought, from runs of the same set at several thread
 /// counts (the first is the baseline): per precision, each model alone in
@@ -396,37 +398,43 @@ pub fn print_scaling(reports: &[BenchReport], out: &mut impl Write) -> std::io::
         (Some(n), _) => format!("{:>18}", format!("{n:.2}")),
         _ => format!("{:>18}", "-"),
     };
+    let p50 = |rows: &[ModelTiming], m: &ModelTiming| {
+        find(rows, &m.model, &m.precision)
+            .and_then(|t| t.ms.as_ref())
+            .map(|s| s.p50)
+    };
     for w in &base.tract {
-        let worker = |r: &BenchReport| r.tract.iter().find(|x| x.precision == w.precision).cloned();
-        let mut rows: Vec<(String, Figure<'_>)> = Vec::new();
+        // Each row: its label and its figure in every report, in order.
+        let mut rows: Vec<(String, Vec<Option<f64>>)> = Vec::new();
         for m in &w.models {
-            let (model, prec) = (m.model.clone(), m.precision.clone());
             rows.push((
                 format!("{} tract", m.model),
-                Box::new(move |r: &BenchReport| {
-                    worker(r).and_then(|w| {
-                        find(&w.models, &model, &prec).and_then(|t| t.ms.as_ref().map(|s| s.p50))
-                    })
-                }),
+                reports
+                    .iter()
+                    .map(|r| worker_at(r, &w.precision).and_then(|x| p50(&x.models, m)))
+                    .collect(),
             ));
-            let (model, prec) = (m.model.clone(), m.precision.clone());
             rows.push((
                 format!("{} onnxruntime", m.model),
-                Box::new(move |r: &BenchReport| {
-                    r.onnxruntime
-                        .as_ref()
-                        .and_then(|o| find(&o.models, &model, &prec))
-                        .and_then(|t| t.ms.as_ref().map(|s| s.p50))
-                }),
+                reports
+                    .iter()
+                    .map(|r| r.onnxruntime.as_ref().and_then(|o| p50(&o.models, m)))
+                    .collect(),
             ));
         }
         rows.push((
             "end to end tract".into(),
-            Box::new(move |r: &BenchReport| worker(r).and_then(|w| w.end_to_end_ms.map(|s| s.p50))),
+            reports
+                .iter()
+                .map(|r| {
+                    worker_at(r, &w.precision)
+                        .and_then(|x| x.end_to_end_ms.as_ref())
+                        .map(|s| s.p50)
+                })
+                .collect(),
         ));
-        for (label, get) in &rows {
-            let then = get(base);
-            let cells: String = reports.iter().map(|r| cell(get(r), then)).collect();
+        for (label, figures) in &rows {
+            let cells: String = figures.iter().map(|&now| cell(now, figures[0])).collect();
             writeln!(out, "{:<5} {:<28} {}", w.precision, label, cells)?;
         }
     }
