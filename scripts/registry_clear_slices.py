@@ -11,6 +11,11 @@ Series (each skipped, with a message, when its package is not installed):
               series, DICOM (scripts/setup.sh unpacks it into .cache/)
   itk_sagittal  Debian insighttoolkit4-examples (Apache-2.0): BrainMidSagittalSlice
               (PNG, a mid-sagittal T1-weighted slice)
+  itk_t1      the same package's KmeansTest_T1UCharRaw.nii.gz: a real T1 head,
+              128x128x62 at 2x2x3 mm; its coronal slices (the acquired plane)
+              where the package's own skull-stripped copy shows at least a
+              quarter of the largest brain cross-section (the caps, scalp
+              only, are left out)
   itk_brainweb  the same package's BrainT1Slice and BrainProtonDensitySlice: these
               are *simulated* (BrainWeb phantom) slices, not scans; scored apart
   pydicom_mr  PyPI pydicom (MIT): MR_small.dcm, a 64x64 real MR slice
@@ -24,9 +29,11 @@ usage: .venv/bin/python3 scripts/registry_clear_slices.py OUT [--dipy-wheel WHL]
 """
 
 import argparse
+import gzip
 import io
 import pathlib
 import shutil
+import struct
 import sys
 import zipfile
 
@@ -49,6 +56,28 @@ def save_grey(array, path):
     lo, hi = float(a.min()), float(a.max())
     scaled = np.zeros_like(a) if hi <= lo else (a - lo) / (hi - lo) * 65535.0
     Image.fromarray(scaled.round().astype(np.uint16)).save(path)
+
+
+def nifti_volume(path):
+    """A NIfTI-1 volume (.nii.gz) as a (k, j, i) array; the two files read
+    here are 3-D, little-endian, without scaling."""
+    raw = gzip.open(path).read()
+    dims = struct.unpack("<8h", raw[40:56])
+    dtype = {2: np.uint8, 4: np.int16, 16: np.float32}[struct.unpack("<h", raw[70:72])[0]]
+    offset = int(struct.unpack("<f", raw[108:112])[0])
+    nx, ny, nz = dims[1:4]
+    return np.frombuffer(raw[offset:], dtype=dtype, count=nx * ny * nz).reshape(nz, ny, nx)
+
+
+def itk_t1_slices(out):
+    """Writes the coronal slices of ITK's real T1 head that hold brain."""
+    t1 = nifti_volume(ITK / "KmeansTest_T1UCharRaw.nii.gz")
+    brain = nifti_volume(ITK / "KmeansTest_T1RawSkullStrip.nii.gz") > 0
+    areas = brain.reshape(brain.shape[0], -1).sum(axis=1)
+    out.mkdir(parents=True, exist_ok=True)
+    for k in np.nonzero(areas >= 0.25 * areas.max())[0]:
+        # Rows run inferior to superior in the file: flip so the top is up.
+        save_grey(t1[k][::-1], out / f"coronal_{k:02d}.png")
 
 
 def main():
@@ -75,6 +104,9 @@ def main():
                 if (ITK / name).is_file():
                     shutil.copyfile(ITK / name, d / name)
             written[series] = len(list(d.glob("*.png")))
+        if (ITK / "KmeansTest_T1UCharRaw.nii.gz").is_file():
+            itk_t1_slices(a.out / "itk_t1")
+            written["itk_t1"] = len(list((a.out / "itk_t1").glob("*.png")))
     else:
         print("itk: apt-get install insighttoolkit4-examples; skipped", file=sys.stderr)
 

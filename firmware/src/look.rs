@@ -3,7 +3,7 @@
 //! panel. One look, so a radiographer who learnt it on the screen reads the
 //! stored picture the same way.
 
-use image::{GrayImage, Luma, RgbImage};
+use image::{GrayImage, RgbImage};
 use models::preprocess::{percentiles, Window};
 use models::SliceImage;
 
@@ -51,13 +51,11 @@ pub fn windowed_with(slice: &SliceImage, known: Option<&Window>) -> RgbImage {
 
 /// The mask as a 0/255 picture at the slice's size.
 pub fn mask_image(mask: &[bool], width: u32, height: u32) -> GrayImage {
-    GrayImage::from_fn(width, height, |x, y| {
-        Luma([if mask[(y * width + x) as usize] {
-            255
-        } else {
-            0
-        }])
-    })
+    assert_eq!(mask.len(), width as usize * height as usize, "mask size");
+    // One pass over the row-major mask; `from_fn` computed and checked an
+    // index per pixel, twice per stored slice (overlay and mask PNG).
+    let raw = mask.iter().map(|&m| if m { 255 } else { 0 }).collect();
+    GrayImage::from_raw(width, height, raw).expect("one byte per pixel")
 }
 
 fn window(plane: &[f32], lo: f32, hi: f32) -> Vec<u8> {
@@ -111,6 +109,17 @@ pub fn paint(base: &RgbImage, mask: Option<&GrayImage>, outline: u32) -> RgbImag
 #[cfg(test)]
 mod tests {
     use super::*;
+    use image::Luma;
+
+    #[test]
+    fn mask_image_is_the_mask_row_by_row() {
+        let mask = [true, false, false, false, true, true];
+        let img = mask_image(&mask, 3, 2);
+        assert_eq!(img.get_pixel(0, 0).0, [255]);
+        assert_eq!(img.get_pixel(2, 0).0, [0]);
+        assert_eq!(img.get_pixel(1, 1).0, [255]);
+        assert_eq!(img.into_raw(), [255, 0, 0, 0, 255, 255]);
+    }
 
     #[test]
     fn the_outline_is_as_deep_as_asked_and_the_fill_keeps_the_anatomy() {

@@ -124,12 +124,25 @@ impl Geometry {
             let row = (y * self.input_width + x0) as usize;
             cropped.extend_from_slice(&plane[row..row + cw as usize]);
         }
-        resize_plane(cropped, (cw, ch), self.source_width, self.source_height)
+        resize_plane(
+            cropped,
+            (cw, ch),
+            self.source_width,
+            self.source_height,
+            false,
+        )
     }
 
     /// Maps a source-sized plane into the input grid (zero padding outside the
     /// content rectangle): the forward twin of [`Geometry::to_source`].
     pub fn to_input(&self, plane: &[f32]) -> Vec<f32> {
+        self.input_plane(plane, false)
+    }
+
+    /// [`Geometry::to_input`]; `unit`: the plane is known to lie in `0..=1`
+    /// (a percentile-normalised one), which spares the resize a pass over
+    /// the plane to find its range.
+    fn input_plane(&self, plane: &[f32], unit: bool) -> Vec<f32> {
         assert_eq!(
             plane.len(),
             (self.source_width * self.source_height) as usize
@@ -140,6 +153,7 @@ impl Geometry {
             (self.source_width, self.source_height),
             cw,
             ch,
+            unit,
         );
         let mut out = vec![0.0f32; (self.input_width * self.input_height) as usize];
         for y in 0..ch {
@@ -154,19 +168,24 @@ impl Geometry {
 /// `plane` (`src` = width, height) resampled to `w` x `h` with a triangle
 /// filter: bilinear when enlarging, area-weighted when shrinking, so small
 /// lesions are neither aliased away nor blocky.
-fn resize_plane(plane: Vec<f32>, src: (u32, u32), w: u32, h: u32) -> Vec<f32> {
+/// `unit`: the plane is known to lie in `0..=1` (else its range is looked up).
+fn resize_plane(plane: Vec<f32>, src: (u32, u32), w: u32, h: u32, unit: bool) -> Vec<f32> {
     if src == (w, h) {
         return plane;
     }
-    let (lo, hi) = value_range(&plane);
     // Results are clamped to 0..=1 as the image crate clamped them (what the
     // shipped models were trained on) when the plane lies in that range.
     // A plane outside it (z-scores) keeps its own range: clamping to 0..=1
     // lost every negative z-score, and only when a resize was needed.
-    let bounds = if (0.0..=1.0).contains(&lo) && (0.0..=1.0).contains(&hi) {
+    let bounds = if unit {
         (0.0, 1.0)
     } else {
-        (lo, hi)
+        let (lo, hi) = value_range(&plane);
+        if (0.0..=1.0).contains(&lo) && (0.0..=1.0).contains(&hi) {
+            (0.0, 1.0)
+        } else {
+            (lo, hi)
+        }
     };
     triangle_resize(&plane, src, (w, h), bounds)
 }
@@ -226,16 +245,18 @@ pub fn normalise_plane(
 /// The smallest and largest value of a plane (infinities when it is empty;
 /// NaNs ignored).
 fn value_range(plane: &[f32]) -> (f32, f32) {
-    // Eight running minima and maxima: a single fold is one long chain of
+    // Sixteen running minima and maxima: a single fold is one long chain of
     // dependent min/max instructions that the compiler may not reorder.
-    let mut lo = [f32::INFINITY; 8];
-    let mut hi = [f32::NEG_INFINITY; 8];
-    let mut chunks = plane.chunks_exact(8);
+    // `f32::min` (NaN-ignoring) becomes packed min instructions; the
+    // `if v < lo` form was 3.5x slower (shuffles and blends).
+    const LANES: usize = 16;
+    let mut lo = [f32::INFINITY; LANES];
+    let mut hi = [f32::NEG_INFINITY; LANES];
+    let mut chunks = plane.chunks_exact(LANES);
     for chunk in &mut chunks {
-        for k in 0..8 {
-            let v = chunk[k];
-            lo[k] = if v < lo[k] { v } else { lo[k] };
-            hi[k] = if v > hi[k] { v } else { hi[k] };
+        for k in 0..LANES {
+            lo[k] = lo[k].min(chunk[k]);
+            hi[k] = hi[k].max(chunk[k]);
         }
     }
     let fold = |(a, b): (f32, f32), &v: &f32| (a.min(v), b.max(v));
@@ -325,7 +346,9 @@ pub fn prepare(
             pp.normalisation,
             slice.full_scale(),
         ));
-        normalised.push(geometry.to_input(&plane));
+        // Percentile normalisation clamps to 0..=1 (a flat slice is zeros).
+        let unit = matches!(pp.normalisation, Normalisation::Percentile { .. });
+        normalised.push(geometry.input_plane(&plane, unit));
     }
     let window = match pp.normalisation {
         Normalisation::Percentile { low, high } => Some(Window {
@@ -573,6 +596,39 @@ mod tests {
     }
 
     #[test]
+    fn a_plane_known_to_be_in_the_unit_range_resizes_as_one_looked_at() {
+        // What `prepare` skips for a percentile-normalised plane: the range
+        // pass must not have changed a bit of the result.
+        let geometry = Geometry::new((256, 200), (128, 128), ResizePolicy::Letterbox);
+        let mut plane: Vec<f32> = (0..256u32 * 200)
+            .map(|i| (i.wrapping_mul(2_654_435_761) % 4096) as f32)
+            .collect();
+        let pct = Normalisation::Percentile {
+            low: 0.5,
+            high: 99.5,
+        };
+        normalise_plane(&mut plane, pct, 65535.0);
+        let known = geometry.input_plane(&plane, true);
+        let looked = geometry.input_plane(&plane, false);
+        assert!(known
+            .iter()
+            .zip(&looked)
+            .all(|(a, b)| a.to_bits() == b.to_bits()));
+    }
+
+    #[test]
+    fn value_range_ignores_nans_and_reads_every_lane_and_the_tail() {
+        for n in [3usize, 15, 16, 17, 33, 1000] {
+            let mut plane: Vec<f32> = (0..n).map(|i| (i % 7) as f32).collect();
+            plane[n / 2] = f32::NAN;
+            plane[n - 1] = -3.0;
+            plane[0] = 9.0;
+            assert_eq!(value_range(&plane), (-3.0, 9.0), "n {n}");
+        }
+        assert_eq!(value_range(&[]), (f32::INFINITY, f32::NEG_INFINITY));
+    }
+
+    #[test]
     fn resizing_keeps_values_outside_the_unit_range() {
         // A horizontal ramp from -2 to 3 (z-score-like), halved: clamped to
         // 0..=1 as the image crate's float resampling clamps, it would lose
@@ -581,14 +637,14 @@ mod tests {
         let ramp: Vec<f32> = (0..w * h)
             .map(|i| -2.0 + 5.0 * (i % w) as f32 / (w - 1) as f32)
             .collect();
-        let half = resize_plane(ramp.clone(), (w, h), w / 2, h / 2);
+        let half = resize_plane(ramp.clone(), (w, h), w / 2, h / 2, false);
         let (min, max) = value_range(&half);
         assert!(min < -1.5 && max > 2.5, "range {min}..{max}");
         // Each row still rises left to right, and a resize of the ramp
         // shifted into 0..=1 is the same ramp shifted.
         assert!(half[..(w / 2) as usize].windows(2).all(|p| p[0] < p[1]));
         let shifted: Vec<f32> = ramp.iter().map(|v| (v + 2.0) / 5.0).collect();
-        let unit = resize_plane(shifted, (w, h), w / 2, h / 2);
+        let unit = resize_plane(shifted, (w, h), w / 2, h / 2, false);
         for (a, b) in half.iter().zip(&unit) {
             assert!((a - (b * 5.0 - 2.0)).abs() < 1e-5, "{a} vs {b}");
         }

@@ -79,24 +79,70 @@ pub fn triangle_resize(
             }
         }
     }
+    // Horizontal pass: each output's taps as one contiguous run of source
+    // values beside one run of weights, laid out once for all rows (a
+    // vector of vectors per output cost a pointer chase per pixel).
     let cols = Taps::new(sw, dw);
+    let spans: Vec<(usize, usize, usize)> = {
+        let mut at = 0;
+        cols.first
+            .iter()
+            .zip(&cols.weights)
+            .map(|(&first, ws)| {
+                let span = (first, at, ws.len());
+                at += ws.len();
+                span
+            })
+            .collect()
+    };
+    let flat: Vec<f32> = cols.weights.concat();
     let mut out = vec![0.0f32; dw_us * dh as usize];
-    for (out_row, tmp_row) in out.chunks_exact_mut(dw_us).zip(tmp.chunks_exact(sw_us)) {
-        for (o, (&first, ws)) in out_row.iter_mut().zip(cols.first.iter().zip(&cols.weights)) {
-            let mut t = 0.0f32;
-            for (k, &w) in ws.iter().enumerate() {
-                t += tmp_row[first + k] * w;
+    // Four rows at a time: each output is still one chain of dependent adds
+    // (the order `image` sums in), so four rows give the CPU four chains to
+    // overlap where one row left it waiting on each add.
+    let mut blocks = out.chunks_exact_mut(4 * dw_us);
+    let mut sources = tmp.chunks_exact(4 * sw_us);
+    for (out_rows, tmp_rows) in (&mut blocks).zip(&mut sources) {
+        horizontal::<4>(out_rows, tmp_rows, &spans, &flat, (lo, hi));
+    }
+    let (out_rest, tmp_rest) = (blocks.into_remainder(), sources.remainder());
+    for (out_row, tmp_row) in out_rest
+        .chunks_exact_mut(dw_us)
+        .zip(tmp_rest.chunks_exact(sw_us))
+    {
+        horizontal::<1>(out_row, tmp_row, &spans, &flat, (lo, hi));
+    }
+    out
+}
+
+/// The horizontal pass over `R` rows: `out` holds `R` output rows, `tmp`
+/// the `R` matching rows of the vertical pass; `spans` are each output's
+/// (first source column, offset into `weights`, tap count).
+fn horizontal<const R: usize>(
+    out: &mut [f32],
+    tmp: &[f32],
+    spans: &[(usize, usize, usize)],
+    weights: &[f32],
+    (lo, hi): (f32, f32),
+) {
+    let (dw, sw) = (out.len() / R, tmp.len() / R);
+    for (o, &(first, at, n)) in spans.iter().enumerate() {
+        let mut t = [0.0f32; R];
+        for (k, &w) in weights[at..at + n].iter().enumerate() {
+            for (r, acc) in t.iter_mut().enumerate() {
+                *acc += tmp[r * sw + first + k] * w;
             }
-            *o = if t < lo {
+        }
+        for (r, &v) in t.iter().enumerate() {
+            out[r * dw + o] = if v < lo {
                 lo
-            } else if t > hi {
+            } else if v > hi {
                 hi
             } else {
-                t
+                v
             };
         }
     }
-    out
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 pub mod augment;
 pub mod lgg;
 pub mod phantom;
+pub mod reslice;
 pub mod source;
 pub mod split;
 pub mod warp;

@@ -32,6 +32,15 @@ pub struct DataSource {
     /// average (1 = once); 0 keeps the source for evaluation only.
     #[serde(default = "one")]
     pub weight: f64,
+    /// Coronal and sagittal slices to cut per training patient from its
+    /// axial stack, each (`data::reslice`; 0 = none). Only for volumes of
+    /// consecutive axial slices such as LGG's.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reslice: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 fn one() -> f64 {
@@ -51,6 +60,7 @@ impl DataSource {
             name,
             path: path.to_path_buf(),
             weight: 1.0,
+            reslice: 0,
         }
     }
 

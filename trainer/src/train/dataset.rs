@@ -152,6 +152,8 @@ pub struct SourceReport {
     pub skipped: usize,
     /// Patients in train / validation / test.
     pub split: [usize; 3],
+    /// Coronal and sagittal cuts added to the training part.
+    pub resliced: usize,
 }
 
 impl std::fmt::Display for SourceReport {
@@ -167,7 +169,15 @@ impl std::fmt::Display for SourceReport {
             self.split[0],
             self.split[1],
             self.split[2]
-        )
+        )?;
+        if self.resliced > 0 {
+            write!(
+                f,
+                "; {} coronal and sagittal cuts of training patients added",
+                self.resliced
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -278,6 +288,19 @@ pub fn load_sources(
             };
             part.push(s, &pp, tag, qualify(p))?;
         }
+        // Cuts of training patients only: validation and test stay the
+        // slices as acquired, comparable with runs that had no cuts.
+        let mut resliced = 0;
+        if source.reslice > 0 {
+            for p in &split.train {
+                let mine: Vec<&Sample> =
+                    samples.iter().filter(|s| &s.record.patient == p).collect();
+                for cut in crate::data::reslice::cut_patient(&mine, source.reslice) {
+                    out.train.push(&cut, &pp, tag, qualify(p))?;
+                    resliced += 1;
+                }
+            }
+        }
         out.source_reports.push(SourceReport {
             name: source.name.clone(),
             slices: samples.len(),
@@ -285,6 +308,7 @@ pub fn load_sources(
             patients: summaries.len(),
             skipped: index.problems.len(),
             split: [split.train.len(), split.val.len(), split.test.len()],
+            resliced,
         });
         out.split
             .train
