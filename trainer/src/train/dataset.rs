@@ -590,4 +590,36 @@ mod tests {
         assert!(r.is_err());
         assert_eq!(calls, 1);
     }
+
+    #[test]
+    fn reslicing_adds_cuts_of_training_patients_only() {
+        use crate::data::phantom::{generate_cohort, render::CohortSettings};
+        let dir = tempfile::tempdir().unwrap();
+        generate_cohort(dir.path(), 4, 5, &CohortSettings::default(), |_, _| {}).unwrap();
+        let fractions = SplitFractions {
+            test: 0.25,
+            val: 0.25,
+        };
+        let mut source = DataSource::single(&dir.path().join("kaggle_3m"));
+        let plain = load_sources(&[source.clone()], 32, fractions, 1, None, |_, _| {}).unwrap();
+        source.reslice = 2;
+        let cut = load_sources(&[source], 32, fractions, 1, None, |_, _| {}).unwrap();
+        let train_patients = plain.split.train.len();
+        assert!(train_patients > 0);
+        // Two coronal and two sagittal cuts per training patient.
+        assert_eq!(cut.train.len(), plain.train.len() + 4 * train_patients);
+        assert_eq!(cut.source_reports[0].resliced, 4 * train_patients);
+        assert!(cut.source_reports[0]
+            .to_string()
+            .contains("cuts of training patients"));
+        assert!(!plain.source_reports[0].to_string().contains("cuts"));
+        assert_eq!(
+            (cut.val.images, cut.test.images),
+            (plain.val.images, plain.test.images)
+        );
+        // Every cut belongs to a training patient.
+        for p in &cut.train.patients[plain.train.len()..] {
+            assert!(cut.split.train.contains(p), "{p}");
+        }
+    }
 }
