@@ -120,10 +120,10 @@ fn cut(
         Plane::Coronal => w,
         Plane::Sagittal => h,
     };
-    // Pixel `i` of the cut's line within axial slice `s`, channel `ch`.
-    let at_line = |plane_data: &[f32], i: usize| match plane {
-        Plane::Coronal => plane_data[at * w + i],
-        Plane::Sagittal => plane_data[i * w + at],
+    // Where pixel `i` of the cut's line lies in an axial slice's plane.
+    let index = |i: usize| match plane {
+        Plane::Coronal => at * w + i,
+        Plane::Sagittal => i * w + at,
     };
     let n = stack.len();
     let mut data = vec![0.0f32; c * height * across];
@@ -139,12 +139,12 @@ fn cut(
             let (pa, pb) = (a.image.plane(ch), b.image.plane(ch));
             let row = &mut data[(ch * height + r) * across..(ch * height + r + 1) * across];
             for (i, v) in row.iter_mut().enumerate() {
-                *v = at_line(pa, i) * (1.0 - t) + at_line(pb, i) * t;
+                *v = pa[index(i)] * (1.0 - t) + pb[index(i)] * t;
             }
         }
-        let (ma, mb) = (mask_line(&a.mask, w), mask_line(&b.mask, w));
+        let marked = |m: &[u8], i: usize| if m[index(i)] != 0 { 1.0 } else { 0.0 };
         for (i, m) in mask[r * across..(r + 1) * across].iter_mut().enumerate() {
-            let v = f32::from(ma(plane, at, i)) * (1.0 - t) + f32::from(mb(plane, at, i)) * t;
+            let v = marked(&a.mask, i) * (1.0 - t) + marked(&b.mask, i) * t;
             *m = u8::from(v >= 0.5);
         }
     }
@@ -168,17 +168,6 @@ fn cut(
             data,
         ),
         mask,
-    }
-}
-
-/// A reader of one mask's values along a cut (0 or 1).
-fn mask_line(mask: &[u8], w: usize) -> impl Fn(Plane, usize, usize) -> u8 + '_ {
-    move |plane, at, i| {
-        let v = match plane {
-            Plane::Coronal => mask[at * w + i],
-            Plane::Sagittal => mask[i * w + at],
-        };
-        u8::from(v != 0)
     }
 }
 
