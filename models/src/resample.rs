@@ -11,10 +11,12 @@
 //! before (tested against `image` itself).
 
 /// The source taps and normalised weights of each output position along an
-/// axis of `src` samples resized to `dst`.
+/// axis of `src` samples resized to `dst`, all weights in one array (a
+/// vector per output cost the horizontal pass a pointer chase per pixel).
 struct Taps {
-    first: Vec<usize>,
-    weights: Vec<Vec<f32>>,
+    /// Per output: first source sample, offset into `weights`, tap count.
+    spans: Vec<(usize, usize, usize)>,
+    weights: Vec<f32>,
 }
 
 fn triangle(x: f32) -> f32 {
@@ -30,7 +32,7 @@ impl Taps {
         let ratio = src as f32 / dst as f32;
         let sratio = if ratio < 1.0 { 1.0 } else { ratio };
         let support = sratio; // the triangle's support is 1 source pixel
-        let (mut first, mut weights) = (Vec::new(), Vec::new());
+        let (mut spans, mut weights) = (Vec::new(), Vec::new());
         for out in 0..dst {
             let centre = (out as f32 + 0.5) * ratio;
             let left = ((centre - support).floor() as i64).clamp(0, i64::from(src) - 1);
@@ -47,10 +49,17 @@ impl Taps {
             for w in &mut ws {
                 *w /= sum;
             }
-            first.push(left as usize);
-            weights.push(ws);
+            spans.push((left as usize, weights.len(), ws.len()));
+            weights.extend(ws);
         }
-        Self { first, weights }
+        Self { spans, weights }
+    }
+
+    /// Each output's first source sample and its weights, in order.
+    fn iter(&self) -> impl Iterator<Item = (usize, &[f32])> {
+        self.spans
+            .iter()
+            .map(|&(first, at, n)| (first, &self.weights[at..at + n]))
     }
 }
 
@@ -68,10 +77,7 @@ pub fn triangle_resize(
     // output value still summed over its taps in order from zero.
     let rows = Taps::new(sh, dh);
     let mut tmp = vec![0.0f32; sw_us * dh as usize];
-    for (out_row, (&first, ws)) in tmp
-        .chunks_exact_mut(sw_us)
-        .zip(rows.first.iter().zip(&rows.weights))
-    {
+    for (out_row, (first, ws)) in tmp.chunks_exact_mut(sw_us).zip(rows.iter()) {
         for (k, &w) in ws.iter().enumerate() {
             let src = &plane[(first + k) * sw_us..(first + k + 1) * sw_us];
             for (acc, &v) in out_row.iter_mut().zip(src) {
@@ -79,23 +85,7 @@ pub fn triangle_resize(
             }
         }
     }
-    // Horizontal pass: each output's taps as one contiguous run of source
-    // values beside one run of weights, laid out once for all rows (a
-    // vector of vectors per output cost a pointer chase per pixel).
     let cols = Taps::new(sw, dw);
-    let spans: Vec<(usize, usize, usize)> = {
-        let mut at = 0;
-        cols.first
-            .iter()
-            .zip(&cols.weights)
-            .map(|(&first, ws)| {
-                let span = (first, at, ws.len());
-                at += ws.len();
-                span
-            })
-            .collect()
-    };
-    let flat: Vec<f32> = cols.weights.concat();
     let mut out = vec![0.0f32; dw_us * dh as usize];
     // Four rows at a time: each output is still one chain of dependent adds
     // (the order `image` sums in), so four rows give the CPU four chains to
@@ -103,32 +93,25 @@ pub fn triangle_resize(
     let mut blocks = out.chunks_exact_mut(4 * dw_us);
     let mut sources = tmp.chunks_exact(4 * sw_us);
     for (out_rows, tmp_rows) in (&mut blocks).zip(&mut sources) {
-        horizontal::<4>(out_rows, tmp_rows, &spans, &flat, (lo, hi));
+        horizontal::<4>(out_rows, tmp_rows, &cols, (lo, hi));
     }
     let (out_rest, tmp_rest) = (blocks.into_remainder(), sources.remainder());
     for (out_row, tmp_row) in out_rest
         .chunks_exact_mut(dw_us)
         .zip(tmp_rest.chunks_exact(sw_us))
     {
-        horizontal::<1>(out_row, tmp_row, &spans, &flat, (lo, hi));
+        horizontal::<1>(out_row, tmp_row, &cols, (lo, hi));
     }
     out
 }
 
 /// The horizontal pass over `R` rows: `out` holds `R` output rows, `tmp`
-/// the `R` matching rows of the vertical pass; `spans` are each output's
-/// (first source column, offset into `weights`, tap count).
-fn horizontal<const R: usize>(
-    out: &mut [f32],
-    tmp: &[f32],
-    spans: &[(usize, usize, usize)],
-    weights: &[f32],
-    (lo, hi): (f32, f32),
-) {
+/// the `R` matching rows of the vertical pass.
+fn horizontal<const R: usize>(out: &mut [f32], tmp: &[f32], cols: &Taps, (lo, hi): (f32, f32)) {
     let (dw, sw) = (out.len() / R, tmp.len() / R);
-    for (o, &(first, at, n)) in spans.iter().enumerate() {
+    for (o, (first, ws)) in cols.iter().enumerate() {
         let mut t = [0.0f32; R];
-        for (k, &w) in weights[at..at + n].iter().enumerate() {
+        for (k, &w) in ws.iter().enumerate() {
             for (r, acc) in t.iter_mut().enumerate() {
                 *acc += tmp[r * sw + first + k] * w;
             }
