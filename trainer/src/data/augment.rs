@@ -71,6 +71,16 @@ pub struct Augmentation {
     /// slices. Only pixels outside the tumour mask change.
     #[serde(default)]
     pub bright_fluid_prob: f32,
+    /// Probability that a slice is seen as if acquired coarser: box-averaged
+    /// down by a factor drawn from 1..`lowres_factor` and brought back to
+    /// the model's size bilinearly. Training slices are 256 (LGG) and 512
+    /// (Figshare) px wide; a scanner may send 128 px or less with the head a
+    /// third of the frame, which the blur alone (a Gaussian, no loss of
+    /// samples) does not imitate.
+    #[serde(default)]
+    pub lowres_prob: f32,
+    #[serde(default)]
+    pub lowres_factor: f32,
 }
 
 fn flair() -> usize {
@@ -97,6 +107,8 @@ impl Default for Augmentation {
             blur_prob: 0.2,
             blur_sigma: 1.2,
             bright_fluid_prob: 0.0,
+            lowres_prob: 0.0,
+            lowres_factor: 3.0,
         }
     }
 }
@@ -185,6 +197,17 @@ impl Augmentation {
         affine.warp_bilinear_planes(image, w, h);
         let warped = affine.warp_nearest(mask, w, h);
         mask.copy_from_slice(&warped);
+        // Drawn only when on, so runs without it replay exactly; one factor
+        // for every channel (one acquisition), so a grey slice stays grey.
+        if self.lowres_prob > 0.0
+            && self.lowres_factor > 1.0
+            && rng.random_bool(f64::from(self.lowres_prob.min(1.0)))
+        {
+            let factor = rng.random_range(1.0..self.lowres_factor);
+            for plane in image.chunks_exact_mut(n) {
+                lower_resolution(plane, w, h, factor);
+            }
+        }
 
         let sigma = if self.noise > 0.0 {
             rng.random_range(0.0..self.noise)
@@ -401,6 +424,50 @@ fn brighten_dark_fluid(plane: &mut [f32], mask: &[u8], w: usize, h: usize, stren
             0.0
         };
         *v += (high - *v) * strength * k.clamp(0.0, 1.0);
+    }
+}
+
+/// Resamples `plane` as if acquired `factor` times coarser: each pixel of
+/// the coarse grid is the mean of the fine pixels it covers, and the fine
+/// grid is read back from it bilinearly (pixel centres aligned, edges
+/// clamped). The mask is left alone: the truth does not blur.
+fn lower_resolution(plane: &mut [f32], w: usize, h: usize, factor: f32) {
+    let coarse = |len: usize| ((len as f32 / factor).round() as usize).clamp(2.min(len), len);
+    let (cw, ch) = (coarse(w), coarse(h));
+    if cw == w && ch == h {
+        return;
+    }
+    let mut sum = vec![0.0f32; cw * ch];
+    let mut count = vec![0u32; cw * ch];
+    for y in 0..h {
+        let cy = y * ch / h;
+        for x in 0..w {
+            let c = cy * cw + x * cw / w;
+            sum[c] += plane[y * w + x];
+            count[c] += 1;
+        }
+    }
+    let low: Vec<f32> = sum
+        .iter()
+        .zip(&count)
+        .map(|(s, &k)| s / k.max(1) as f32)
+        .collect();
+    // Where fine pixel `i` falls on the coarse axis: two neighbours and the
+    // weight of the second.
+    let taps = |i: usize, fine: usize, coarse: usize| {
+        let pos =
+            ((i as f32 + 0.5) * coarse as f32 / fine as f32 - 0.5).clamp(0.0, (coarse - 1) as f32);
+        let first = pos.floor() as usize;
+        (first, (first + 1).min(coarse - 1), pos - first as f32)
+    };
+    let columns: Vec<(usize, usize, f32)> = (0..w).map(|x| taps(x, w, cw)).collect();
+    for y in 0..h {
+        let (y0, y1, ty) = taps(y, h, ch);
+        for (x, &(x0, x1, tx)) in columns.iter().enumerate() {
+            let top = low[y0 * cw + x0] * (1.0 - tx) + low[y0 * cw + x1] * tx;
+            let bottom = low[y1 * cw + x0] * (1.0 - tx) + low[y1 * cw + x1] * tx;
+            plane[y * w + x] = top * (1.0 - ty) + bottom * ty;
+        }
     }
 }
 
@@ -681,6 +748,85 @@ mod tests {
         assert_eq!(image[..n], image[n..2 * n]);
         assert_eq!(image[..n], image[2 * n..]);
         assert_ne!(image[..n], before[..], "changed");
+    }
+
+    #[test]
+    fn lower_resolution_averages_away_fine_detail_and_keeps_flat_regions() {
+        let (w, h) = (32, 24);
+        let mut flat = vec![0.4f32; w * h];
+        lower_resolution(&mut flat, w, h, 2.5);
+        assert!(flat.iter().all(|v| (v - 0.4).abs() < 1e-6));
+        // A one-pixel checkerboard is below a factor-2 grid's resolution:
+        // it comes back as its mean.
+        let mut checker: Vec<f32> = (0..w * h)
+            .map(|i| f32::from(u8::from((i % w + i / w) % 2 == 0)))
+            .collect();
+        lower_resolution(&mut checker, w, h, 2.0);
+        assert!(
+            checker.iter().all(|v| (v - 0.5).abs() < 1e-5),
+            "{checker:?}"
+        );
+        // A ramp keeps its direction and its ends' order.
+        let mut ramp: Vec<f32> = (0..w * h).map(|i| (i % w) as f32 / w as f32).collect();
+        lower_resolution(&mut ramp, w, h, 3.0);
+        let row = &ramp[5 * w..6 * w];
+        assert!(row.windows(2).all(|p| p[1] >= p[0] - 1e-6), "{row:?}");
+        assert!(row[w - 1] - row[0] > 0.5);
+        // Factor 1 is the identity.
+        let mut same = checker.clone();
+        lower_resolution(&mut same, w, h, 1.0);
+        assert_eq!(same, checker);
+    }
+
+    #[test]
+    fn lower_resolution_through_apply_keeps_grey_slices_grey_and_the_mask() {
+        let (w, h) = (32, 32);
+        let n = w * h;
+        let aug = Augmentation {
+            lowres_prob: 1.0,
+            lowres_factor: 4.0,
+            noise: 0.0,
+            ..always_grey()
+        };
+        let grey: Vec<f32> = (0..n)
+            .map(|i| f32::from(u8::from((i % w) % 3 == 0)))
+            .collect();
+        let mut mask = vec![0u8; n];
+        mask[10 * w + 10..10 * w + 14].fill(1);
+        let mut changed = 0;
+        for seed in 0..10 {
+            let mut image = grey.repeat(3);
+            let mut m = mask.clone();
+            aug.apply(
+                &mut ChaCha8Rng::seed_from_u64(seed),
+                &mut image,
+                &mut m,
+                w,
+                h,
+            );
+            assert_eq!(m, mask, "seed {seed}: the mask does not blur");
+            assert_eq!(image[..n], image[n..2 * n], "seed {seed}");
+            assert_eq!(image[..n], image[2 * n..], "seed {seed}");
+            if image[..n] != grey[..] {
+                changed += 1;
+            }
+        }
+        assert!(changed >= 8, "lowered only {changed} of 10");
+        // Off (the default) draws nothing: a run without it replays.
+        let off = Augmentation::default();
+        let run = |a: &Augmentation| {
+            let mut image = grey.repeat(3);
+            let mut m = mask.clone();
+            a.apply(&mut ChaCha8Rng::seed_from_u64(3), &mut image, &mut m, w, h);
+            image
+        };
+        assert_eq!(
+            run(&off),
+            run(&Augmentation {
+                lowres_factor: 6.0,
+                ..off
+            })
+        );
     }
 
     #[test]

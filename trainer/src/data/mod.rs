@@ -2,6 +2,7 @@
 //! the phantom generator that writes the same layout.
 
 pub mod augment;
+pub mod labels;
 pub mod lgg;
 pub mod phantom;
 pub mod reslice;

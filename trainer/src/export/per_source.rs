@@ -14,6 +14,7 @@
 
 use super::operating_point::p_tumour;
 use super::tract_check::{self, TractPlan};
+use crate::data::labels::tumour_types;
 use crate::data::lgg::{is_slice_file, Problem};
 use crate::report::{
     classification_metrics, summarise_segmentation, ClassificationMetrics, SegmentationSummary,
@@ -25,7 +26,7 @@ use models::manifest::{ModelEntry, Precision};
 use models::metrics::MaskCounts;
 use models::{Manifest, SliceImage};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// Slices scored together: one source's held-out patients, a derived form
@@ -35,6 +36,24 @@ use std::path::Path;
 pub struct Cohort {
     pub name: String,
     pub data: Prepared,
+    /// Named parts of the cohort scored apart from the same outputs (the
+    /// tumour types of a source with a `labels.csv`): slice indices into
+    /// `data`.
+    pub groups: Vec<(String, Vec<usize>)>,
+}
+
+impl Cohort {
+    /// The group as a cohort of its own, named `<cohort> <group>`, with
+    /// the set's outputs for its slices.
+    pub fn group(&self, k: usize, out: &SetOutputs) -> (Cohort, SetOutputs) {
+        let (name, idx) = &self.groups[k];
+        let cohort = Cohort {
+            name: format!("{} {name}", self.name),
+            data: self.data.subset(idx),
+            groups: Vec::new(),
+        };
+        (cohort, out.subset(idx))
+    }
 }
 
 /// The FLAIR channel of the LGG stack (pre-contrast T1, FLAIR, post-contrast T1).
@@ -42,17 +61,18 @@ pub const FLAIR_CHANNEL: usize = 1;
 
 /// Per source its test slices; for a source whose slices are stacked
 /// contrasts (channels differ), also its FLAIR channel alone as grey slices.
-pub fn test_cohorts(split: &DataSplit) -> Vec<Cohort> {
+/// A source folder with a `labels.csv` gets its tumour types as groups.
+pub fn test_cohorts(split: &DataSplit) -> Result<Vec<Cohort>> {
     cohorts_of(split, &split.test)
 }
 
 /// As [`test_cohorts`], from the validation patients: where a setting is
 /// chosen without looking at the test patients.
-pub fn validation_cohorts(split: &DataSplit) -> Vec<Cohort> {
+pub fn validation_cohorts(split: &DataSplit) -> Result<Vec<Cohort>> {
     cohorts_of(split, &split.val)
 }
 
-fn cohorts_of(split: &DataSplit, part: &Prepared) -> Vec<Cohort> {
+fn cohorts_of(split: &DataSplit, part: &Prepared) -> Result<Vec<Cohort>> {
     let mut out = Vec::new();
     for (k, source) in split.sources.iter().enumerate() {
         let data = part.of_source(k as u16);
@@ -61,18 +81,49 @@ fn cohorts_of(split: &DataSplit, part: &Prepared) -> Vec<Cohort> {
         }
         let stacked = (0..data.len()).filter(|&i| !is_grey(data.image(i))).count();
         let grey = (2 * stacked > data.len()).then(|| data.single_channel(FLAIR_CHANNEL));
+        let groups = match tumour_types(&source.path)? {
+            Some(types) => type_groups(&data, &types, &format!("{}/", source.name)),
+            None => Vec::new(),
+        };
         out.push(Cohort {
             name: source.name.clone(),
             data,
+            groups,
         });
         if let Some(grey) = grey {
             out.push(Cohort {
                 name: format!("{} FLAIR alone", source.name),
                 data: grey,
+                groups: Vec::new(),
             });
         }
     }
-    out
+    Ok(out)
+}
+
+/// The slices of each tumour type, types in name order; none when the
+/// cohort's patients have fewer than two types between them (a lone group
+/// would repeat the cohort). Patients without a type are in no group.
+/// `prefix`: what a run of several sources puts before its patients' ids.
+fn type_groups(
+    data: &Prepared,
+    types: &BTreeMap<String, String>,
+    prefix: &str,
+) -> Vec<(String, Vec<usize>)> {
+    let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, patient) in data.patients.iter().enumerate() {
+        let id = patient.strip_prefix(prefix).unwrap_or(patient);
+        if let Some(kind) = types.get(id) {
+            groups.entry(kind).or_default().push(i);
+        }
+    }
+    if groups.len() < 2 {
+        return Vec::new();
+    }
+    groups
+        .into_iter()
+        .map(|(k, idx)| (k.to_string(), idx))
+        .collect()
 }
 
 fn is_grey(image: &[f32]) -> bool {
@@ -147,6 +198,7 @@ pub fn clear_cohort(name: &str, dir: &Path, size: u32) -> Result<(Cohort, Vec<Pr
     }
     Ok((
         Cohort {
+            groups: Vec::new(),
             name: name.to_string(),
             data,
         },
@@ -159,6 +211,25 @@ pub struct LoadedSet {
     pub precision: Precision,
     filter: Option<(ModelEntry, TractPlan)>,
     segmenter: (ModelEntry, TractPlan),
+    /// Stages that also see the slice mirrored left-right and average the
+    /// two answers (test-time flip).
+    flip: Flip,
+}
+
+/// Which stages average over the slice and its left-right mirror.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Flip {
+    pub filter: bool,
+    pub segmenter: bool,
+}
+
+/// Every row of every `size` x `size` plane reversed (left-right mirror).
+fn mirror(planes: &[f32], size: usize) -> Vec<f32> {
+    let mut out = planes.to_vec();
+    for row in out.chunks_exact_mut(size) {
+        row.reverse();
+    }
+    out
 }
 
 fn load_stage(dir: &Path, entry: &ModelEntry, precision: Precision) -> Result<TractPlan> {
@@ -176,6 +247,13 @@ impl LoadedSet {
     /// the manifest's.
     pub fn with_segmenter_threshold(mut self, threshold: f32) -> Self {
         self.segmenter.0.threshold = threshold;
+        self
+    }
+
+    /// Averages the chosen stages' outputs over the slice and its mirror:
+    /// the filter's P(tumour), the segmenter's logits pixel by pixel.
+    pub fn with_flip(mut self, flip: Flip) -> Self {
+        self.flip = flip;
         self
     }
 
@@ -209,6 +287,7 @@ impl LoadedSet {
             precision,
             segmenter: (seg.clone(), load_stage(dir, seg, precision)?),
             filter,
+            flip: Flip::default(),
         }))
     }
 
@@ -230,6 +309,21 @@ pub struct SetOutputs {
     pub filter_threshold: Option<f32>,
 }
 
+impl SetOutputs {
+    /// The outputs for slices `idx` only, in that order.
+    pub fn subset(&self, idx: &[usize]) -> SetOutputs {
+        SetOutputs {
+            p_tumour: self
+                .p_tumour
+                .as_ref()
+                .map(|p| idx.iter().map(|&i| p[i]).collect()),
+            masks: idx.iter().map(|&i| self.masks[i].clone()).collect(),
+            passed: idx.iter().map(|&i| self.passed[i]).collect(),
+            filter_threshold: self.filter_threshold,
+        }
+    }
+}
+
 pub fn run_set(set: &LoadedSet, data: &Prepared) -> Result<SetOutputs> {
     let shape = set.segmenter.0.input.shape;
     if data.size != set.input_size() {
@@ -244,16 +338,27 @@ pub fn run_set(set: &LoadedSet, data: &Prepared) -> Result<SetOutputs> {
     // Sigmoid(logit) >= t  <=>  logit >= ln(t / (1 - t)).
     let t = f64::from(set.segmenter.0.threshold).clamp(1e-6, 1.0 - 1e-6);
     let cut = (t / (1.0 - t)).ln() as f32;
+    let size = data.size as usize;
     for i in 0..data.len() {
         let image = data.image(i);
+        let mirrored = (set.flip.filter || set.flip.segmenter).then(|| mirror(image, size));
         if let Some((entry, plan)) = &set.filter {
-            let p = p_tumour(&tract_check::run(plan, &shape, image)?);
+            let mut p = p_tumour(&tract_check::run(plan, &shape, image)?);
+            if let (true, Some(m)) = (set.flip.filter, &mirrored) {
+                p = 0.5 * (p + p_tumour(&tract_check::run(plan, &shape, m)?));
+            }
             probs.push(p);
             out.passed.push(p >= entry.threshold);
         } else {
             out.passed.push(true);
         }
-        let logits = tract_check::run(&set.segmenter.1, &shape, image)?;
+        let mut logits = tract_check::run(&set.segmenter.1, &shape, image)?;
+        if let (true, Some(m)) = (set.flip.segmenter, &mirrored) {
+            let back = mirror(&tract_check::run(&set.segmenter.1, &shape, m)?, size);
+            for (l, b) in logits.iter_mut().zip(back) {
+                *l = 0.5 * (*l + b);
+            }
+        }
         out.masks.push(logits.iter().map(|&l| l >= cut).collect());
     }
     if let Some((entry, _)) = &set.filter {
@@ -508,6 +613,14 @@ mod tests {
     }
 
     #[test]
+    fn mirror_reverses_each_row_of_each_plane() {
+        // Two 2x2 planes.
+        let planes = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0];
+        assert_eq!(mirror(&planes, 2), [2.0, 1.0, 4.0, 3.0, 6.0, 5.0, 8.0, 7.0]);
+        assert_eq!(mirror(&mirror(&planes, 2), 2), planes);
+    }
+
+    #[test]
     fn detection_counts_slices_and_patients() {
         let d = Detection::of(&part(), &[true, true, false, false]);
         assert_eq!(
@@ -529,6 +642,7 @@ mod tests {
         let cohort = Cohort {
             name: "t".into(),
             data,
+            groups: vec![("b".into(), vec![2, 3])],
         };
         let out = SetOutputs {
             p_tumour: Some(vec![0.9, 0.2, 0.1, 0.7]),
@@ -551,8 +665,70 @@ mod tests {
         assert_eq!(f.roc_auc, Some(0.5));
         assert_eq!(s.segmenter_by_min_area[0].1, s.segmenter_alone);
         assert_eq!(s.segmenter_by_min_area[1].1.clear_slices_flagged, 0);
+        // A group is scored from the same outputs, its slices only:
+        // patient b's tumour slice missed, its clear slice a false mask.
+        let (g, g_out) = cohort.group(0, &out);
+        assert_eq!(g.name, "t b");
+        let gs = score_cohort(&g, Precision::F32, &g_out).unwrap();
+        assert_eq!(
+            (
+                gs.slices,
+                gs.patients,
+                gs.appliance.tumour_slices_flagged,
+                gs.appliance.clear_slices_flagged
+            ),
+            (2, 1, 0, 1)
+        );
+        assert_eq!(g_out.p_tumour, Some(vec![0.1, 0.7]));
         let md = render_markdown(&[s]);
         assert!(md.contains("| t | f32 | appliance (filter, then mask) | 1 / 2 | 0.500 | 1 / 2 | 0.500 | 1 / 2 |"), "{md}");
+    }
+
+    #[test]
+    fn a_source_with_labels_gets_its_tumour_types_as_groups() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(
+            tmp.path().join("labels.csv"),
+            "slice,patient,tumour_type\nP_1/P_1_1.jpg,1,meningioma\nP_2/P_2_1.jpg,2,glioma\n",
+        )
+        .unwrap();
+        let mut split = DataSplit {
+            sources: vec![crate::data::source::DataSource::parse(&format!(
+                "fig={}",
+                tmp.path().display()
+            ))
+            .unwrap()],
+            ..Default::default()
+        };
+        split.test = Prepared {
+            size: 1,
+            images: vec![0.3; 9],
+            masks: vec![1, 1, 1],
+            // Qualified by the source's name, as a run of several sources
+            // names them, or not.
+            patients: vec!["fig/P_1".into(), "P_2".into(), "fig/P_3".into()],
+            labels: vec![true; 3],
+            true_area: vec![1; 3],
+            sources: vec![0; 3],
+        };
+        let c = test_cohorts(&split).unwrap();
+        assert_eq!(c.len(), 1);
+        assert_eq!(
+            c[0].groups,
+            vec![
+                ("glioma".to_string(), vec![1]),
+                ("meningioma".to_string(), vec![0])
+            ],
+            "P_3 has no type: in no group"
+        );
+        // One type among the cohort's patients: no groups.
+        split.test = split.test.subset(&[0, 2]);
+        assert!(test_cohorts(&split).unwrap()[0].groups.is_empty());
+        std::fs::write(tmp.path().join("labels.csv"), "slice,patient\n").unwrap();
+        assert!(
+            test_cohorts(&split).is_err(),
+            "a broken labels.csv is an error"
+        );
     }
 
     #[test]
@@ -573,13 +749,13 @@ mod tests {
             true_area: vec![1, 0],
             sources: vec![0, 1],
         };
-        let c = test_cohorts(&split);
+        let c = test_cohorts(&split).unwrap();
         let names: Vec<&str> = c.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["lgg", "lgg FLAIR alone", "fig"]);
         assert_eq!(c[1].data.images, vec![0.5; 3]);
         // The validation patients are scored apart from the test ones.
         split.val = split.test.subset(&[1]);
-        let v = validation_cohorts(&split);
+        let v = validation_cohorts(&split).unwrap();
         assert_eq!(v.len(), 1);
         assert_eq!((v[0].name.as_str(), v[0].data.len()), ("fig", 1));
 

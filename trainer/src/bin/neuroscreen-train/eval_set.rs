@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use trainer::export::per_source::{
     clear_cohort, render_markdown, run_set, score_cohort, test_cohorts, validation_cohorts, Cohort,
-    CohortScores, LoadedSet,
+    CohortScores, Flip, LoadedSet,
 };
 use trainer::report::{write_montage, MontageRow};
 use trainer::train::checkpoint::{load_run_data, RunState};
@@ -50,6 +50,17 @@ pub struct EvalSetArgs {
     /// manifest's threshold
     #[arg(long, conflicts_with = "card")]
     seg_threshold: Option<f32>,
+    /// Run these stages on the slice and on its left-right mirror and
+    /// average the two (test-time flip; the appliance does not do this):
+    /// filter, segmenter or both
+    #[arg(long, value_delimiter = ',', conflicts_with = "card")]
+    flip: Vec<FlipStage>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum FlipStage {
+    Filter,
+    Segmenter,
 }
 
 /// Where eval-set's section of a model card begins.
@@ -88,9 +99,9 @@ pub fn run(a: EvalSetArgs) -> Result<()> {
         println!("{r}");
     }
     let mut cohorts = if a.validation {
-        validation_cohorts(&data)
+        validation_cohorts(&data)?
     } else {
-        test_cohorts(&data)
+        test_cohorts(&data)?
     };
     let held_out = cohorts.len();
     for c in &a.clear {
@@ -128,6 +139,10 @@ pub fn run(a: EvalSetArgs) -> Result<()> {
             );
             set = set.with_segmenter_threshold(t);
         }
+        set = set.with_flip(Flip {
+            filter: a.flip.contains(&FlipStage::Filter),
+            segmenter: a.flip.contains(&FlipStage::Segmenter),
+        });
         let total: usize = cohorts.iter().map(|c| c.data.len()).sum();
         let bar = ProgressBar::new(total as u64).with_style(
             ProgressStyle::with_template("{prefix} {bar:30} {pos}/{len} slices {per_sec} {msg}")
@@ -139,6 +154,10 @@ pub fn run(a: EvalSetArgs) -> Result<()> {
             let out = run_set(&set, &cohort.data)?;
             bar.inc(cohort.data.len() as u64);
             all.push(score_cohort(cohort, precision, &out)?);
+            for g in 0..cohort.groups.len() {
+                let (part, part_out) = cohort.group(g, &out);
+                all.push(score_cohort(&part, precision, &part_out)?);
+            }
             if precision == models::manifest::Precision::F32 {
                 let rows = rows_for(cohort, &out.masks);
                 if k < held_out {
@@ -152,8 +171,16 @@ pub fn run(a: EvalSetArgs) -> Result<()> {
     }
     let md = render_markdown(&all);
     print!("{md}");
+    let flip: Vec<&str> = a
+        .flip
+        .iter()
+        .map(|f| match f {
+            FlipStage::Filter => "filter",
+            FlipStage::Segmenter => "segmenter",
+        })
+        .collect();
     let header = format!(
-        "# Per-source evaluation of {}\n\nSegmenter run {} (data: {}; patient-level split seed {}, each source split on its own); every {} slice, tract, model resolution {} px{}. Command: `neuroscreen-train eval-set --models {} --run {}{}{}{}`.\n\n",
+        "# Per-source evaluation of {}\n\nSegmenter run {} (data: {}; patient-level split seed {}, each source split on its own); every {} slice, tract, model resolution {} px{}{}. Command: `neuroscreen-train eval-set --models {} --run {}{}{}{}{}`.\n\n",
         a.models.display(),
         a.run.display(),
         cfg.data_label(),
@@ -163,12 +190,25 @@ pub fn run(a: EvalSetArgs) -> Result<()> {
         a.seg_threshold
             .map(|t| format!(", segmenter cut at P >= {t} (not the manifest's)"))
             .unwrap_or_default(),
+        if flip.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", {} averaged over the slice and its mirror (not what the appliance does)",
+                flip.join(" and ")
+            )
+        },
         a.models.display(),
         a.run.display(),
         if a.validation { " --validation" } else { "" },
         a.seg_threshold
             .map(|t| format!(" --seg-threshold {t}"))
             .unwrap_or_default(),
+        if flip.is_empty() {
+            String::new()
+        } else {
+            format!(" --flip {}", flip.join(","))
+        },
         a.clear
             .iter()
             .map(|c| format!(" --clear {c}"))
