@@ -522,6 +522,39 @@ fn sources_fit_export_and_score_per_source() {
     assert!(!card.contains("Phantoms, not patients"), "{card}");
     let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
     assert!(manifest.contains("stk="), "provenance names the sources");
+    assert!(!manifest.contains("threshold_for_pair"), "{manifest}");
+    // The filter's threshold picked beside the exported segmenter instead.
+    let paired = dir.path().join("models-pair");
+    let export = bin()
+        .args(["export", "--filter-threshold", "pair", "--segmenter"])
+        .arg(&seg)
+        .arg("--filter")
+        .arg(&filter)
+        .arg("--out")
+        .arg(&paired)
+        .args(["--calibration-slices", "4", "--eval-slices", "8"])
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&export.stdout).into_owned();
+    assert!(
+        export.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
+    assert!(
+        printed.contains("of the tumour slices the segmenter finds on each source"),
+        "{printed}"
+    );
+    let card = std::fs::read_to_string(paired.join("MODEL_CARD.md")).unwrap();
+    assert!(
+        card.contains("the tumour slices the segmenter finds"),
+        "{card}"
+    );
+    let manifest_pair = std::fs::read_to_string(paired.join("manifest.json")).unwrap();
+    assert!(
+        manifest_pair.contains("threshold_for_pair"),
+        "{manifest_pair}"
+    );
 
     let clear = dir.path().join("clear/series");
     std::fs::create_dir_all(&clear).unwrap();
@@ -580,6 +613,13 @@ fn sources_fit_export_and_score_per_source() {
         .unwrap();
     assert_eq!(other["appliance"]["clear_slices"], 3);
     assert_eq!(other["appliance"]["tumour_slices"], 0);
+    let csv = std::fs::read_to_string(report.join("slices.csv")).unwrap();
+    assert!(csv.starts_with("cohort,precision,patient,tumour,"), "{csv}");
+    assert_eq!(
+        csv.lines().filter(|l| l.starts_with("other,f32,")).count(),
+        3,
+        "a row per clear slice: {csv}"
+    );
     assert!(report.join("montage_real.png").exists());
     assert!(report.join("montage_clear.png").exists());
     let card = std::fs::read_to_string(out.join("MODEL_CARD.md")).unwrap();

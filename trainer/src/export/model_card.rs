@@ -105,20 +105,32 @@ pub fn render(
         );
     }
     if let Some(op) = filter.and_then(|f| f.filter.as_ref()) {
+        let target = 100.0
+            * manifest
+                .filter()
+                .and_then(|m| m.metrics.get("threshold_target_sensitivity"))
+                .copied()
+                .unwrap_or(f64::NAN);
+        let rule = match op.pair {
+            None => format!(
+                "the highest threshold keeping at least {target:.0} % of their tumour slices, of each data \
+                 source on its own (and never above 0.5), because a tumour slice the filter drops is never \
+                 segmented, while a false alarm costs one segmenter run"
+            ),
+            Some(p) => format!(
+                "the highest threshold keeping at least {target:.0} % of the tumour slices the segmenter finds \
+                 (its mask not empty), of each data source on its own: {} of {} on those patients. A tumour \
+                 slice the segmenter misses is lost whatever the filter does, so it does not hold the \
+                 threshold down; what the filter stops is mostly the segmenter's false alarms on clear slices",
+                p.kept, p.found
+            ),
+        };
         let _ = writeln!(
             s,
             "\n**The filter's threshold.** A slice goes on to the segmenter when the filter's P(tumour) is at \
              least {:.4}. It was picked on the validation patients (never trained on, not in the test set) as \
-             the highest threshold keeping at least {:.0} % of their tumour slices, of each data source on its \
-             own (and never above 0.5), \
-             because a tumour slice the filter drops is never segmented, while a false alarm costs one \
-             segmenter run.\n",
+             {rule}.\n",
             op.validation.threshold,
-            100.0 * manifest
-                .filter()
-                .and_then(|m| m.metrics.get("threshold_target_sensitivity"))
-                .copied()
-                .unwrap_or(f64::NAN)
         );
         let _ = writeln!(
             s,

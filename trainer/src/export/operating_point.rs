@@ -96,6 +96,58 @@ pub fn for_sensitivity_per_group(
     }
 }
 
+/// The filter's threshold for the pair the appliance runs (filter, then
+/// the segmenter's mask): the highest one at which the filter keeps at least
+/// `target` of the tumour slices the segmenter finds (`found`: its mask is
+/// not empty), in every group (data source) on its own. A tumour slice the
+/// segmenter misses is lost whatever the filter does, so it does not hold
+/// the threshold down; and no cap at 0.5, since what the filter stops above
+/// 0.5 is what the segmenter would have marked. Returns the filter's own
+/// figures at that threshold, as [`for_sensitivity`] does.
+pub fn for_pair_per_group(
+    p_tumour: &[f32],
+    labels: &[bool],
+    found: &[bool],
+    groups: &[u16],
+    target: f64,
+) -> Result<OperatingPoint> {
+    if found.len() != labels.len() || groups.len() != labels.len() || p_tumour.len() != labels.len()
+    {
+        return Err(Error::Invalid(format!(
+            "{} probabilities, {} segmenter answers and {} groups for {} labels",
+            p_tumour.len(),
+            found.len(),
+            groups.len(),
+            labels.len()
+        )));
+    }
+    if !(0.0..=1.0).contains(&target) {
+        return Err(Error::Invalid(format!(
+            "target sensitivity {target} is not a share between 0 and 1"
+        )));
+    }
+    let mut per_group: std::collections::BTreeMap<u16, Vec<f32>> = Default::default();
+    for i in 0..labels.len() {
+        if labels[i] && found[i] {
+            per_group.entry(groups[i]).or_default().push(p_tumour[i]);
+        }
+    }
+    if per_group.is_empty() {
+        return Err(Error::Invalid(
+            "the segmenter finds no tumour slice to pick the filter's threshold on".into(),
+        ));
+    }
+    let threshold = per_group
+        .into_values()
+        .map(|mut p| {
+            p.sort_by(f32::total_cmp);
+            let keep = ((target * p.len() as f64).ceil() as usize).clamp(1, p.len());
+            p[p.len() - keep]
+        })
+        .fold(f32::INFINITY, f32::min);
+    Ok(at(p_tumour, labels, threshold))
+}
+
 /// Sensitivity and specificity of `threshold` on these slices.
 pub fn at(p_tumour: &[f32], labels: &[bool], threshold: f32) -> OperatingPoint {
     let (mut tp, mut tumour, mut tn, mut clear) = (0, 0, 0, 0);
@@ -149,6 +201,33 @@ mod tests {
         assert_eq!(op.threshold, 0.2);
         assert_eq!((op.tumour_passed, op.specificity), (12, 1.0));
         assert!(for_sensitivity_per_group(&p, &labels, &groups[..3], 0.8).is_err());
+    }
+
+    #[test]
+    fn the_pair_threshold_ignores_what_the_segmenter_misses() {
+        // Group 0: tumour slices at 0.3 (the segmenter misses it), 0.7, 0.8,
+        // 0.9; clear at 0.6. Group 1: tumour at 0.95 and 0.85.
+        let p = [0.3, 0.7, 0.8, 0.9, 0.6, 0.95, 0.85];
+        let labels = [true, true, true, true, false, true, true];
+        let found = [false, true, true, true, true, true, true];
+        let groups = [0, 0, 0, 0, 0, 1, 1];
+        let op = for_pair_per_group(&p, &labels, &found, &groups, 1.0).unwrap();
+        // All of group 0's found slices (lowest 0.7) and group 1's (0.85).
+        assert_eq!(op.threshold, 0.7);
+        assert_eq!((op.tumour_passed, op.specificity), (5, 1.0));
+        // Keeping two thirds of group 0's found slices lets it rise to 0.8;
+        // group 1 (two found) must keep both at ceil(2 * 2/3) = 2.
+        let op = for_pair_per_group(&p, &labels, &found, &groups, 2.0 / 3.0).unwrap();
+        assert_eq!(op.threshold, 0.8);
+        // Above 0.5 where the data say so, unlike the filter-alone rule.
+        assert!(
+            for_sensitivity_per_group(&p, &labels, &groups, 1.0)
+                .unwrap()
+                .threshold
+                <= 0.5
+        );
+        assert!(for_pair_per_group(&p, &labels, &[false; 7], &groups, 0.9).is_err());
+        assert!(for_pair_per_group(&p, &labels, &found[..3], &groups, 0.9).is_err());
     }
 
     #[test]

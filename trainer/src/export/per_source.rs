@@ -368,6 +368,37 @@ pub fn run_set(set: &LoadedSet, data: &Prepared) -> Result<SetOutputs> {
     Ok(out)
 }
 
+/// The header of [`slice_rows`]' CSV.
+pub const SLICE_CSV_HEADER: &str =
+    "cohort,precision,patient,tumour,true_area_px,p_tumour,passed,mask_area_px";
+
+/// One CSV row per slice of `cohort`: what the set made of it (model
+/// pixels; `p_tumour` empty without a filter), so a user can pick a
+/// threshold or a minimum area on the validation patients without rerunning
+/// the models.
+pub fn slice_rows(cohort: &Cohort, precision: Precision, out: &SetOutputs) -> String {
+    let d = &cohort.data;
+    let mut csv = String::new();
+    for i in 0..d.len() {
+        let p = out
+            .p_tumour
+            .as_ref()
+            .map(|p| format!("{:.6}", p[i]))
+            .unwrap_or_default();
+        csv.push_str(&format!(
+            "{},{},{},{},{},{p},{},{}\n",
+            cohort.name,
+            format!("{precision:?}").to_lowercase(),
+            d.patients[i],
+            u8::from(d.labels[i]),
+            d.true_area[i],
+            u8::from(out.passed[i]),
+            out.masks[i].iter().filter(|&&m| m).count()
+        ));
+    }
+    csv
+}
+
 /// A detector's slice and patient figures.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Detection {
@@ -680,6 +711,15 @@ mod tests {
             (2, 1, 0, 1)
         );
         assert_eq!(g_out.p_tumour, Some(vec![0.1, 0.7]));
+        let csv = slice_rows(&cohort, Precision::F32, &out);
+        let rows: Vec<&str> = csv.lines().collect();
+        assert_eq!(rows.len(), 4);
+        assert_eq!(rows[0], "t,f32,a,1,1,0.900000,1,1");
+        assert_eq!(rows[2], "t,f32,b,1,1,0.100000,0,0");
+        assert_eq!(
+            rows[0].split(',').count(),
+            SLICE_CSV_HEADER.split(',').count()
+        );
         let md = render_markdown(&[s]);
         assert!(md.contains("| t | f32 | appliance (filter, then mask) | 1 / 2 | 0.500 | 1 / 2 | 0.500 | 1 / 2 |"), "{md}");
     }

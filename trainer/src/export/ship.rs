@@ -90,8 +90,28 @@ pub struct ExportOptions {
     /// the later models' revision `+uncommitted`.
     pub code_revision: String,
     /// Share of the validation patients' tumour slices the filter's
-    /// threshold must keep.
+    /// threshold must keep (with `pair_with`: of those the segmenter finds).
     pub filter_sensitivity: f64,
+    /// Pick the filter's threshold beside this segmenter (the pair the
+    /// appliance runs) instead of for the filter alone.
+    pub pair_with: Option<PairSegmenter>,
+}
+
+/// The exported segmenter a filter's threshold is picked beside.
+#[derive(Debug, Clone)]
+pub struct PairSegmenter {
+    pub f32_path: PathBuf,
+    pub shape: Vec<usize>,
+    /// Per-pixel P(tumour) at or above which its mask is set.
+    pub threshold: f32,
+}
+
+/// On the validation patients: the tumour slices the segmenter finds, and
+/// how many of them the filter passes at its threshold.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PairFigures {
+    pub found: usize,
+    pub kept: usize,
 }
 
 /// A filter's threshold and how it does there.
@@ -104,6 +124,8 @@ pub struct FilterOperation {
     /// ...and on the scored held-out slices in f32 and int8.
     pub eval_f32: OperatingPoint,
     pub eval_int8: OperatingPoint,
+    /// Set when the threshold was picked for the pair.
+    pub pair: Option<PairFigures>,
 }
 
 /// What an exported model measured.
@@ -380,12 +402,51 @@ pub fn export_run(run: &Path, name: &str, opts: &ExportOptions) -> Result<Export
         };
         let val_p = p_of(&outputs(&f32_plan, &shape, &data.val)?);
         let groups: Vec<u16> = (0..data.val.len()).map(|i| data.val.source(i)).collect();
-        let validation = operating_point::for_sensitivity_per_group(
-            &val_p,
-            &data.val.labels,
-            &groups,
-            opts.filter_sensitivity,
-        )?;
+        let (validation, pair) = match &opts.pair_with {
+            None => (
+                operating_point::for_sensitivity_per_group(
+                    &val_p,
+                    &data.val.labels,
+                    &groups,
+                    opts.filter_sensitivity,
+                )?,
+                None,
+            ),
+            Some(seg) => {
+                if seg.shape != shape {
+                    return Err(Error::Invalid(format!(
+                        "the segmenter's input {:?} is not the filter's {:?}; the pair's threshold is picked on slices prepared once",
+                        seg.shape, shape
+                    )));
+                }
+                let plan = tract_check::load(&seg.f32_path, &shape)?;
+                let t = f64::from(seg.threshold).clamp(1e-6, 1.0 - 1e-6);
+                let cut = (t / (1.0 - t)).ln() as f32;
+                let found: Vec<bool> = outputs(&plan, &shape, &data.val)?
+                    .iter()
+                    .map(|logits| logits.iter().any(|&l| l >= cut))
+                    .collect();
+                let op = operating_point::for_pair_per_group(
+                    &val_p,
+                    &data.val.labels,
+                    &found,
+                    &groups,
+                    opts.filter_sensitivity,
+                )?;
+                let found_tumour: Vec<usize> = (0..found.len())
+                    .filter(|&i| found[i] && data.val.labels[i])
+                    .collect();
+                let kept = found_tumour
+                    .iter()
+                    .filter(|&&i| val_p[i] >= op.threshold)
+                    .count();
+                let figures = PairFigures {
+                    found: found_tumour.len(),
+                    kept,
+                };
+                (op, Some(figures))
+            }
+        };
         let t = validation.threshold;
         let test_p = p_of(&outputs(&f32_plan, &shape, &data.test)?);
         Some(FilterOperation {
@@ -393,6 +454,7 @@ pub fn export_run(run: &Path, name: &str, opts: &ExportOptions) -> Result<Export
             test_f32: operating_point::at(&test_p, &data.test.labels, t),
             eval_f32: operating_point::at(&p_of(&f32_out), &eval.labels, t),
             eval_int8: operating_point::at(&p_of(&int8_out), &eval.labels, t),
+            pair,
         })
     };
     // With several sources the int8 file must hold up on each: a loss on
@@ -486,6 +548,13 @@ pub fn export_run(run: &Path, name: &str, opts: &ExportOptions) -> Result<Export
             "threshold_target_sensitivity".into(),
             opts.filter_sensitivity,
         );
+        if let Some(pair) = op.pair {
+            // 1: the threshold keeps the target share of the tumour slices
+            // the segmenter finds (picked for the pair, not the filter).
+            metrics.insert("threshold_for_pair".into(), 1.0);
+            metrics.insert("threshold_pair_found_validation".into(), pair.found as f64);
+            metrics.insert("threshold_pair_kept_validation".into(), pair.kept as f64);
+        }
         for (part, p) in [
             ("val", &op.validation),
             ("test_f32_tract", &op.test_f32),
@@ -701,6 +770,7 @@ mod tests {
             test_f32: point(f32),
             eval_f32: point(f32),
             eval_int8: point(int8),
+            pair: None,
         }
     }
 

@@ -6,8 +6,8 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use trainer::export::per_source::{
-    clear_cohort, render_markdown, run_set, score_cohort, test_cohorts, validation_cohorts, Cohort,
-    CohortScores, Flip, LoadedSet,
+    clear_cohort, render_markdown, run_set, score_cohort, slice_rows, test_cohorts,
+    validation_cohorts, Cohort, CohortScores, Flip, LoadedSet, SLICE_CSV_HEADER,
 };
 use trainer::report::{write_montage, MontageRow};
 use trainer::train::checkpoint::{load_run_data, RunState};
@@ -122,6 +122,7 @@ pub fn run(a: EvalSetArgs) -> Result<()> {
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let mut all: Vec<CohortScores> = Vec::new();
     let (mut montage_rows, mut clear_rows) = (Vec::new(), Vec::new());
+    let mut slices_csv = format!("{SLICE_CSV_HEADER}\n");
     for name in &a.precision {
         let precision = match name.as_str() {
             "f32" => models::manifest::Precision::F32,
@@ -154,6 +155,7 @@ pub fn run(a: EvalSetArgs) -> Result<()> {
             let out = run_set(&set, &cohort.data)?;
             bar.inc(cohort.data.len() as u64);
             all.push(score_cohort(cohort, precision, &out)?);
+            slices_csv.push_str(&slice_rows(cohort, precision, &out));
             for g in 0..cohort.groups.len() {
                 let (part, part_out) = cohort.group(g, &out);
                 all.push(score_cohort(&part, precision, &part_out)?);
@@ -217,6 +219,9 @@ pub fn run(a: EvalSetArgs) -> Result<()> {
     let md_path = a.out.join("per_source.md");
     std::fs::write(&md_path, format!("{header}{md}"))
         .with_context(|| format!("writing {}", md_path.display()))?;
+    let csv_path = a.out.join("slices.csv");
+    std::fs::write(&csv_path, &slices_csv)
+        .with_context(|| format!("writing {}", csv_path.display()))?;
     let json_path = a.out.join("per_source.json");
     std::fs::write(&json_path, serde_json::to_string_pretty(&all)?)
         .with_context(|| format!("writing {}", json_path.display()))?;
@@ -238,9 +243,10 @@ pub fn run(a: EvalSetArgs) -> Result<()> {
         write_montage(&clear_rows, &a.out.join("montage_clear.png"))?;
     }
     println!(
-        "\nwrote {}, {}, montage_real.png (the data's pixels: not for the repository) and montage_clear.png (the --clear folders' slices)",
+        "\nwrote {}, {}, {} (a row per slice), montage_real.png (the data's pixels: not for the repository) and montage_clear.png (the --clear folders' slices)",
         md_path.display(),
-        json_path.display()
+        json_path.display(),
+        csv_path.display()
     );
     Ok(())
 }

@@ -10,6 +10,12 @@ use trainer::export::quantize::QuantSettings;
 use trainer::export::ship::{self, ExportOptions};
 use trainer::export::{bench, model_card, npy};
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ThresholdFor {
+    Filter,
+    Pair,
+}
+
 #[derive(clap::Args)]
 pub struct ExportArgs {
     /// Run folder of the segmenter (from `fit`)
@@ -35,9 +41,15 @@ pub struct ExportArgs {
     #[arg(long, default_value = "CPU")]
     pub trained_on: String,
     /// The filter's threshold keeps at least this share of the tumour
-    /// slices of the validation patients (never above P = 0.5)
+    /// slices of the validation patients (never above P = 0.5); with
+    /// `--filter-threshold pair`, of the tumour slices the segmenter finds
     #[arg(long, default_value_t = 0.95)]
     pub filter_sensitivity: f64,
+    /// What the filter's threshold is picked for: the filter alone, or the
+    /// pair the appliance runs (filter, then the exported segmenter's
+    /// mask: tumour slices the segmenter misses do not hold it down)
+    #[arg(long, value_enum, default_value = "filter")]
+    pub filter_threshold: ThresholdFor,
     /// Markdown on the training data and its terms for the model card
     /// (without it the card says the set was trained on phantoms)
     #[arg(long)]
@@ -55,6 +67,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
         int8_last,
         trained_on,
         filter_sensitivity,
+        filter_threshold,
         data_note,
     } = args;
     let data_note = data_note
@@ -92,7 +105,9 @@ pub fn run(args: ExportArgs) -> Result<()> {
         trained_on,
         code_revision: ship::code_revision(),
         filter_sensitivity,
+        pair_with: None,
     };
+    let mut opts = opts;
     let mut reports = Vec::new();
     for (run, name) in
         std::iter::once((&segmenter, "segmenter")).chain(filter.as_ref().map(|f| (f, "filter")))
@@ -104,6 +119,17 @@ pub fn run(args: ExportArgs) -> Result<()> {
         );
         let r = ship::export_run(run, name, &opts)
             .with_context(|| format!("exporting {}", run.display()))?;
+        if name == "segmenter" && filter_threshold == ThresholdFor::Pair {
+            let f32_file = r
+                .entry
+                .file(models::manifest::Precision::F32)
+                .context("the segmenter has no f32 file")?;
+            opts.pair_with = Some(ship::PairSegmenter {
+                f32_path: out.join(&f32_file.path),
+                shape: r.entry.input.shape.to_vec(),
+                threshold: r.entry.threshold,
+            });
+        }
         println!(
             "{:<10} {:<16} f32 {:.4}  int8 {:.4}  on {} held-out slices  int8 {}  tract-vs-tch max |diff| {:.2e}  int8-vs-f32 |logit diff| max {:.3} mean {:.4}, sign flips {:.4} %",
             name,
@@ -121,12 +147,18 @@ pub fn run(args: ExportArgs) -> Result<()> {
             100.0 * r.int8_vs_f32.sign_flips
         );
         if let Some(op) = &r.filter {
+            let rule = match op.pair {
+                None => format!("for sensitivity >= {filter_sensitivity} on each source"),
+                Some(p) => format!(
+                    "to keep >= {filter_sensitivity} of the tumour slices the segmenter finds on each source: {} of {}",
+                    p.kept, p.found
+                ),
+            };
             println!(
-                "{:<10} threshold {:.4} (P(tumour), picked on {} validation slices for sensitivity >= {} on each source): validation sensitivity {:.3} specificity {:.3}; held-out test (f32, {} tumour / {} clear slices) sensitivity {:.3} specificity {:.3}",
+                "{:<10} threshold {:.4} (P(tumour), picked on {} validation slices {rule}): validation sensitivity {:.3} specificity {:.3}; held-out test (f32, {} tumour / {} clear slices) sensitivity {:.3} specificity {:.3}",
                 name,
                 op.validation.threshold,
                 op.validation.tumour_slices + op.validation.clear_slices,
-                filter_sensitivity,
                 op.validation.sensitivity,
                 op.validation.specificity,
                 op.test_f32.tumour_slices,
