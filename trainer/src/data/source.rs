@@ -3,6 +3,7 @@
 //! slices are drawn per epoch relative to their count).
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// A `--data` argument or a set of sources that cannot be trained on.
@@ -20,6 +21,8 @@ pub enum SourceError {
     Weight { name: String },
     #[error("every data source has weight 0: nothing to train on")]
     AllWeightsZero,
+    #[error("source {name}: the weight of tumour type {kind:?} must be 0 or more")]
+    TypeWeight { name: String, kind: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,6 +40,11 @@ pub struct DataSource {
     /// consecutive axial slices such as LGG's.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub reslice: usize,
+    /// A factor on `weight` per tumour type, from the folder's `labels.csv`
+    /// (`type_weights = { glioma = 2.0 }` draws that type's slices twice
+    /// as often); types not named keep 1.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub type_weights: BTreeMap<String, f64>,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -61,6 +69,7 @@ impl DataSource {
             path: path.to_path_buf(),
             weight: 1.0,
             reslice: 0,
+            type_weights: BTreeMap::new(),
         }
     }
 
@@ -112,6 +121,16 @@ pub fn check_sources(sources: &[DataSource]) -> Result<(), SourceError> {
         if !(s.weight >= 0.0 && s.weight.is_finite()) {
             return Err(SourceError::Weight {
                 name: s.name.clone(),
+            });
+        }
+        if let Some((kind, _)) = s
+            .type_weights
+            .iter()
+            .find(|(_, w)| !(**w >= 0.0 && w.is_finite()))
+        {
+            return Err(SourceError::TypeWeight {
+                name: s.name.clone(),
+                kind: kind.clone(),
             });
         }
     }
@@ -175,7 +194,16 @@ mod tests {
             check_sources(std::slice::from_ref(&z)),
             Err(SourceError::AllWeightsZero)
         );
-        assert!(check_sources(&[a, z]).is_ok());
+        assert!(check_sources(&[a.clone(), z]).is_ok());
         assert!(check_sources(&[]).is_err());
+        let mut typed = a;
+        typed.type_weights.insert("glioma".into(), -1.0);
+        assert_eq!(
+            check_sources(&[typed]),
+            Err(SourceError::TypeWeight {
+                name: "a".into(),
+                kind: "glioma".into()
+            })
+        );
     }
 }

@@ -2,12 +2,14 @@
 //! default, plus command-line overrides applied on top.
 
 use crate::data::augment::Augmentation;
+use crate::data::labels::{tumour_types, LABELS_FILE};
 use crate::data::source::DataSource;
 use crate::data::split::SplitFractions;
 use crate::losses::SegLoss;
 use crate::nets::Architecture;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -182,15 +184,67 @@ impl FitConfig {
             .join(", ")
     }
 
-    /// How often slice `i` of `part` is drawn per epoch.
-    pub fn slice_weights(&self, part: &super::dataset::Prepared) -> Vec<f64> {
+    /// Per source, the tumour type of each patient (its `labels.csv`) when
+    /// the source weighs types (`type_weights`), else empty. A source that
+    /// weighs types without a `labels.csv`, or names a type the file does
+    /// not have (a typo would silently weigh nothing), is an error.
+    pub fn source_types(&self) -> Result<Vec<BTreeMap<String, String>>> {
+        self.data_sources()
+            .iter()
+            .map(|s| {
+                if s.type_weights.is_empty() {
+                    return Ok(BTreeMap::new());
+                }
+                let types = tumour_types(&s.path)?.ok_or_else(|| Error::Data {
+                    path: s.path.join(LABELS_FILE),
+                    reason: format!(
+                        "source {} weighs tumour types but has no {LABELS_FILE}",
+                        s.name
+                    ),
+                })?;
+                if let Some(kind) = s
+                    .type_weights
+                    .keys()
+                    .find(|k| !types.values().any(|t| t == *k))
+                {
+                    return Err(Error::Data {
+                        path: s.path.join(LABELS_FILE),
+                        reason: format!("no patient of tumour type {kind:?} (source {})", s.name),
+                    });
+                }
+                Ok(types)
+            })
+            .collect()
+    }
+
+    /// How often slice `i` of `part` is drawn per epoch; `types` from
+    /// [`source_types`](Self::source_types).
+    pub fn slice_weights(
+        &self,
+        part: &super::dataset::Prepared,
+        types: &[BTreeMap<String, String>],
+    ) -> Vec<f64> {
         let sources = self.data_sources();
         let oversample = self.model.is_segmenter() && !self.tumour_slices_only;
         (0..part.len())
             .map(|i| {
-                let w = sources
-                    .get(usize::from(part.source(i)))
-                    .map_or(1.0, |s| s.weight);
+                let k = usize::from(part.source(i));
+                let w = sources.get(k).map_or(1.0, |s| {
+                    let factor = part
+                        .patients
+                        .get(i)
+                        .and_then(|patient| {
+                            // Several sources name their patients `<source>/<id>`.
+                            let id = patient
+                                .strip_prefix(&format!("{}/", s.name))
+                                .unwrap_or(patient);
+                            types.get(k)?.get(id)
+                        })
+                        .and_then(|kind| s.type_weights.get(kind))
+                        .copied()
+                        .unwrap_or(1.0);
+                    s.weight * factor
+                });
                 if oversample && part.labels[i] {
                     w * self.tumour_oversample
                 } else {
@@ -386,7 +440,29 @@ mod tests {
             sources: vec![0, 0, 1],
             ..Default::default()
         };
-        assert_eq!(c.slice_weights(&part), vec![6.0, 2.0, 3.0]);
+        assert_eq!(c.slice_weights(&part, &[]), vec![6.0, 2.0, 3.0]);
+        // A tumour type's factor on its source's weight.
+        let mut typed = c.clone();
+        typed.sources[1].type_weights.insert("glioma".into(), 2.5);
+        let part = super::super::dataset::Prepared {
+            size: 4,
+            labels: vec![true, true, true],
+            sources: vec![1, 1, 1],
+            patients: vec![
+                "figshare/G".into(),
+                "figshare/M".into(),
+                "figshare/X".into(),
+            ],
+            ..Default::default()
+        };
+        let types = vec![
+            BTreeMap::new(),
+            BTreeMap::from([
+                ("G".to_string(), "glioma".to_string()),
+                ("M".to_string(), "meningioma".to_string()),
+            ]),
+        ];
+        assert_eq!(typed.slice_weights(&part, &types), vec![7.5, 3.0, 3.0]);
         std::fs::write(
             &p,
             "[[sources]]\nname = \"a\"\npath = \"/x\"\n[[sources]]\nname = \"a\"\npath = \"/y\"\n",
@@ -411,6 +487,39 @@ mod tests {
         assert_eq!(
             [1, 2, 3, 5].map(|e| s.lr(1.0, e, 10)),
             [1.0, 1.0, 0.5, 0.25]
+        );
+    }
+    #[test]
+    fn type_weights_need_a_labels_file_that_names_the_type() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut source = DataSource::parse(&format!("fig={}", tmp.path().display())).unwrap();
+        source.type_weights.insert("glioma".into(), 2.0);
+        let cfg = FitConfig {
+            sources: vec![source, DataSource::parse("lgg=/nowhere").unwrap()],
+            ..Default::default()
+        };
+        let e = cfg.source_types().unwrap_err().to_string();
+        assert!(
+            e.contains("labels.csv") && e.contains("no labels.csv"),
+            "{e}"
+        );
+        std::fs::write(
+            tmp.path().join("labels.csv"),
+            "slice,patient,tumour_type\nP_1/a.jpg,1,meningioma\n",
+        )
+        .unwrap();
+        let e = cfg.source_types().unwrap_err().to_string();
+        assert!(e.contains("no patient of tumour type \"glioma\""), "{e}");
+        std::fs::write(
+            tmp.path().join("labels.csv"),
+            "slice,patient,tumour_type\nP_1/a.jpg,1,meningioma\nP_2/b.jpg,2,glioma\n",
+        )
+        .unwrap();
+        let types = cfg.source_types().unwrap();
+        assert_eq!(types[0]["P_2"], "glioma");
+        assert!(
+            types[1].is_empty(),
+            "a source without type weights reads nothing"
         );
     }
 }

@@ -438,6 +438,7 @@ pub fn fit(
         .open(&metrics_path)
         .map_err(|e| Error::io(&metrics_path, e))?;
     let seg = cfg.model.is_segmenter();
+    let types = cfg.source_types()?;
     let mut stopped_early = false;
     while state.epoch < cfg.epochs {
         if state.early.should_stop() {
@@ -450,7 +451,7 @@ pub fn fit(
         drop(seeded(cfg.seed as i64 * 1_000_003 + i64::from(epoch)));
         let lr = cfg.schedule.lr(cfg.lr, epoch, cfg.epochs);
         opt.set_lr(lr);
-        let order = weighted_order(&cfg.slice_weights(train), cfg.seed, epoch);
+        let order = weighted_order(&cfg.slice_weights(train, &types), cfg.seed, epoch);
         let bar = if show_progress {
             ProgressBar::new(order.len() as u64)
         } else {
