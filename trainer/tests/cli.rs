@@ -6,6 +6,28 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_neuroscreen-train"))
 }
 
+/// `export` of a segmenter and a filter run into `out`, scored on a few
+/// slices; `extra` flags go before the runs.
+fn export_set(
+    seg: &std::path::Path,
+    filter: &std::path::Path,
+    out: &std::path::Path,
+    extra: &[&std::ffi::OsStr],
+) -> std::process::Output {
+    bin()
+        .arg("export")
+        .args(extra)
+        .arg("--segmenter")
+        .arg(seg)
+        .arg("--filter")
+        .arg(filter)
+        .arg("--out")
+        .arg(out)
+        .args(["--calibration-slices", "4", "--eval-slices", "8"])
+        .output()
+        .unwrap()
+}
+
 /// CUDA must stay reachable: the default `--as-needed` link would drop
 /// libtorch_cuda.so (nothing references it directly) and CUDA would then
 /// silently report unavailable on a GPU machine.
@@ -333,17 +355,7 @@ fn export_writes_a_set_the_appliance_can_load() {
     let seg = fit("seg", &["--model", "resunet", "--widths", "4,8"]);
     let filter = fit("filter", &["--model", "resnet18", "--filter-width", "4"]);
     let out = dir.path().join("models");
-    let export = bin()
-        .arg("export")
-        .arg("--segmenter")
-        .arg(&seg)
-        .arg("--filter")
-        .arg(&filter)
-        .arg("--out")
-        .arg(&out)
-        .args(["--calibration-slices", "4", "--eval-slices", "8"])
-        .output()
-        .unwrap();
+    let export = export_set(&seg, &filter, &out, &[]);
     let printed = String::from_utf8_lossy(&export.stdout).into_owned();
     assert!(
         export.status.success(),
@@ -496,19 +508,12 @@ fn sources_fit_export_and_score_per_source() {
     let note = dir.path().join("note.md");
     std::fs::write(&note, "Trained on two toy sources; terms: none.\n").unwrap();
     let out = dir.path().join("models");
-    let export = bin()
-        .arg("export")
-        .arg("--segmenter")
-        .arg(&seg)
-        .arg("--filter")
-        .arg(&filter)
-        .arg("--out")
-        .arg(&out)
-        .arg("--data-note")
-        .arg(&note)
-        .args(["--calibration-slices", "4", "--eval-slices", "8"])
-        .output()
-        .unwrap();
+    let export = export_set(
+        &seg,
+        &filter,
+        &out,
+        &["--data-note".as_ref(), note.as_os_str()],
+    );
     assert!(
         export.status.success(),
         "{}",
@@ -525,16 +530,12 @@ fn sources_fit_export_and_score_per_source() {
     assert!(!manifest.contains("threshold_for_pair"), "{manifest}");
     // The filter's threshold picked beside the exported segmenter instead.
     let paired = dir.path().join("models-pair");
-    let export = bin()
-        .args(["export", "--filter-threshold", "pair", "--segmenter"])
-        .arg(&seg)
-        .arg("--filter")
-        .arg(&filter)
-        .arg("--out")
-        .arg(&paired)
-        .args(["--calibration-slices", "4", "--eval-slices", "8"])
-        .output()
-        .unwrap();
+    let export = export_set(
+        &seg,
+        &filter,
+        &paired,
+        &["--filter-threshold".as_ref(), "pair".as_ref()],
+    );
     let printed = String::from_utf8_lossy(&export.stdout).into_owned();
     assert!(
         export.status.success(),
