@@ -94,6 +94,41 @@ fn narrow_resunet_overfits_a_few_phantom_slices() {
 }
 
 #[test]
+fn select_val_dice_keeps_the_epoch_of_the_best_validation_dice() {
+    tch::set_num_threads(2);
+    let dir = tempfile::tempdir().unwrap();
+    let data = phantom_split(dir.path(), 64);
+    let few = largest(&data.train, 4);
+    let split = DataSplit {
+        train: few.clone(),
+        val: few,
+        ..Default::default()
+    };
+    let cfg = FitConfig {
+        epochs: 8,
+        select: trainer::train::config::Select::ValDice,
+        ..small_cfg(&dir.path().join("run"), 64)
+    };
+    let outcome = fit(&cfg, &split, false, false).unwrap();
+    let dice: Vec<f64> = outcome
+        .history
+        .iter()
+        .map(|r| r.val_dice.unwrap())
+        .collect();
+    let best = dice.iter().copied().fold(f64::MIN, f64::max);
+    assert_eq!(outcome.best_score, -dice[outcome.best_epoch as usize - 1]);
+    assert!(
+        best - dice[outcome.best_epoch as usize - 1] <= 1e-4,
+        "best epoch {} of {dice:?}",
+        outcome.best_epoch
+    );
+    assert!(cfg
+        .select
+        .describe(outcome.best_score)
+        .contains("best val Dice"));
+}
+
+#[test]
 fn checkpoint_round_trip_gives_identical_outputs() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = small_cfg(dir.path(), 32);

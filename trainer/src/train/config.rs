@@ -92,6 +92,11 @@ pub struct FitConfig {
     pub schedule: Schedule,
     /// Early stopping on validation loss (seed: 30 epochs).
     pub patience: u32,
+    /// What makes an epoch the best one (kept as `best.safetensors`, and
+    /// what `patience` waits on): the validation loss, or for segmenters
+    /// the validation Dice over tumour slices.
+    #[serde(default)]
+    pub select: Select,
     pub seed: u64,
     pub split: SplitFractions,
     pub augment: Option<Augmentation>,
@@ -117,6 +122,33 @@ pub struct FitConfig {
     pub filter_mask_weight: f64,
 }
 
+/// See [`FitConfig::select`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Select {
+    #[default]
+    ValLoss,
+    ValDice,
+}
+
+impl Select {
+    /// The epoch's figure early stopping minimises (lower is better).
+    pub fn score(self, val_loss: f64, val_dice: Option<f64>) -> f64 {
+        match self {
+            Select::ValLoss => val_loss,
+            Select::ValDice => val_dice.map_or(f64::NAN, |d| -d),
+        }
+    }
+
+    /// The best score in the units people read.
+    pub fn describe(self, best: f64) -> String {
+        match self {
+            Select::ValLoss => format!("best val loss {best:.4}"),
+            Select::ValDice => format!("best val Dice {:.4}", -best),
+        }
+    }
+}
+
 impl Default for FitConfig {
     fn default() -> Self {
         Self {
@@ -135,6 +167,7 @@ impl Default for FitConfig {
             weight_decay: 1e-4,
             schedule: Schedule::Cosine { floor: 0.01 },
             patience: 30,
+            select: Select::ValLoss,
             seed: 0,
             split: SplitFractions::default(),
             augment: Some(Augmentation::default()),
@@ -297,6 +330,9 @@ impl FitConfig {
         if self.input_size < 32 {
             return Err(ConfigError::InputSizeTooSmall);
         }
+        if self.select == Select::ValDice && !self.model.is_segmenter() {
+            return Err(ConfigError::SelectDiceNeedsSegmenter);
+        }
         if !self.sources.is_empty() {
             crate::data::source::check_sources(&self.sources)?;
         }
@@ -337,6 +373,8 @@ pub enum ConfigError {
     TumourOversample(f64),
     #[error("split.test + split.val must leave a training part")]
     NoTrainingPart,
+    #[error("select = \"val_dice\" needs a segmenter (a filter has no Dice)")]
+    SelectDiceNeedsSegmenter,
 }
 
 #[cfg(test)]
@@ -521,5 +559,33 @@ mod tests {
             types[1].is_empty(),
             "a source without type weights reads nothing"
         );
+    }
+    #[test]
+    fn selection_by_dice_is_for_segmenters_and_reads_from_toml() {
+        assert_eq!(Select::ValLoss.score(0.4, Some(0.7)), 0.4);
+        assert_eq!(Select::ValDice.score(0.4, Some(0.7)), -0.7);
+        assert!(Select::ValDice.score(0.4, None).is_nan());
+        assert_eq!(Select::ValDice.describe(-0.7), "best val Dice 0.7000");
+        let filter = FitConfig {
+            select: Select::ValDice,
+            model: Architecture::Resnet18Filter {
+                dropout: 0.3,
+                width: 16,
+            },
+            ..Default::default()
+        };
+        assert!(!filter.model.is_segmenter());
+        assert_eq!(
+            filter.validate(),
+            Err(ConfigError::SelectDiceNeedsSegmenter)
+        );
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("c.toml");
+        std::fs::write(
+            &p,
+            "select = \"val_dice\"\n[model]\nkind = \"res_unet\"\nwidths = [4, 8]\n",
+        )
+        .unwrap();
+        assert_eq!(FitConfig::load(&p).unwrap().select, Select::ValDice);
     }
 }

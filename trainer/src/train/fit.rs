@@ -52,7 +52,9 @@ pub struct EpochRecord {
 pub struct FitOutcome {
     pub epochs_run: u32,
     pub best_epoch: u32,
-    pub best_val_loss: f64,
+    /// The best epoch's selection figure (`FitConfig::select`: the
+    /// validation loss, or minus the validation Dice).
+    pub best_score: f64,
     pub stopped_early: bool,
     pub history: Vec<EpochRecord>,
     pub device: String,
@@ -558,7 +560,10 @@ pub fn fit(
         )
         .and_then(|_| metrics.sync_data())
         .map_err(|e| Error::io(&metrics_path, e))?;
-        if state.early.observe(epoch, val_loss) {
+        if state
+            .early
+            .observe(epoch, cfg.select.score(val_loss, val_dice))
+        {
             save_weights(&vs, &cfg.out.join(BEST))?;
         }
         save_weights(&vs, &cfg.out.join(LAST))?;
@@ -575,7 +580,7 @@ pub fn fit(
     Ok(FitOutcome {
         epochs_run: state.epoch,
         best_epoch: state.early.best_epoch,
-        best_val_loss: state.early.best,
+        best_score: state.early.best,
         stopped_early,
         history: state.history,
         device: format!("{device:?}"),

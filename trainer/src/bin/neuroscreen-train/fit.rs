@@ -7,9 +7,15 @@ use std::path::PathBuf;
 use trainer::data::source::DataSource;
 use trainer::nets::Architecture;
 use trainer::train::checkpoint::RunState;
-use trainer::train::config::DeviceChoice;
+use trainer::train::config::{DeviceChoice, Select};
 use trainer::train::dataset::{load_sources, DataSplit};
 use trainer::train::{fit, FitConfig};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SelectArg {
+    ValLoss,
+    ValDice,
+}
 
 #[derive(clap::Args)]
 pub struct FitArgs {
@@ -45,6 +51,10 @@ pub struct FitArgs {
     lr: Option<f64>,
     #[arg(long)]
     patience: Option<u32>,
+    /// What makes an epoch the best (and what --patience waits on):
+    /// val-loss, or val-dice (segmenters)
+    #[arg(long, value_enum)]
+    select: Option<SelectArg>,
     #[arg(long)]
     seed: Option<u64>,
     #[arg(long)]
@@ -173,6 +183,12 @@ impl FitArgs {
         c.workers = self.workers.unwrap_or(c.workers);
         c.lr = self.lr.unwrap_or(c.lr);
         c.patience = self.patience.unwrap_or(c.patience);
+        if let Some(s) = self.select {
+            c.select = match s {
+                SelectArg::ValLoss => Select::ValLoss,
+                SelectArg::ValDice => Select::ValDice,
+            };
+        }
         c.seed = self.seed.unwrap_or(c.seed);
         c.input_size = self.input_size.unwrap_or(c.input_size);
         c.max_slices = self.max_slices.or(c.max_slices);
@@ -231,10 +247,10 @@ pub fn run(args: FitArgs) -> Result<()> {
     );
     let outcome = fit(&cfg, &data, resume, true)?;
     println!(
-        "{} epochs on {}; best val loss {:.4} at epoch {}{}; checkpoints in {}",
+        "{} epochs on {}; {} at epoch {}{}; checkpoints in {}",
         outcome.epochs_run,
         outcome.device,
-        outcome.best_val_loss,
+        cfg.select.describe(outcome.best_score),
         outcome.best_epoch,
         if outcome.stopped_early {
             " (stopped early)"
