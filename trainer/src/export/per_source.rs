@@ -387,9 +387,9 @@ pub fn slice_rows(cohort: &Cohort, precision: Precision, out: &SetOutputs) -> St
             .unwrap_or_default();
         csv.push_str(&format!(
             "{},{},{},{},{},{p},{},{}\n",
-            cohort.name,
+            csv_field(&cohort.name),
             format!("{precision:?}").to_lowercase(),
-            d.patients[i],
+            csv_field(&d.patients[i]),
             u8::from(d.labels[i]),
             d.true_area[i],
             u8::from(out.passed[i]),
@@ -397,6 +397,16 @@ pub fn slice_rows(cohort: &Cohort, precision: Precision, out: &SetOutputs) -> St
         ));
     }
     csv
+}
+
+/// A text field as CSV holds it: quoted, quotes doubled, when it has a
+/// comma, a quote or a line break (a `--clear` name or a folder may).
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
 }
 
 /// A detector's slice and patient figures.
@@ -720,6 +730,8 @@ mod tests {
             rows[0].split(',').count(),
             SLICE_CSV_HEADER.split(',').count()
         );
+        assert_eq!(csv_field("a,b \"c\""), "\"a,b \"\"c\"\"\"");
+        assert_eq!(csv_field("TCGA_CS_4941"), "TCGA_CS_4941");
         let md = render_markdown(&[s]);
         assert!(md.contains("| t | f32 | appliance (filter, then mask) | 1 / 2 | 0.500 | 1 / 2 | 0.500 | 1 / 2 |"), "{md}");
     }
