@@ -65,6 +65,21 @@ pub fn tumour_types(root: &Path) -> Result<Option<BTreeMap<String, String>>> {
     Ok(Some(types))
 }
 
+/// The tumour type of `patient` in `types` (from [`tumour_types`] of the
+/// source named `source`). A run of several sources names its patients
+/// `<source>/<id>` (`train::dataset`); the map is keyed by the bare id.
+pub fn type_of<'a>(
+    types: &'a BTreeMap<String, String>,
+    source: &str,
+    patient: &str,
+) -> Option<&'a str> {
+    let id = patient
+        .strip_prefix(source)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .unwrap_or(patient);
+    types.get(id).map(String::as_str)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,6 +102,15 @@ mod tests {
         assert_eq!(t["FIGSHARE_1"], "glioma");
         // The same id the reader gives the folder (date dropped).
         assert_eq!(t["TCGA_CS_4941"], "pituitary");
+    }
+
+    #[test]
+    fn a_patient_is_found_with_or_without_its_source_name() {
+        let types = BTreeMap::from([("P_1".to_string(), "glioma".to_string())]);
+        assert_eq!(type_of(&types, "fig", "fig/P_1"), Some("glioma"));
+        assert_eq!(type_of(&types, "fig", "P_1"), Some("glioma"));
+        assert_eq!(type_of(&types, "fig", "figP_1"), None);
+        assert_eq!(type_of(&types, "fig", "lgg/P_1"), None);
     }
 
     #[test]

@@ -177,6 +177,14 @@ pub fn at(p_tumour: &[f32], labels: &[bool], threshold: f32) -> OperatingPoint {
     }
 }
 
+/// The logit at or above which a sigmoid output reaches `threshold`
+/// (sigmoid(l) >= t  <=>  l >= ln(t / (1 - t))), so a mask is cut on the
+/// raw logits; `threshold` is kept off 0 and 1.
+pub fn logit_at(threshold: f32) -> f32 {
+    let t = f64::from(threshold).clamp(1e-6, 1.0 - 1e-6);
+    (t / (1.0 - t)).ln() as f32
+}
+
 /// P(tumour) from a filter's two logits (clear, tumour).
 pub fn p_tumour(logits: &[f32]) -> f32 {
     // softmax over two classes = sigmoid of the difference
@@ -186,6 +194,16 @@ pub fn p_tumour(logits: &[f32]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_logit_cut_matches_the_sigmoid_threshold() {
+        assert_eq!(logit_at(0.5), 0.0);
+        for t in [0.1f32, 0.3, 0.7, 0.9] {
+            let l = logit_at(t);
+            assert!((1.0 / (1.0 + (-l).exp()) - t).abs() < 1e-6, "{t}");
+        }
+        assert!(logit_at(1.0).is_finite() && logit_at(0.0).is_finite());
+    }
 
     #[test]
     fn every_group_keeps_its_share() {

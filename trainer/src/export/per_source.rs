@@ -12,9 +12,9 @@
 //! segmenter's mask is not empty (the verdict follows the mask); the
 //! segmenter alone flags a slice when its mask is not empty.
 
-use super::operating_point::p_tumour;
+use super::operating_point::{logit_at, p_tumour};
 use super::tract_check::{self, TractPlan};
-use crate::data::labels::tumour_types;
+use crate::data::labels::{tumour_types, type_of};
 use crate::data::lgg::{is_slice_file, Problem};
 use crate::report::{
     classification_metrics, summarise_segmentation, ClassificationMetrics, SegmentationSummary,
@@ -82,7 +82,7 @@ fn cohorts_of(split: &DataSplit, part: &Prepared) -> Result<Vec<Cohort>> {
         let stacked = (0..data.len()).filter(|&i| !is_grey(data.image(i))).count();
         let grey = (2 * stacked > data.len()).then(|| data.single_channel(FLAIR_CHANNEL));
         let groups = match tumour_types(&source.path)? {
-            Some(types) => type_groups(&data, &types, &format!("{}/", source.name)),
+            Some(types) => type_groups(&data, &types, &source.name),
             None => Vec::new(),
         };
         out.push(Cohort {
@@ -104,16 +104,14 @@ fn cohorts_of(split: &DataSplit, part: &Prepared) -> Result<Vec<Cohort>> {
 /// The slices of each tumour type, types in name order; none when the
 /// cohort's patients have fewer than two types between them (a lone group
 /// would repeat the cohort). Patients without a type are in no group.
-/// `prefix`: what a run of several sources puts before its patients' ids.
 fn type_groups(
     data: &Prepared,
     types: &BTreeMap<String, String>,
-    prefix: &str,
+    source: &str,
 ) -> Vec<(String, Vec<usize>)> {
     let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, patient) in data.patients.iter().enumerate() {
-        let id = patient.strip_prefix(prefix).unwrap_or(patient);
-        if let Some(kind) = types.get(id) {
+        if let Some(kind) = type_of(types, source, patient) {
             groups.entry(kind).or_default().push(i);
         }
     }
@@ -335,9 +333,7 @@ pub fn run_set(set: &LoadedSet, data: &Prepared) -> Result<SetOutputs> {
     }
     let mut out = SetOutputs::default();
     let mut probs = Vec::with_capacity(data.len());
-    // Sigmoid(logit) >= t  <=>  logit >= ln(t / (1 - t)).
-    let t = f64::from(set.segmenter.0.threshold).clamp(1e-6, 1.0 - 1e-6);
-    let cut = (t / (1.0 - t)).ln() as f32;
+    let cut = logit_at(set.segmenter.0.threshold);
     let size = data.size as usize;
     for i in 0..data.len() {
         let image = data.image(i);
@@ -388,7 +384,7 @@ pub fn slice_rows(cohort: &Cohort, precision: Precision, out: &SetOutputs) -> St
         csv.push_str(&format!(
             "{},{},{},{},{},{p},{},{}\n",
             csv_field(&cohort.name),
-            format!("{precision:?}").to_lowercase(),
+            precision_name(precision),
             csv_field(&d.patients[i]),
             u8::from(d.labels[i]),
             d.true_area[i],
@@ -397,6 +393,11 @@ pub fn slice_rows(cohort: &Cohort, precision: Precision, out: &SetOutputs) -> St
         ));
     }
     csv
+}
+
+/// `f32` or `int8`, as the tables and the CSV name a precision.
+fn precision_name(precision: Precision) -> String {
+    format!("{precision:?}").to_lowercase()
 }
 
 /// A text field as CSV holds it: quoted, quotes doubled, when it has a
@@ -527,7 +528,7 @@ pub fn score_cohort(
     let patients: BTreeSet<&String> = data.patients.iter().collect();
     Ok(CohortScores {
         cohort: cohort.name.clone(),
-        precision: format!("{precision:?}").to_lowercase(),
+        precision: precision_name(precision),
         slices: data.len(),
         patients: patients.len(),
         segmenter: summarise_segmentation(&records(false)),

@@ -420,8 +420,7 @@ pub fn export_run(run: &Path, name: &str, opts: &ExportOptions) -> Result<Export
                     )));
                 }
                 let plan = tract_check::load(&seg.f32_path, &shape)?;
-                let t = f64::from(seg.threshold).clamp(1e-6, 1.0 - 1e-6);
-                let cut = (t / (1.0 - t)).ln() as f32;
+                let cut = operating_point::logit_at(seg.threshold);
                 let found: Vec<bool> = outputs(&plan, &shape, &data.val)?
                     .iter()
                     .map(|logits| logits.iter().any(|&l| l >= cut))

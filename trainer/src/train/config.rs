@@ -2,7 +2,7 @@
 //! default, plus command-line overrides applied on top.
 
 use crate::data::augment::Augmentation;
-use crate::data::labels::{tumour_types, LABELS_FILE};
+use crate::data::labels::{tumour_types, type_of, LABELS_FILE};
 use crate::data::source::DataSource;
 use crate::data::split::SplitFractions;
 use crate::losses::SegLoss;
@@ -266,13 +266,8 @@ impl FitConfig {
                     let factor = part
                         .patients
                         .get(i)
-                        .and_then(|patient| {
-                            // Several sources name their patients `<source>/<id>`.
-                            let id = patient
-                                .strip_prefix(&format!("{}/", s.name))
-                                .unwrap_or(patient);
-                            types.get(k)?.get(id)
-                        })
+                        .zip(types.get(k))
+                        .and_then(|(patient, types)| type_of(types, &s.name, patient))
                         .and_then(|kind| s.type_weights.get(kind))
                         .copied()
                         .unwrap_or(1.0);
