@@ -366,12 +366,15 @@ pub fn run_set(set: &LoadedSet, data: &Prepared) -> Result<SetOutputs> {
 
 /// The header of [`slice_rows`]' CSV.
 pub const SLICE_CSV_HEADER: &str =
-    "cohort,precision,patient,tumour,true_area_px,p_tumour,passed,mask_area_px";
+    "cohort,precision,patient,tumour,true_area_px,p_tumour,passed,mask_area_px,truth_px,overlap_px";
 
 /// One CSV row per slice of `cohort`: what the set made of it (model
 /// pixels; `p_tumour` empty without a filter), so a user can pick a
 /// threshold or a minimum area on the validation patients without rerunning
-/// the models.
+/// the models. `true_area_px` is at the slice's own size, the rest at
+/// the model's: `truth_px` (the true mask) and `overlap_px` (mask and truth
+/// both) split a poor Dice into a mask too small (overlap near the mask's
+/// area) or spilling over (near the truth's).
 pub fn slice_rows(cohort: &Cohort, precision: Precision, out: &SetOutputs) -> String {
     let d = &cohort.data;
     let mut csv = String::new();
@@ -381,15 +384,22 @@ pub fn slice_rows(cohort: &Cohort, precision: Precision, out: &SetOutputs) -> St
             .as_ref()
             .map(|p| format!("{:.6}", p[i]))
             .unwrap_or_default();
+        let mask = &out.masks[i];
+        let truth = d.mask(i).iter().filter(|&&t| t != 0).count();
+        let overlap = mask
+            .iter()
+            .zip(d.mask(i))
+            .filter(|&(&m, &t)| m && t != 0)
+            .count();
         csv.push_str(&format!(
-            "{},{},{},{},{},{p},{},{}\n",
+            "{},{},{},{},{},{p},{},{},{truth},{overlap}\n",
             csv_field(&cohort.name),
             precision_name(precision),
             csv_field(&d.patients[i]),
             u8::from(d.labels[i]),
             d.true_area[i],
             u8::from(out.passed[i]),
-            out.masks[i].iter().filter(|&&m| m).count()
+            mask.iter().filter(|&&m| m).count()
         ));
     }
     csv
@@ -725,8 +735,10 @@ mod tests {
         let csv = slice_rows(&cohort, Precision::F32, &out);
         let rows: Vec<&str> = csv.lines().collect();
         assert_eq!(rows.len(), 4);
-        assert_eq!(rows[0], "t,f32,a,1,1,0.900000,1,1");
-        assert_eq!(rows[2], "t,f32,b,1,1,0.100000,0,0");
+        assert_eq!(rows[0], "t,f32,a,1,1,0.900000,1,1,1,1");
+        // A false mask: area without overlap.
+        assert_eq!(rows[1], "t,f32,a,0,0,0.200000,0,1,0,0");
+        assert_eq!(rows[2], "t,f32,b,1,1,0.100000,0,0,1,0");
         assert_eq!(
             rows[0].split(',').count(),
             SLICE_CSV_HEADER.split(',').count()

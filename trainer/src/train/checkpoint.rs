@@ -114,6 +114,18 @@ pub fn load_best(run: &Path, device: tch::Device) -> Result<TrainedRun> {
     Ok(TrainedRun { state, vs, net })
 }
 
+/// The training settings of `run`: a run folder's `state.json`, or the
+/// config TOML it was started from (`runs/NAME.toml`). Scoring a run's
+/// held-out patients needs only its sources, seed and split, and a clean
+/// clone has the committed TOML but not the run folder.
+pub fn run_config(run: &Path) -> Result<FitConfig> {
+    if run.is_file() {
+        FitConfig::load(run)
+    } else {
+        RunState::load(run).map(|s| s.config)
+    }
+}
+
 /// The run's data split again, exactly as `fit` saw it (same seed, size, cap).
 pub fn load_run_data(cfg: &FitConfig) -> Result<super::dataset::DataSplit> {
     super::dataset::load_sources(
@@ -124,4 +136,40 @@ pub fn load_run_data(cfg: &FitConfig) -> Result<super::dataset::DataSplit> {
         cfg.max_slices,
         |_, _| {},
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_config_reads_a_run_folder_or_its_toml_and_names_what_is_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let toml = dir.path().join("seg.toml");
+        std::fs::write(
+            &toml,
+            "epochs = 3\nseed = 7\n[split]\ntest = 0.25\nval = 0.1\n",
+        )
+        .unwrap();
+        let from_toml = run_config(&toml).unwrap();
+        assert_eq!((from_toml.epochs, from_toml.seed), (3, 7));
+        assert_eq!(from_toml.split.test, 0.25);
+
+        let run = dir.path().join("seg");
+        std::fs::create_dir(&run).unwrap();
+        let state = RunState {
+            config: from_toml.clone(),
+            epoch: 2,
+            early: EarlyStopping::new(from_toml.patience),
+            history: Vec::new(),
+            parameters: 1,
+        };
+        state.save(&run).unwrap();
+        assert_eq!(run_config(&run).unwrap(), from_toml);
+
+        let empty = dir.path().join("empty");
+        std::fs::create_dir(&empty).unwrap();
+        let msg = run_config(&empty).unwrap_err().to_string();
+        assert!(msg.contains("state.json"), "{msg}");
+    }
 }

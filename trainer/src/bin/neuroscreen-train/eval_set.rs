@@ -10,19 +10,19 @@ use trainer::export::per_source::{
     validation_cohorts, Cohort, CohortScores, Flip, LoadedSet, SLICE_CSV_HEADER,
 };
 use trainer::report::{write_montage, MontageRow};
-use trainer::train::checkpoint::{load_run_data, RunState};
+use trainer::train::checkpoint::{load_run_data, run_config};
 
 #[derive(clap::Args)]
 pub struct EvalSetArgs {
     /// Model set folder (manifest.json and its ONNX files)
     #[arg(long, default_value = "models")]
     models: PathBuf,
-    /// The segmenter's run folder: its data sources and split give the
-    /// held-out patients
+    /// The segmenter's run folder, or the config TOML it was trained from:
+    /// its data sources and split give the held-out patients
     #[arg(long)]
     run: PathBuf,
-    /// The filter's run folder: refused when its training or validation
-    /// patients include a held-out patient of --run
+    /// The filter's run folder or config TOML: refused when its training or
+    /// validation patients include a held-out patient of --run
     #[arg(long)]
     filter_run: Option<PathBuf>,
     /// A folder of real slices without tumour, NAME=DIR (repeatable): every
@@ -73,13 +73,12 @@ pub fn run(a: EvalSetArgs) -> Result<()> {
     manifest
         .verify_files(&a.models)
         .with_context(|| format!("checking {}", a.models.display()))?;
-    let state = RunState::load(&a.run).with_context(|| format!("reading {}", a.run.display()))?;
-    let mut cfg = state.config.clone();
+    let mut cfg = run_config(&a.run).with_context(|| format!("reading {}", a.run.display()))?;
     cfg.input_size = manifest.segmenter().input.width();
     let data = load_run_data(&cfg).with_context(|| format!("loading {}", cfg.data_label()))?;
     if let Some(f) = &a.filter_run {
-        let fstate = RunState::load(f).with_context(|| format!("reading {}", f.display()))?;
-        let fdata = load_run_data(&fstate.config)?;
+        let fcfg = run_config(f).with_context(|| format!("reading {}", f.display()))?;
+        let fdata = load_run_data(&fcfg)?;
         let leaked: Vec<&String> = data
             .split
             .test
