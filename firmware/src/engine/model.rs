@@ -107,6 +107,7 @@ pub fn optimised_plan(
     precision: Precision,
     shape: [usize; 4],
 ) -> Result<(PathBuf, Arc<TypedRunnableModel>)> {
+    keep_tract_off_amx_int8();
     let file = entry
         .file(precision)
         .ok_or_else(|| Error::PrecisionUnavailable {
@@ -202,6 +203,26 @@ fn select_output(model: &mut InferenceModel, entry: &ModelEntry) -> TractResult<
         bail!("the manifest names output '{wanted}', the model has {have:?}");
     }
     model.select_outputs_by_name([wanted])
+}
+
+/// tract 0.23.9's Intel AMX int8 matrix kernel (`avx512amx_mmm_i32_8x8`,
+/// chosen on CPUs with AMX such as Sapphire Rapids Xeons) crashed the
+/// appliance with SIGSEGV in 4 of 6 `neuroscreen scan --precision int8`
+/// runs over the samples on such a machine, and in none of 6 with it taken
+/// out of tract's kernel pool (docs/TRACT_SPEED.md); tract then picks one of
+/// its other int8 kernels. Must run before tract first probes
+/// the CPU (its feature set is fixed then); a `TRACT_CPU_ISA` the user set
+/// is left as it is. The board (aarch64) has no such kernel.
+pub fn keep_tract_off_amx_int8() {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            if std::env::var_os("TRACT_CPU_ISA").is_none() {
+                tract_linalg::knobs::TRACT_CPU_ISA.set(Some("-amx-int8".to_string()));
+            }
+        });
+    }
 }
 
 /// tract 0.23's x86 kernels return with the upper halves of the vector

@@ -243,3 +243,16 @@ fn multithreaded_matmul_gives_the_same_answer() {
         two.segmentation.unwrap().mask
     );
 }
+
+#[test]
+fn tract_is_kept_off_its_amx_int8_kernel_once_a_model_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let _ = engine(dir.path(), &ModelSet::default(), single_threaded());
+    // A user's own TRACT_CPU_ISA wins; without one, the feature set tract
+    // fixed at its first probe (on a CPU with AMX or without) has no AMX
+    // int8, so its crashing kernel can never be chosen.
+    if std::env::var_os("TRACT_CPU_ISA").is_none() {
+        let isa = tract_linalg::isa::native();
+        assert!(!isa.has(tract_linalg::isa::Isa::X86_64AmxInt8), "{isa:?}");
+    }
+}

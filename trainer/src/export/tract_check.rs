@@ -8,6 +8,7 @@ pub type TractPlan = std::sync::Arc<TypedRunnableModel>;
 
 /// Loads `path`, fixes the input shape, optimises.
 pub fn load(path: &Path, input_shape: &[usize]) -> Result<TractPlan> {
+    keep_off_amx_int8();
     let err = |e: TractError| Error::Data {
         path: path.to_path_buf(),
         reason: format!("tract: {e:#}"),
@@ -18,6 +19,23 @@ pub fn load(path: &Path, input_shape: &[usize]) -> Result<TractPlan> {
         .and_then(|m| m.into_optimized())
         .and_then(|m| m.into_runnable())
         .map_err(err)
+}
+
+/// tract 0.23.9's AMX int8 kernel crashes (SIGSEGV) on CPUs with AMX; the
+/// appliance keeps tract off it (firmware's `engine::model::
+/// keep_tract_off_amx_int8` says how it was found), and so must the
+/// exporter, which scores the int8 files the appliance runs.
+fn keep_off_amx_int8() {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            if std::env::var_os("TRACT_CPU_ISA").is_none() {
+                tract_onnx::prelude::tract_linalg::knobs::TRACT_CPU_ISA
+                    .set(Some("-amx-int8".to_string()));
+            }
+        });
+    }
 }
 
 /// Runs one input ([1,3,H,W] floats) and returns the first output's floats.
