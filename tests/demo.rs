@@ -38,18 +38,26 @@ fn demo_scans_the_samples_draws_screens_and_meets_the_shipped_expectation() {
     }
     // The shipped set learnt from real scans (LGG, Figshare); the samples
     // are phantoms (synthetic lesions painted on template brains), which it
-    // never saw. The set before it marked none of the painted lesions; this
-    // one (trained with coronal and sagittal cuts of LGG's volumes as well)
-    // flags both FLAIR phantoms and the T2 one and keeps both clear samples
-    // clear: 5 of 8 verdicts right (docs/EVALUATION.md, MODEL_CARD.md). What
-    // is asserted is what a set must not lose: no clear sample flagged and
-    // no fewer verdicts right.
-    let line = stdout
+    // never saw. It outlines both FLAIR phantoms (Dice 0.82 and 0.63) and
+    // keeps both clear samples clear; the set before it also flagged the T2
+    // phantom, but with a mask beside the painted lesion (Dice 0), so a
+    // right verdict is counted only when a tumour sample's mask overlaps its
+    // truth: 4 of 8 for both sets (docs/EVALUATION.md). What is asserted is
+    // what a set must not lose: no clear sample flagged and no fewer
+    // samples right by that count.
+    let right = stdout
         .lines()
-        .find(|l| l.starts_with("verdicts matching the truth:"))
-        .unwrap();
-    let agree: usize = line.split_whitespace().nth(4).unwrap().parse().unwrap();
-    assert!(agree >= 5, "{line}");
+        .filter(|l| l.starts_with("sample_"))
+        .filter(|row| {
+            let f: Vec<&str> = row.split_whitespace().collect();
+            match (f[1], f[2]) {
+                ("clear", "clear") => true,
+                ("tumour", "tumour") => f[5].parse::<f64>().is_ok_and(|d| d > 0.0),
+                _ => false,
+            }
+        })
+        .count();
+    assert!(right >= 4, "{right} of 8 right\n{stdout}");
     for sample in ["sample_07_clear_stacked.png", "sample_08_clear_t1.png"] {
         let row = stdout.lines().find(|l| l.starts_with(sample)).unwrap();
         assert!(row.contains(" clear   clear "), "{row}");
