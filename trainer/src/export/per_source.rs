@@ -384,22 +384,21 @@ pub fn slice_rows(cohort: &Cohort, precision: Precision, out: &SetOutputs) -> St
             .as_ref()
             .map(|p| format!("{:.6}", p[i]))
             .unwrap_or_default();
-        let mask = &out.masks[i];
-        let truth = d.mask(i).iter().filter(|&&t| t != 0).count();
-        let overlap = mask
-            .iter()
-            .zip(d.mask(i))
-            .filter(|&(&m, &t)| m && t != 0)
-            .count();
+        let mut c = MaskCounts::default();
+        for (&m, &t) in out.masks[i].iter().zip(d.mask(i)) {
+            c.add(m, t != 0);
+        }
         csv.push_str(&format!(
-            "{},{},{},{},{},{p},{},{},{truth},{overlap}\n",
+            "{},{},{},{},{},{p},{},{},{},{}\n",
             csv_field(&cohort.name),
             precision_name(precision),
             csv_field(&d.patients[i]),
             u8::from(d.labels[i]),
             d.true_area[i],
             u8::from(out.passed[i]),
-            mask.iter().filter(|&&m| m).count()
+            c.tp + c.fp,
+            c.tp + c.fn_,
+            c.tp
         ));
     }
     csv
