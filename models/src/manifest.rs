@@ -57,6 +57,12 @@ pub struct ModelEntry {
     /// Probability at or above which a pixel (segmenter) or a slice (filter)
     /// counts as tumour. Applied after sigmoid/softmax.
     pub threshold: f32,
+    /// Segmenter only: a mask with fewer pixels at or above `threshold`, counted
+    /// at the model's input size, is emptied and the slice called clear. Small
+    /// specks are where the segmenter's false alarms on clear scans of other
+    /// contrasts live (docs/EVALUATION.md); 0 keeps any pixel.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub min_mask_px: usize,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<Provenance>,
     /// Measured figures, named with how they were computed
@@ -226,6 +232,9 @@ impl Manifest {
             if m.output.classes.is_empty() {
                 return Err(ManifestError::NoClasses { at: at() });
             }
+            if m.role == Role::Filter && m.min_mask_px != 0 {
+                return Err(ManifestError::MinMaskOnFilter { at: at() });
+            }
         }
         let check = |name: &str, role: Role, key: &'static str| match self.entry(name) {
             None => Err(ManifestError::PipelineUnknown {
@@ -282,6 +291,8 @@ pub enum ManifestError {
     InputChannels { at: EntryAt },
     #[error("{at}.threshold {threshold} is not in (0, 1)")]
     Threshold { at: EntryAt, threshold: f32 },
+    #[error("{at}: min_mask_px is a segmenter's setting; a filter has no mask")]
+    MinMaskOnFilter { at: EntryAt },
     #[error("{at}.output.classes is empty")]
     NoClasses { at: EntryAt },
     /// `pipeline.<key>` names no entry.
@@ -294,6 +305,10 @@ pub enum ManifestError {
         name: String,
         role: Role,
     },
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl ModelEntry {
@@ -342,6 +357,7 @@ mod tests {
                 classes: vec!["tumour".into()],
             },
             threshold: 0.5,
+            min_mask_px: 0,
             provenance: None,
             metrics: BTreeMap::new(),
         }
@@ -386,6 +402,29 @@ mod tests {
         m.verify_files(dir.path()).unwrap();
         let again: Manifest = serde_json::from_str(&m.to_json()).unwrap();
         assert_eq!(again, m);
+    }
+
+    #[test]
+    fn min_mask_px_is_written_only_when_set_and_only_a_segmenter_has_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_set(dir.path());
+        let mut m = Manifest::load(&path).unwrap();
+        assert_eq!(m.segmenter().min_mask_px, 0);
+        assert!(!m.to_json().contains("min_mask_px"));
+        m.models[0].min_mask_px = 32;
+        let again: Manifest = serde_json::from_str(&m.to_json()).unwrap();
+        assert_eq!(again.segmenter().min_mask_px, 32);
+        again.validate().unwrap();
+        m.models[1].min_mask_px = 8;
+        assert_eq!(
+            m.validate(),
+            Err(ManifestError::MinMaskOnFilter {
+                at: EntryAt {
+                    index: 1,
+                    name: "filter".into()
+                }
+            })
+        );
     }
 
     #[test]

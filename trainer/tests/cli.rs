@@ -1,5 +1,6 @@
 //! The trainer binary as a user runs it.
 
+use std::path::Path;
 use std::process::Command;
 
 fn bin() -> Command {
@@ -534,7 +535,12 @@ fn sources_fit_export_and_score_per_source() {
         &seg,
         &filter,
         &paired,
-        &["--filter-threshold".as_ref(), "pair".as_ref()],
+        &[
+            "--filter-threshold".as_ref(),
+            "pair".as_ref(),
+            "--min-mask-px".as_ref(),
+            "3".as_ref(),
+        ],
     );
     let printed = String::from_utf8_lossy(&export.stdout).into_owned();
     assert!(
@@ -556,6 +562,11 @@ fn sources_fit_export_and_score_per_source() {
         manifest_pair.contains("threshold_for_pair"),
         "{manifest_pair}"
     );
+    assert!(
+        manifest_pair.contains("\"min_mask_px\": 3"),
+        "{manifest_pair}"
+    );
+    assert!(card.contains("fewer than 3 pixels"), "{card}");
 
     let clear = dir.path().join("clear/series");
     std::fs::create_dir_all(&clear).unwrap();
@@ -633,6 +644,48 @@ fn sources_fit_export_and_score_per_source() {
         "{card}"
     );
     assert!(card.contains("| stk FLAIR alone | f32 |"), "{card}");
+
+    // A minimum no mask reaches: every mask is emptied, as the appliance
+    // would, so no slice is flagged.
+    let strict = dir.path().join("report-strict");
+    let o = bin()
+        .arg("eval-set")
+        .arg("--models")
+        .arg(&out)
+        .arg("--run")
+        .arg(&seg)
+        .arg("--filter-run")
+        .arg(&filter)
+        .args(["--precision", "f32", "--min-mask-px", "100000", "--out"])
+        .arg(&strict)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let areas = |dir: &Path| -> Vec<String> {
+        let csv = std::fs::read_to_string(dir.join("slices.csv")).unwrap();
+        let col = csv
+            .lines()
+            .next()
+            .unwrap()
+            .split(',')
+            .position(|c| c == "mask_area_px")
+            .unwrap();
+        csv.lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(col).unwrap().to_string())
+            .collect()
+    };
+    assert!(
+        areas(&report).iter().any(|a| a != "0"),
+        "without a minimum some slice has a mask"
+    );
+    let strict_areas = areas(&strict);
+    assert!(
+        !strict_areas.is_empty() && strict_areas.iter().all(|a| a == "0"),
+        "{strict_areas:?}"
+    );
+    let md = std::fs::read_to_string(strict.join("per_source.md")).unwrap();
+    assert!(md.contains("--min-mask-px 100000"), "{md}");
 
     // A filter whose training patients include the segmenter's held-out
     // ones is refused by name: this one holds no patient out.

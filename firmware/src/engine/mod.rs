@@ -277,6 +277,19 @@ impl Engine {
         let t = Instant::now();
         let (w, h) = (slice.width, slice.height);
         let mut mask: Vec<bool> = source.iter().map(|&p| p >= stage.entry.threshold).collect();
+        // The manifest's minimum is counted where the model drew the mask (its
+        // input size), as the exporter's evaluation chose it, not at the
+        // slice's size.
+        let min = stage.entry.min_mask_px;
+        if min > 0
+            && plane
+                .iter()
+                .filter(|&&p| p >= stage.entry.threshold)
+                .count()
+                < min
+        {
+            mask.fill(false);
+        }
         postprocess::remove_small_components(&mut mask, w, h, self.config.min_component_px);
         mark("segmenter", "threshold, components", false, t);
         let t = Instant::now();

@@ -155,6 +155,41 @@ fn component_removal_drops_a_small_blob_and_keeps_the_large_one() {
 }
 
 #[test]
+fn a_mask_under_the_manifests_minimum_is_emptied_and_the_slice_called_clear() {
+    // The 2.5 px disc alone covers about 20 pixels of the slice and fewer of
+    // the 64 px model input; the 20 px disc some hundreds of either.
+    let speck: Disc = (12.0, 12.0, 2.5);
+    let run = |min_mask_px, discs: &[Disc]| {
+        let dir = tempfile::tempdir().unwrap();
+        let set = ModelSet {
+            filter: false,
+            min_mask_px,
+            ..ModelSet::default()
+        };
+        let e = engine(dir.path(), &set, single_threaded());
+        e.screen(&slice(blob_slice(BLOB_W, BLOB_H, discs))).unwrap()
+    };
+    let kept = run(0, &[speck]);
+    assert_eq!(kept.verdict, Verdict::Tumour);
+    assert!(kept.segmentation.unwrap().summary.area_px > 0);
+    let dropped = run(40, &[speck]);
+    assert_eq!(dropped.verdict, Verdict::Clear);
+    let seg = dropped.segmentation.expect("the segmenter ran");
+    assert!(
+        !seg.mask.iter().any(|&m| m),
+        "the stored mask agrees with the verdict"
+    );
+    assert_eq!(seg.summary.area_px, 0);
+    // The minimum is a slice's whole mask, not each component: with the large
+    // disc beside it the speck stays.
+    let both = run(40, &[BLOB_DISC, speck]);
+    assert_eq!(both.verdict, Verdict::Tumour);
+    let speck_truth = blob_truth(BLOB_W, BLOB_H, &[speck]);
+    let mask = both.segmentation.unwrap().mask;
+    assert!(mask.iter().zip(&speck_truth).any(|(m, t)| *m && *t));
+}
+
+#[test]
 fn int8_files_load_and_agree_with_f32() {
     let dir = tempfile::tempdir().unwrap();
     let set = ModelSet {

@@ -45,6 +45,8 @@ pub struct ModelSet {
     pub segmenter_bias: f32,
     pub f32_files: bool,
     pub int8_files: bool,
+    /// The segmenter's `min_mask_px` in the manifest (0: left out).
+    pub min_mask_px: usize,
 }
 
 impl Default for ModelSet {
@@ -54,6 +56,7 @@ impl Default for ModelSet {
             segmenter_bias: SEG_BIAS,
             f32_files: true,
             int8_files: false,
+            min_mask_px: 0,
         }
     }
 }
@@ -97,6 +100,9 @@ pub fn write_model_set(dir: &Path, set: &ModelSet) -> PathBuf {
             "output": {"name": output, "shape": shape, "kind": "logits", "classes": classes},
             "threshold": 0.5,
         }));
+        if role == "segmenter" && set.min_mask_px > 0 {
+            entries.last_mut().unwrap()["min_mask_px"] = set.min_mask_px.into();
+        }
     };
     write(
         "seg",

@@ -104,6 +104,16 @@ pub fn render(
             r.max_abs_f32_vs_tch
         );
     }
+    let min = manifest.segmenter().min_mask_px;
+    if min > 0 {
+        let _ = writeln!(
+            s,
+            "\n**The segmenter's minimum mask.** A slice whose mask has fewer than {min} pixels at the \
+             segmenter's input size is called clear and its mask emptied (manifest `min_mask_px`), so the \
+             verdict and the stored mask agree; chosen on the validation patients (`eval-set --validation \
+             --min-mask-px`).\n"
+        );
+    }
     if let Some(op) = filter.and_then(|f| f.filter.as_ref()) {
         let target = 100.0
             * manifest

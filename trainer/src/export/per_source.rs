@@ -248,6 +248,13 @@ impl LoadedSet {
         self
     }
 
+    /// Empties masks of fewer than `px` pixels instead of at the
+    /// manifest's `min_mask_px`.
+    pub fn with_min_mask_px(mut self, px: usize) -> Self {
+        self.segmenter.0.min_mask_px = px;
+        self
+    }
+
     /// Averages the chosen stages' outputs over the slice and its mirror:
     /// the filter's P(tumour), the segmenter's logits pixel by pixel.
     pub fn with_flip(mut self, flip: Flip) -> Self {
@@ -355,7 +362,12 @@ pub fn run_set(set: &LoadedSet, data: &Prepared) -> Result<SetOutputs> {
                 *l = 0.5 * (*l + b);
             }
         }
-        out.masks.push(logits.iter().map(|&l| l >= cut).collect());
+        let mut mask: Vec<bool> = logits.iter().map(|&l| l >= cut).collect();
+        // As the appliance does: a mask under the manifest's minimum is emptied.
+        if mask.iter().filter(|&&m| m).count() < set.segmenter.0.min_mask_px {
+            mask.fill(false);
+        }
+        out.masks.push(mask);
     }
     if let Some((entry, _)) = &set.filter {
         out.p_tumour = Some(probs);

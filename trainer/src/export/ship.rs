@@ -104,6 +104,9 @@ pub struct PairSegmenter {
     pub shape: Vec<usize>,
     /// Per-pixel P(tumour) at or above which its mask is set.
     pub threshold: f32,
+    /// A mask of fewer pixels does not count as found (the manifest's
+    /// `min_mask_px`; at least 1).
+    pub min_mask_px: usize,
 }
 
 /// On the validation patients: the tumour slices the segmenter finds, and
@@ -423,7 +426,9 @@ pub fn export_run(run: &Path, name: &str, opts: &ExportOptions) -> Result<Export
                 let cut = operating_point::logit_at(seg.threshold);
                 let found: Vec<bool> = outputs(&plan, &shape, &data.val)?
                     .iter()
-                    .map(|logits| logits.iter().any(|&l| l >= cut))
+                    .map(|logits| {
+                        logits.iter().filter(|&&l| l >= cut).count() >= seg.min_mask_px.max(1)
+                    })
                     .collect();
                 let op = operating_point::for_pair_per_group(
                     &val_p,
@@ -612,6 +617,7 @@ pub fn export_run(run: &Path, name: &str, opts: &ExportOptions) -> Result<Export
             },
         },
         threshold: filter.as_ref().map_or(0.5, |op| op.validation.threshold),
+        min_mask_px: 0,
         provenance: Some(provenance),
         metrics,
     };

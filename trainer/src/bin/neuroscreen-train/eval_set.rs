@@ -50,6 +50,10 @@ pub struct EvalSetArgs {
     /// manifest's threshold
     #[arg(long, conflicts_with = "card")]
     seg_threshold: Option<f32>,
+    /// Call a slice clear when its mask has fewer pixels than this (model
+    /// resolution) instead of the manifest's min_mask_px
+    #[arg(long, conflicts_with = "card")]
+    min_mask_px: Option<usize>,
     /// Run these stages on the slice and on its left-right mirror and
     /// average the two (test-time flip; the appliance does not do this):
     /// filter, segmenter or both
@@ -139,6 +143,9 @@ pub fn run(a: EvalSetArgs) -> Result<()> {
             );
             set = set.with_segmenter_threshold(t);
         }
+        if let Some(px) = a.min_mask_px {
+            set = set.with_min_mask_px(px);
+        }
         set = set.with_flip(Flip {
             filter: a.flip.contains(&FlipStage::Filter),
             segmenter: a.flip.contains(&FlipStage::Segmenter),
@@ -190,7 +197,10 @@ pub fn run(a: EvalSetArgs) -> Result<()> {
         cfg.input_size,
         a.seg_threshold
             .map(|t| format!(", segmenter cut at P >= {t} (not the manifest's)"))
-            .unwrap_or_default(),
+            .unwrap_or_default()
+            + &a.min_mask_px
+                .map(|px| format!(", masks under {px} px emptied (not the manifest's minimum)"))
+                .unwrap_or_default(),
         if flip.is_empty() {
             String::new()
         } else {
@@ -204,7 +214,10 @@ pub fn run(a: EvalSetArgs) -> Result<()> {
         if a.validation { " --validation" } else { "" },
         a.seg_threshold
             .map(|t| format!(" --seg-threshold {t}"))
-            .unwrap_or_default(),
+            .unwrap_or_default()
+            + &a.min_mask_px
+                .map(|px| format!(" --min-mask-px {px}"))
+                .unwrap_or_default(),
         if flip.is_empty() {
             String::new()
         } else {

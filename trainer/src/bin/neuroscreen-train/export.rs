@@ -50,6 +50,11 @@ pub struct ExportArgs {
     /// mask: tumour slices the segmenter misses do not hold it down)
     #[arg(long, value_enum, default_value = "filter")]
     pub filter_threshold: ThresholdFor,
+    /// The segmenter's minimum mask (pixels at its input size): a slice
+    /// whose mask is smaller is called clear; 0 keeps any pixel. Pick it
+    /// with `eval-set --validation --min-mask-px N`
+    #[arg(long, default_value_t = 0)]
+    pub min_mask_px: usize,
     /// Markdown on the training data and its terms for the model card
     /// (without it the card says the set was trained on phantoms)
     #[arg(long)]
@@ -68,6 +73,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
         trained_on,
         filter_sensitivity,
         filter_threshold,
+        min_mask_px,
         data_note,
     } = args;
     let data_note = data_note
@@ -117,8 +123,11 @@ pub fn run(args: ExportArgs) -> Result<()> {
             name,
             run.display()
         );
-        let r = ship::export_run(run, name, &opts)
+        let mut r = ship::export_run(run, name, &opts)
             .with_context(|| format!("exporting {}", run.display()))?;
+        if name == "segmenter" {
+            r.entry.min_mask_px = min_mask_px;
+        }
         if name == "segmenter" && filter_threshold == ThresholdFor::Pair {
             let f32_file = r
                 .entry
@@ -128,6 +137,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
                 f32_path: out.join(&f32_file.path),
                 shape: r.entry.input.shape.to_vec(),
                 threshold: r.entry.threshold,
+                min_mask_px,
             });
         }
         println!(
