@@ -577,22 +577,33 @@ fn sources_fit_export_and_score_per_source() {
     }
     std::fs::write(clear.join("broken.png"), b"nope").unwrap();
     let report = dir.path().join("report");
-    let o = bin()
-        .arg("eval-set")
-        .arg("--models")
-        .arg(&out)
-        .arg("--run")
-        .arg(&seg)
-        .arg("--filter-run")
-        .arg(&filter)
-        .arg("--clear")
-        .arg(format!("other={}", dir.path().join("clear").display()))
-        .arg("--out")
-        .arg(&report)
-        .arg("--card")
-        .arg(out.join("MODEL_CARD.md"))
-        .output()
-        .unwrap();
+    let eval_set = |filter_run: &Path, report: &Path, extra: &[&std::ffi::OsStr]| {
+        bin()
+            .arg("eval-set")
+            .arg("--models")
+            .arg(&out)
+            .arg("--run")
+            .arg(&seg)
+            .arg("--filter-run")
+            .arg(filter_run)
+            .arg("--out")
+            .arg(report)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let other = format!("other={}", dir.path().join("clear").display());
+    let card_path = out.join("MODEL_CARD.md");
+    let o = eval_set(
+        &filter,
+        &report,
+        &[
+            "--clear".as_ref(),
+            other.as_ref(),
+            "--card".as_ref(),
+            card_path.as_os_str(),
+        ],
+    );
     let printed = String::from_utf8_lossy(&o.stdout).into_owned();
     let errors = String::from_utf8_lossy(&o.stderr).into_owned();
     assert!(o.status.success(), "{printed}{errors}");
@@ -648,18 +659,16 @@ fn sources_fit_export_and_score_per_source() {
     // A minimum no mask reaches: every mask is emptied, as the appliance
     // would, so no slice is flagged.
     let strict = dir.path().join("report-strict");
-    let o = bin()
-        .arg("eval-set")
-        .arg("--models")
-        .arg(&out)
-        .arg("--run")
-        .arg(&seg)
-        .arg("--filter-run")
-        .arg(&filter)
-        .args(["--precision", "f32", "--min-mask-px", "100000", "--out"])
-        .arg(&strict)
-        .output()
-        .unwrap();
+    let o = eval_set(
+        &filter,
+        &strict,
+        &[
+            "--precision".as_ref(),
+            "f32".as_ref(),
+            "--min-mask-px".as_ref(),
+            "100000".as_ref(),
+        ],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let areas = |dir: &Path| -> Vec<String> {
         let csv = std::fs::read_to_string(dir.join("slices.csv")).unwrap();
@@ -707,18 +716,7 @@ fn sources_fit_export_and_score_per_source() {
         .output()
         .unwrap();
     assert!(o.status.success());
-    let o = bin()
-        .arg("eval-set")
-        .arg("--models")
-        .arg(&out)
-        .arg("--run")
-        .arg(&seg)
-        .arg("--filter-run")
-        .arg(&leaky)
-        .arg("--out")
-        .arg(&report)
-        .output()
-        .unwrap();
+    let o = eval_set(&leaky, &report, &[]);
     assert!(!o.status.success());
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("held-out patients"),
