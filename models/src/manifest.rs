@@ -307,6 +307,14 @@ pub enum ManifestError {
     },
 }
 
+/// Whether a segmenter's mask of `pixels` set pixels (at its input size)
+/// stands under the manifest's `min_mask_px`, or is emptied and the slice
+/// called clear. The appliance, `eval-set` and the exporter's pair
+/// threshold all decide here, so what is evaluated is what runs.
+pub fn mask_stands(pixels: usize, min_mask_px: usize) -> bool {
+    pixels >= min_mask_px.max(1)
+}
+
 fn is_zero(n: &usize) -> bool {
     *n == 0
 }
@@ -318,6 +326,12 @@ impl ModelEntry {
 
     pub fn file_path(&self, dir: &Path, precision: Precision) -> Option<PathBuf> {
         self.file(precision).map(|f| dir.join(&f.path))
+    }
+
+    /// Whether this segmenter's mask of `pixels` set pixels (at its input
+    /// size) stands; see [`mask_stands`].
+    pub fn keeps_mask(&self, pixels: usize) -> bool {
+        mask_stands(pixels, self.min_mask_px)
     }
 }
 
@@ -415,6 +429,8 @@ mod tests {
         let again: Manifest = serde_json::from_str(&m.to_json()).unwrap();
         assert_eq!(again.segmenter().min_mask_px, 32);
         again.validate().unwrap();
+        assert!(!m.models[1].keeps_mask(0) && m.models[1].keeps_mask(1));
+        assert!(!again.segmenter().keeps_mask(31) && again.segmenter().keeps_mask(32));
         m.models[1].min_mask_px = 8;
         assert_eq!(
             m.validate(),

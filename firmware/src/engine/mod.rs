@@ -280,15 +280,15 @@ impl Engine {
         // The manifest's minimum is counted where the model drew the mask (its
         // input size), as the exporter's evaluation chose it, not at the
         // slice's size.
-        let min = stage.entry.min_mask_px;
-        if min > 0
-            && plane
+        // Without a minimum there is nothing to count on this per-slice path.
+        if stage.entry.min_mask_px > 0 {
+            let drawn = plane
                 .iter()
                 .filter(|&&p| p >= stage.entry.threshold)
-                .count()
-                < min
-        {
-            mask.fill(false);
+                .count();
+            if !stage.entry.keeps_mask(drawn) {
+                mask.fill(false);
+            }
         }
         postprocess::remove_small_components(&mut mask, w, h, self.config.min_component_px);
         mark("segmenter", "threshold, components", false, t);

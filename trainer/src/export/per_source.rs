@@ -364,7 +364,8 @@ pub fn run_set(set: &LoadedSet, data: &Prepared) -> Result<SetOutputs> {
         }
         let mut mask: Vec<bool> = logits.iter().map(|&l| l >= cut).collect();
         // As the appliance does: a mask under the manifest's minimum is emptied.
-        if mask.iter().filter(|&&m| m).count() < set.segmenter.0.min_mask_px {
+        let drawn = mask.iter().filter(|&&m| m).count();
+        if !set.segmenter.0.keeps_mask(drawn) {
             mask.fill(false);
         }
         out.masks.push(mask);

@@ -14,8 +14,8 @@ use crate::train::dataset::{DataSplit, Prepared};
 use crate::{Error, Result};
 use models::integrity::sha256_file;
 use models::manifest::{
-    InputSpec, Layout, ModelFile, OutputKind, OutputSpec, Pipeline, Precision, Provenance,
-    FORMAT_VERSION,
+    mask_stands, InputSpec, Layout, ModelFile, OutputKind, OutputSpec, Pipeline, Precision,
+    Provenance, FORMAT_VERSION,
 };
 use models::metrics::{MaskCounts, SliceSummary};
 use models::{Manifest, ModelEntry, Preprocessing, Role};
@@ -95,6 +95,9 @@ pub struct ExportOptions {
     /// Pick the filter's threshold beside this segmenter (the pair the
     /// appliance runs) instead of for the filter alone.
     pub pair_with: Option<PairSegmenter>,
+    /// The segmenter's `min_mask_px` (0: any pixel); a pair threshold counts
+    /// only masks it keeps as found.
+    pub min_mask_px: usize,
 }
 
 /// The exported segmenter a filter's threshold is picked beside.
@@ -104,9 +107,6 @@ pub struct PairSegmenter {
     pub shape: Vec<usize>,
     /// Per-pixel P(tumour) at or above which its mask is set.
     pub threshold: f32,
-    /// A mask of fewer pixels does not count as found (the manifest's
-    /// `min_mask_px`; at least 1).
-    pub min_mask_px: usize,
 }
 
 /// On the validation patients: the tumour slices the segmenter finds, and
@@ -427,7 +427,10 @@ pub fn export_run(run: &Path, name: &str, opts: &ExportOptions) -> Result<Export
                 let found: Vec<bool> = outputs(&plan, &shape, &data.val)?
                     .iter()
                     .map(|logits| {
-                        logits.iter().filter(|&&l| l >= cut).count() >= seg.min_mask_px.max(1)
+                        mask_stands(
+                            logits.iter().filter(|&&l| l >= cut).count(),
+                            opts.min_mask_px,
+                        )
                     })
                     .collect();
                 let op = operating_point::for_pair_per_group(
@@ -617,7 +620,7 @@ pub fn export_run(run: &Path, name: &str, opts: &ExportOptions) -> Result<Export
             },
         },
         threshold: filter.as_ref().map_or(0.5, |op| op.validation.threshold),
-        min_mask_px: 0,
+        min_mask_px: if segmenter { opts.min_mask_px } else { 0 },
         provenance: Some(provenance),
         metrics,
     };

@@ -112,6 +112,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
         code_revision: ship::code_revision(),
         filter_sensitivity,
         pair_with: None,
+        min_mask_px,
     };
     let mut opts = opts;
     let mut reports = Vec::new();
@@ -123,11 +124,8 @@ pub fn run(args: ExportArgs) -> Result<()> {
             name,
             run.display()
         );
-        let mut r = ship::export_run(run, name, &opts)
+        let r = ship::export_run(run, name, &opts)
             .with_context(|| format!("exporting {}", run.display()))?;
-        if name == "segmenter" {
-            r.entry.min_mask_px = min_mask_px;
-        }
         if name == "segmenter" && filter_threshold == ThresholdFor::Pair {
             let f32_file = r
                 .entry
@@ -137,7 +135,6 @@ pub fn run(args: ExportArgs) -> Result<()> {
                 f32_path: out.join(&f32_file.path),
                 shape: r.entry.input.shape.to_vec(),
                 threshold: r.entry.threshold,
-                min_mask_px,
             });
         }
         println!(
