@@ -696,6 +696,30 @@ fn sources_fit_export_and_score_per_source() {
     let md = std::fs::read_to_string(strict.join("per_source.md")).unwrap();
     assert!(md.contains("--min-mask-px 100000"), "{md}");
 
+    // The two runs scored the same slices: `compare` pairs them, and the
+    // strict one flags no tumour slice.
+    let table = dir.path().join("compare.md");
+    let o = bin()
+        .arg("compare")
+        .arg(report.join("slices.csv"))
+        .arg(strict.join("slices.csv"))
+        .args(["--resamples", "200", "--out"])
+        .arg(&table)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let printed = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(std::fs::read_to_string(&table).unwrap(), printed);
+    let sensitivity: Vec<&str> = printed
+        .lines()
+        .filter(|l| l.contains("| f32 |") && l.contains("| appliance sensitivity |"))
+        .collect();
+    assert!(!sensitivity.is_empty(), "{printed}");
+    for l in sensitivity {
+        let second = l.split('|').nth(6).unwrap().trim();
+        assert!(second.starts_with("0.000"), "{l}");
+    }
+
     // A filter whose training patients include the segmenter's held-out
     // ones is refused by name: this one holds no patient out.
     let leaky = dir.path().join("leaky");

@@ -8,9 +8,12 @@
 //! - [`pipeline`]: the same summaries after the filter gates the segmenter,
 //!   i.e. what the appliance would show.
 //! - [`plots`] (curves, ROC, confusion matrix) and [`montage`] write PNGs.
+//! - [`compare`]: patient-bootstrap intervals over eval-set's `slices.csv`,
+//!   and the paired difference of two sets.
 //! - [`markdown`] writes `report.md` naming how each number was computed.
 
 pub mod classification;
+pub mod compare;
 pub mod markdown;
 pub mod montage;
 pub mod pipeline;

@@ -4,6 +4,7 @@
 
 mod arch_bench;
 mod args;
+mod compare;
 mod eval_set;
 mod experiment;
 mod export;
@@ -62,6 +63,10 @@ enum Command {
     /// (tract, f32 and int8) on a run's held-out patients and on folders of
     /// real clear slices
     EvalSet(eval_set::EvalSetArgs),
+    /// Each figure of an eval-set slices.csv with a 95 % interval over its
+    /// patients; with two files of the same slices, the paired difference
+    /// and whether the data can tell the sets apart
+    Compare(compare::CompareArgs),
     /// Export trained runs to ONNX (f32 and int8) with manifest and model card
     Export(export::ExportArgs),
     /// Write the calibration and held-out slices `export` uses as .npy files
@@ -119,6 +124,7 @@ fn main() -> Result<()> {
         Command::Fit(args) => fit::run(args)?,
         Command::Export(args) => export::run(args)?,
         Command::EvalSet(args) => eval_set::run(args)?,
+        Command::Compare(args) => compare::run(args)?,
         Command::Eval { run, out } => {
             let out = out.unwrap_or_else(|| run.join("eval"));
             let report = trainer::train::evaluate::evaluate_run(&run, &out)
