@@ -111,7 +111,7 @@ pub fn render(
             "\n**The segmenter's minimum mask.** A slice whose mask has fewer than {min} pixels at the \
              segmenter's input size is called clear and its mask emptied (manifest `min_mask_px`), so the \
              verdict and the stored mask agree; chosen on the validation patients (`eval-set --validation \
-             --min-mask-px`).\n"
+             --min-mask-px`)."
         );
     }
     if let Some(op) = filter.and_then(|f| f.filter.as_ref()) {
