@@ -109,8 +109,8 @@ def save_grey(array, path):
 
 
 def nifti_volume(path):
-    """A NIfTI-1 volume (.nii.gz) as a (k, j, i) array (see nifti_array)."""
-    return nifti_array(gzip.open(path).read())
+    """A NIfTI-1 volume file as a (k, j, i) array (see nifti_array)."""
+    return nifti_array(pathlib.Path(path).read_bytes())
 
 
 def nifti_array(raw):
@@ -138,15 +138,27 @@ def mosaic(ds):
     return np.stack([a[r * h : (r + 1) * h, c * w : (c + 1) * w] for r, c in tiles])
 
 
-def brain_slices(vol):
-    """The slices (first axis) of an EPI volume that show the brain: at least
-    a quarter of the largest cross-section above a tenth of the volume's
-    bright end (its 99.5th percentile), as the trainer finds the head. Fat is
-    suppressed in EPI, so the bright part is the brain (and the eyes)."""
-    v = np.asarray(vol, dtype=np.float64)
-    head = v > 0.1 * np.percentile(v, 99.5)
-    areas = head.reshape(head.shape[0], -1).sum(axis=1)
+def large_sections(mask):
+    """The slices (first axis) of a 3-D brain mask holding at least a quarter
+    of its largest cross-section: the caps, scalp only, are left out."""
+    areas = mask.reshape(mask.shape[0], -1).sum(axis=1)
     return np.nonzero(areas >= 0.25 * areas.max())[0]
+
+
+def brain_slices(vol):
+    """The slices (first axis) of an EPI volume that show the brain: the
+    large sections of what lies above a tenth of the volume's bright end (its
+    99.5th percentile), as the trainer finds the head. Fat is suppressed in
+    EPI, so the bright part is the brain (and the eyes)."""
+    v = np.asarray(vol, dtype=np.float64)
+    return large_sections(v > 0.1 * np.percentile(v, 99.5))
+
+
+def write_slice(array, out, name):
+    """Writes one slice as OUT/NAME (a series of one); returns 1."""
+    out.mkdir(parents=True, exist_ok=True)
+    save_grey(array, out / name)
+    return 1
 
 
 def write_volume(vol, out):
@@ -162,9 +174,8 @@ def itk_t1_slices(out):
     """Writes the coronal slices of ITK's real T1 head that hold brain."""
     t1 = nifti_volume(ITK / "KmeansTest_T1UCharRaw.nii.gz")
     brain = nifti_volume(ITK / "KmeansTest_T1RawSkullStrip.nii.gz") > 0
-    areas = brain.reshape(brain.shape[0], -1).sum(axis=1)
     out.mkdir(parents=True, exist_ok=True)
-    for k in np.nonzero(areas >= 0.25 * areas.max())[0]:
+    for k in large_sections(brain):
         # Rows run inferior to superior in the file: flip so the top is up.
         save_grey(t1[k][::-1], out / f"coronal_{k:02d}.png")
 
@@ -204,10 +215,9 @@ def main():
 
     mr_small = pathlib.Path(pydicom.__file__).parent / "data/test_files/MR_small.dcm"
     if mr_small.is_file():
-        d = a.out / "pydicom_mr"
-        d.mkdir(parents=True, exist_ok=True)
-        save_grey(pydicom.dcmread(mr_small).pixel_array, d / "MR_small.png")
-        written["pydicom_mr"] = 1
+        written["pydicom_mr"] = write_slice(
+            pydicom.dcmread(mr_small).pixel_array, a.out / "pydicom_mr", "MR_small.png"
+        )
 
     if a.dipy_wheel:
         files = "dipy/data/files/"
@@ -216,19 +226,13 @@ def main():
             s0 = nifti_array(z.read(files + "S0_10slices.nii.gz"))
             aniso = nifti_array(z.read(files + "aniso_vox.nii.gz"))
             piesno = nifti_array(z.read(files + "test_piesno.nii.gz"))
-        d = a.out / "dipy_t1"
-        d.mkdir(parents=True, exist_ok=True)
-        save_grey(arr, d / "t1_coronal_slice.png")
-        written["dipy_t1"] = 1
+        written["dipy_t1"] = write_slice(arr, a.out / "dipy_t1", "t1_coronal_slice.png")
         # S0_10slices is stored RAS: flip both axes. aniso_vox is LPS already.
         written["dipy_b0"] = write_volume(s0[:, ::-1, ::-1], a.out / "dipy_b0")
         written["dipy_b0_aniso"] = write_volume(aniso, a.out / "dipy_b0_aniso")
         # test_piesno's third axis is its 14 diffusion volumes, the first a b=0;
         # its header has no orientation: transposed, anterior is up.
-        d = a.out / "dipy_piesno"
-        d.mkdir(parents=True, exist_ok=True)
-        save_grey(piesno[0].T, d / "axial_b0.png")
-        written["dipy_piesno"] = 1
+        written["dipy_piesno"] = write_slice(piesno[0].T, a.out / "dipy_piesno", "axial_b0.png")
     else:
         print("dipy: pip download dipy==1.11.0 --no-deps; --dipy-wheel; skipped", file=sys.stderr)
 
@@ -259,10 +263,9 @@ def main():
     if a.ami_tgz:
         with tarfile.open(a.ami_tgz) as t:
             raw = t.extractfile("package/data/dicom/adi_slice.dcm").read()
-        d = a.out / "ami_t1_sagittal"
-        d.mkdir(parents=True, exist_ok=True)
-        save_grey(pydicom.dcmread(io.BytesIO(raw)).pixel_array, d / "adi_slice.png")
-        written["ami_t1_sagittal"] = 1
+        written["ami_t1_sagittal"] = write_slice(
+            pydicom.dcmread(io.BytesIO(raw)).pixel_array, a.out / "ami_t1_sagittal", "adi_slice.png"
+        )
     else:
         print("ami: npm pack ami.js@0.33.0; --ami-tgz; skipped", file=sys.stderr)
 
