@@ -32,6 +32,10 @@ pub struct Report {
     pub pixel_spacing_mm: Option<[f64; 2]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content_share: Option<f32>,
+    /// Why the input is unlike the models' training slices, from its
+    /// DICOM header (as a screening result would carry it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caution: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -49,9 +53,11 @@ pub fn inspect_one(path: &Path, size: u32) -> Report {
         mean: None,
         pixel_spacing_mm: None,
         content_share: None,
+        caution: None,
         error: None,
     };
-    let prepared = crate::screener::open_slice(path).and_then(|s| {
+    let prepared = crate::screener::open_slice_with_caution(path).and_then(|(s, caution)| {
+        r.caution = caution;
         r.width = Some(s.width);
         r.height = Some(s.height);
         r.channels = Some(s.channels);
@@ -97,7 +103,10 @@ pub fn run(files: &[PathBuf], size: u32, json: bool, out: &mut impl Write) -> Re
                 r.channels.unwrap_or(0),
                 r.bit_depth.unwrap_or(0),
                 100.0 * r.content_share.unwrap_or(0.0)
-            )
+            ) + &r
+                .caution
+                .as_ref()
+                .map_or(String::new(), |c| format!("\n       caution: {c}"))
         };
         writeln!(out, "{line}").map_err(Error::Report)?;
     }

@@ -238,14 +238,17 @@ impl<'a> Screener<'a> {
                         file,
                         identity,
                         frame,
-                    } => self.dicom_outputs(
-                        &mut record,
-                        file,
-                        identity,
-                        frame,
-                        mask,
-                        Some(&overlay).filter(|_| self.secondary_capture && mask.is_some()),
-                    ),
+                    } => {
+                        record.caution = crate::dicom::acquisition::caution(&file.object);
+                        self.dicom_outputs(
+                            &mut record,
+                            file,
+                            identity,
+                            frame,
+                            mask,
+                            Some(&overlay).filter(|_| self.secondary_capture && mask.is_some()),
+                        )
+                    }
                 };
                 let outputs = SliceOutputs {
                     slice,
@@ -488,6 +491,19 @@ pub fn open_slice(path: &Path) -> Result<SliceImage> {
     decode(&bytes, path)
 }
 
+/// The slice (a DICOM file's first frame) and, for DICOM, the caution its
+/// header gives ([`crate::dicom::acquisition::caution`]).
+pub fn open_slice_with_caution(path: &Path) -> Result<(SliceImage, Option<String>)> {
+    let bytes = crate::input_file::read(path, &InputLimits::default())?;
+    if crate::dicom::is_dicom(&bytes) {
+        let file = crate::dicom::open(&bytes, path)?;
+        let caution = crate::dicom::acquisition::caution(&file.object);
+        Ok((file.frame(1)?.slice, caution))
+    } else {
+        Ok((SliceImage::decode(&bytes, path)?, None))
+    }
+}
+
 /// PNG, TIFF, JPEG through the shared decoder; DICOM by its magic.
 pub fn decode(bytes: &[u8], path: &Path) -> Result<SliceImage> {
     if crate::dicom::is_dicom(bytes) {
@@ -534,7 +550,7 @@ pub fn line(r: &Record) -> String {
                 },
                 _ => "-".into(),
             };
-            format!(
+            let line = format!(
                 "{:<7} {:<26} {found:<28} {total:>8.1} ms  {}",
                 if verdict == RecordVerdict::Tumour {
                     "tumour"
@@ -543,7 +559,12 @@ pub fn line(r: &Record) -> String {
                 },
                 r.verdict_basis(),
                 r.input.display()
-            )
+            );
+            // Under the line it qualifies, so the line keeps its columns.
+            match &r.caution {
+                Some(c) => format!("{line}\n        caution: {c}"),
+                None => line,
+            }
         }
     }
 }

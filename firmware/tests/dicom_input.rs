@@ -218,3 +218,110 @@ fn the_length_check_passes_every_file_dicom_rs_reads() {
     }
     assert!(read >= 40, "only {read} of pydicom's files parsed");
 }
+
+/// A diffusion EPI mosaic (pydicom's MR_small with the header of
+/// heudiconv's real Siemens b=1500 file) is screened like any slice, and
+/// its result, line, session CSV and page say it lies outside the models'
+/// training; the plain MR file beside it says nothing of the kind.
+#[test]
+fn a_diffusion_mosaic_is_screened_with_a_caution_and_a_plain_slice_without() {
+    let dir = pydicom_files();
+    let tmp = tempfile::tempdir().unwrap();
+    let models = tmp.path().join("models");
+    write_model_set(
+        &models,
+        &ModelSet {
+            filter: false,
+            ..ModelSet::default()
+        },
+    );
+    let inbox = tmp.path().join("in");
+    std::fs::create_dir_all(&inbox).unwrap();
+    std::fs::copy(dir.join("MR_small.dcm"), inbox.join("plain.dcm")).unwrap();
+    let script = format!(
+        "import pydicom\n\
+         d = pydicom.dcmread({:?})\n\
+         d.ImageType = ['ORIGINAL', 'PRIMARY', 'DIFFUSION', 'NONE', 'ND', 'MOSAIC']\n\
+         d.ScanningSequence = 'EP'\n\
+         d.SequenceName = 'ep_b1500#2'\n\
+         d.SeriesInstanceUID = d.SeriesInstanceUID + '.9'\n\
+         d.SOPInstanceUID = d.file_meta.MediaStorageSOPInstanceUID = d.SOPInstanceUID + '.9'\n\
+         block = d.private_block(0x0019, 'SIEMENS MR HEADER', create=True)\n\
+         block.add_new(0x0C, 'IS', '1500')\n\
+         d.save_as({:?})",
+        dir.join("MR_small.dcm").display().to_string(),
+        inbox.join("dwi.dcm").display().to_string()
+    );
+    let made = Command::new(python())
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let out_dir = tmp.path().join("out");
+    let out = Command::new(env!("CARGO_BIN_EXE_neuroscreen"))
+        .arg("scan")
+        .arg(&inbox)
+        .arg("--out")
+        .arg(&out_dir)
+        .arg("--models")
+        .arg(&models)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<Value> = std::fs::read_to_string(out_dir.join("results.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let by = |name: &str| {
+        lines
+            .iter()
+            .find(|l| l["input"].as_str().unwrap().ends_with(name))
+            .unwrap_or_else(|| panic!("no line for {name}: {lines:?}"))
+    };
+    let want = "outside the models' training: diffusion-weighted EPI (b=1500); \
+                a mosaic of slices in one image";
+    let dwi = by("dwi.dcm");
+    assert_eq!(dwi["caution"], want, "{dwi}");
+    assert_ne!(dwi["verdict"], "error", "{dwi}");
+    let plain = by("plain.dcm");
+    assert_eq!(plain["caution"], Value::Null, "{plain}");
+    // Same pixels, same verdict: the caution qualifies it, never changes it.
+    assert_eq!(dwi["verdict"], plain["verdict"]);
+    assert_eq!(dwi["area_px"], plain["area_px"]);
+    // On the terminal the caution is the line under the slice's own.
+    let result_lines: Vec<&str> = stdout.lines().collect();
+    let at = result_lines
+        .iter()
+        .position(|l| l.ends_with("dwi.dcm"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert_eq!(
+        result_lines[at + 1].trim(),
+        format!("caution: {want}"),
+        "{stdout}"
+    );
+    assert_eq!(stdout.matches("caution:").count(), 1, "{stdout}");
+    let sessions = out_dir.join("sessions");
+    let csv = std::fs::read_dir(&sessions)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "csv"))
+        .unwrap();
+    let csv = std::fs::read_to_string(csv).unwrap();
+    assert!(csv.lines().next().unwrap().ends_with(",caution"), "{csv}");
+    assert!(csv.contains(want), "{csv}");
+    // `inspect` says it before anything is screened.
+    let seen = inspect(&[inbox.join("dwi.dcm"), inbox.join("plain.dcm")]);
+    assert_eq!(seen[0]["caution"], want, "{seen:?}");
+    assert_eq!(seen[1].get("caution"), None, "{seen:?}");
+}

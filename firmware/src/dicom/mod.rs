@@ -3,6 +3,8 @@
 //! in slice order (`series`), objects received over the network (`scp`),
 //! and the results written back as DICOM: a binary Segmentation (`seg`) and
 //! optionally a Secondary Capture with the overlay burned in (`capture`).
+//! What the header says of the acquisition (`acquisition`) tells a result
+//! whose input is unlike the models' training slices (EPI, a mosaic, ...).
 //!
 //! Intensities: the modality LUT (rescale slope and intercept) is applied;
 //! no VOI window is. The models' own normalisation (from the manifest; the
@@ -13,6 +15,7 @@
 //! MONOCHROME1 is inverted so bright means the same as in MONOCHROME2.
 //! Signed pixels are converted to f32 (never through u16).
 
+pub mod acquisition;
 mod build;
 pub mod capture;
 mod frames;

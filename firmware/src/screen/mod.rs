@@ -137,6 +137,14 @@ pub fn draw_result_with(
                     TEXT,
                 ) + 6;
             }
+            // Amber like an error: the verdict stands, but on an input the
+            // models were not made for.
+            if let Some(caution) = &record.caution {
+                for line in text::wrap(&format!("caution: {caution}"), chars, 3) {
+                    y += text::draw(&mut screen, &line, Point::new(x, y), f, 1, AMBER) + 2;
+                }
+                y += 2;
+            }
             let latency = format!("{:.0} ms  {}", record.latency_ms.total, record.precision);
             y += text::draw(
                 &mut screen,
@@ -359,5 +367,26 @@ mod tests {
         assert_eq!(img.dimensions(), (320, 240));
         // The amber verdict banner is on it.
         assert!(img.pixels().any(|p| p.0 == [235, 165, 0]));
+    }
+
+    #[test]
+    fn a_caution_is_written_in_amber_beside_the_verdict() {
+        let amber = |r: &Record, size| {
+            let screen = draw_result(r, &ScreenState::default(), size).unwrap();
+            screen
+                .to_image()
+                .pixels()
+                .filter(|p| p.0 == [AMBER.r(), AMBER.g(), AMBER.b()])
+                .count()
+        };
+        let mut r = Record::new("/in/dwi.dcm".into(), "f32".into(), Default::default());
+        r.verdict = RecordVerdict::Clear;
+        r.tumour_probability = Some(0.02);
+        for size in [(320, 240), (800, 480)] {
+            assert_eq!(amber(&r, size), 0, "{size:?}");
+            r.caution = Some("outside the models' training: diffusion-weighted EPI".into());
+            assert!(amber(&r, size) > 50, "{size:?}");
+            r.caution = None;
+        }
     }
 }

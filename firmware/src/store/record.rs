@@ -79,6 +79,12 @@ pub struct Record {
     /// output existed lack the key.
     #[serde(default)]
     pub dicom: Option<DicomRef>,
+    /// Why the input is unlike the slices the models were trained on, from
+    /// its DICOM header (diffusion EPI, a mosaic, a localiser, not MR...):
+    /// the verdict stands, to be read with that in mind. Logs from before
+    /// it lack the key.
+    #[serde(default)]
+    pub caution: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -123,6 +129,7 @@ impl Record {
             seq: None,
             running_s: None,
             dicom: None,
+            caution: None,
         }
     }
 

@@ -85,11 +85,13 @@ struct Counts {
     tumour: usize,
     clear: usize,
     error: usize,
+    caution: usize,
 }
 
 impl Counts {
     fn add(&mut self, r: &Record) {
         self.all += 1;
+        self.caution += usize::from(r.caution.is_some());
         match r.verdict {
             RecordVerdict::Tumour => self.tumour += 1,
             RecordVerdict::Clear => self.clear += 1,
@@ -147,6 +149,7 @@ fn write_csv(out: &mut dyn Write, records: &(impl SessionRecords + ?Sized)) -> s
         "mask",
         "overlay",
         "error",
+        "caution",
     ];
     w.write_record(header)?;
     each_row(records, |r| {
@@ -170,6 +173,7 @@ fn write_csv(out: &mut dyn Write, records: &(impl SessionRecords + ?Sized)) -> s
             opt(path(&r.mask)),
             opt(path(&r.overlay)),
             opt(r.error.clone()),
+            opt(r.caution.clone()),
         ])?;
         Ok(())
     })?;
@@ -198,10 +202,21 @@ fn write_html(
          img{{width:96px;height:auto}}</style></head><body>\
          <h1>neuroscreen session {stamp}</h1>\
          <p>{} slices: <span class=\"tumour\">{} tumour</span>, <span class=\"clear\">{} clear</span>, \
-         <span class=\"error\">{} errors</span>. A screening aid, not a diagnosis.</p>\
+         <span class=\"error\">{} errors</span>{}. A screening aid, not a diagnosis.</p>\
          <table><tr><th>slice</th><th>input</th><th>verdict</th><th>p(tumour)</th><th>area px</th>\
          <th>ms</th><th>finished</th></tr>",
-        counts.all, counts.tumour, counts.clear, counts.error,
+        counts.all,
+        counts.tumour,
+        counts.clear,
+        counts.error,
+        if counts.caution > 0 {
+            format!(
+                "; <span class=\"error\">{} with a caution</span> (input outside the models' training)",
+                counts.caution
+            )
+        } else {
+            String::new()
+        },
     )?;
     each_row(records, |r| {
         // Overlays sit in the results folder, one level above the page.
@@ -215,6 +230,9 @@ fn write_html(
             })
             .unwrap_or_default();
         let word = verdict_word(r.verdict);
+        let caution = r.caution.as_deref().map_or(String::new(), |c| {
+            format!("<br><span class=\"error\">caution: {}</span>", escape(c))
+        });
         let detail = match (&r.error, r.tumour_probability) {
             (Some(e), _) => format!("<td colspan=\"2\">{}</td>", escape(e)),
             (None, p) => format!(
@@ -225,7 +243,7 @@ fn write_html(
         };
         write!(
             page,
-            "<tr><td>{thumb}</td><td>{}</td><td class=\"{word}\">{word}</td>{detail}<td>{:.1}</td><td>{}</td></tr>",
+            "<tr><td>{thumb}</td><td>{}{caution}</td><td class=\"{word}\">{word}</td>{detail}<td>{:.1}</td><td>{}</td></tr>",
             escape(&r.input.display().to_string()),
             r.latency_ms.total,
             escape(r.finished_at.as_deref().unwrap_or("")),
@@ -249,6 +267,7 @@ mod tests {
         a.area_px = Some(120);
         a.bbox = Some([1, 2, 3, 4]);
         a.overlay = Some("/out/a-123_overlay.png".into());
+        a.caution = Some("outside the models' training: a <mosaic>".into());
         let mut b = Record::new("/in/<b>.png".into(), "f32".into(), Default::default());
         b.error = Some("/in/<b>.png: cannot decode".into());
         vec![a, b]
@@ -280,6 +299,8 @@ mod tests {
         assert_eq!(bbox, ["1", "2", "3", "4"]);
         assert_eq!(&rows[1][2], "error");
         assert_eq!(&rows[1][16], "/in/<b>.png: cannot decode");
+        assert_eq!(&rows[0][17], "outside the models' training: a <mosaic>");
+        assert_eq!(&rows[1][17], "");
     }
 
     #[test]
@@ -289,6 +310,13 @@ mod tests {
         assert!(page.contains("1 tumour") && page.contains("1 errors"));
         assert!(page.contains("src=\"../a-123_overlay.png\""));
         assert!(page.contains("/in/&lt;b&gt;.png") && !page.contains("<b>.png"));
+        assert!(page.contains("1 with a caution"), "{page}");
+        assert!(
+            page.contains("caution: outside the models' training: a &lt;mosaic&gt;"),
+            "{page}"
+        );
+        let plain = html_text("2026-11-27T03-00-00Z", &records()[1..]);
+        assert!(!plain.contains("caution"), "{plain}");
     }
 
     #[test]
