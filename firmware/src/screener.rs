@@ -6,6 +6,7 @@ use crate::engine::{precision, Engine, Screening};
 use crate::error::{Error, Result};
 use crate::input_file::InputLimits;
 use crate::screen::Picture;
+use crate::store::series::{BySeries, SeriesRow};
 use crate::store::{
     round_ms, summary, DicomObjects, DicomRef, Latency, Record, RecordVerdict, ResultsStore,
     SliceOutputs,
@@ -336,6 +337,8 @@ impl<'a> Screener<'a> {
             series_instance_uid: identity.series_instance_uid.clone(),
             sop_instance_uid: identity.sop_instance_uid.clone(),
             frame: multi_frame.then_some(frame.number),
+            series_description: identity.series_description.clone(),
+            series_number: identity.series_number,
             ..DicomRef::default()
         };
         let mut objects = DicomObjects::default();
@@ -426,7 +429,9 @@ pub fn run(screener: &Screener<'_>, files: &[PathBuf], out: &mut impl Write) -> 
         "scan finished"
     );
     let session = summary::write_session(store.dir(), session_started, &records[..])?;
-    write_summary(&summary, store, out).map_err(Error::Report)?;
+    let mut by_series = BySeries::default();
+    records.iter().for_each(|r| by_series.add(r));
+    write_summary(&summary, by_series.rows(), store, out).map_err(Error::Report)?;
     writeln!(
         out,
         "session summary: {} and {}",
@@ -571,6 +576,7 @@ pub fn line(r: &Record) -> String {
 
 pub fn write_summary(
     s: &Summary,
+    series: &[SeriesRow],
     store: &ResultsStore,
     out: &mut impl Write,
 ) -> std::io::Result<()> {
@@ -591,7 +597,44 @@ pub fn write_summary(
         ms(s.mean_segment_ms),
         ms(s.mean_total_ms)
     )?;
+    if !series.is_empty() {
+        writeln!(
+            out,
+            "\nper series (slices read tumour, by place in the series as screened):"
+        )?;
+        let width = series
+            .iter()
+            .map(|r| r.label.chars().count())
+            .max()
+            .unwrap_or(0)
+            .min(48);
+        for r in series {
+            let label = keep_the_end(&r.label, width);
+            let mut row = format!("  {label:<width$}  {}", r.flagged_text());
+            if let Some(l) = &r.largest {
+                row += &format!("; largest {} ({})", l.area, l.slice);
+            }
+            if r.errors > 0 {
+                row += &format!("; {} not screened", r.errors);
+            }
+            writeln!(out, "{row}")?;
+            if let Some(c) = &r.caution {
+                writeln!(out, "  {:width$}  caution: {c}", "")?;
+            }
+        }
+    }
     writeln!(out, "results: {}", store.log_path().display())
+}
+
+/// `text` cut to `max` characters from the front ("..end"): of a long
+/// folder or series name the end tells one from the next.
+fn keep_the_end(text: &str, max: usize) -> String {
+    let n = text.chars().count();
+    if n <= max {
+        return text.to_string();
+    }
+    let tail: String = text.chars().skip(n + 2 - max.max(2)).collect();
+    format!("..{tail}")
 }
 
 #[derive(Default, Clone, Copy)]

@@ -310,7 +310,20 @@ fn a_diffusion_mosaic_is_screened_with_a_caution_and_a_plain_slice_without() {
         format!("caution: {want}"),
         "{stdout}"
     );
-    assert_eq!(stdout.matches("caution:").count(), 1, "{stdout}");
+    // The slice's line and its series' row (the two files are two
+    // series) say it; nothing else does.
+    assert_eq!(stdout.matches("caution:").count(), 2, "{stdout}");
+    let series: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("per series"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("results:"))
+        .collect();
+    assert_eq!(series.len(), 3, "{stdout}");
+    // Both are SeriesNumber 1 without a description; dwi.dcm comes first.
+    assert!(series[0].trim_start().starts_with("series 1 "), "{stdout}");
+    assert_eq!(series[1].trim(), format!("caution: {want}"), "{stdout}");
+    assert!(series[2].trim_start().starts_with("series 1 "), "{stdout}");
     let sessions = out_dir.join("sessions");
     let csv = std::fs::read_dir(&sessions)
         .unwrap()

@@ -158,6 +158,35 @@ fn folder_scan_flags_the_blob_clears_the_dark_slice_and_reports_the_corrupt_file
         .unwrap();
     let counts: Vec<&str> = summary.split_whitespace().take(4).collect();
     assert_eq!(counts, ["4", "2", "1", "1"], "{stdout}");
+
+    // Per series: here each folder is one.
+    let per_series: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("per series"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("results:"))
+        .collect();
+    assert_eq!(per_series.len(), 3, "{stdout}");
+    let row = |folder: &Path| {
+        let name = folder.display().to_string();
+        *per_series
+            .iter()
+            .find(|l| l.trim_start().starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no row for {name}: {stdout}"))
+    };
+    for sub in ["a", "b"] {
+        let area = by_input(&lines, &s.inbox.join(sub).join("slice.png"))["area_px"]
+            .as_u64()
+            .unwrap();
+        assert!(
+            row(&s.inbox.join(sub)).ends_with(&format!("1 of 1; largest {area} px (slice.png)")),
+            "{stdout}"
+        );
+    }
+    assert!(
+        row(&s.inbox).ends_with("none of 2; 1 not screened"),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -23,6 +23,9 @@ pub struct Identity {
     pub sop_class_uid: Option<String>,
     pub frame_of_reference_uid: Option<String>,
     pub instance_number: Option<i64>,
+    /// For people reading a result list: which series this was.
+    pub series_description: Option<String>,
+    pub series_number: Option<i64>,
 }
 
 /// A parsed file and the path its errors name.
@@ -314,6 +317,13 @@ impl DicomFile {
             instance_number: self
                 .object
                 .element_opt(tags::INSTANCE_NUMBER)
+                .ok()
+                .flatten()
+                .and_then(|e| e.to_int::<i64>().ok()),
+            series_description: text(tags::SERIES_DESCRIPTION),
+            series_number: self
+                .object
+                .element_opt(tags::SERIES_NUMBER)
                 .ok()
                 .flatten()
                 .and_then(|e| e.to_int::<i64>().ok()),

@@ -9,6 +9,7 @@ pub mod overlay;
 pub mod private;
 mod record;
 pub mod retention;
+pub mod series;
 mod stem;
 pub mod summary;
 

@@ -102,6 +102,12 @@ pub struct DicomRef {
     /// Why a DICOM result object could not be written (the screening
     /// result above still stands).
     pub output_error: Option<String>,
+    /// SeriesDescription and SeriesNumber, for the per-series summary.
+    /// Logs from before them lack the keys.
+    #[serde(default)]
+    pub series_description: Option<String>,
+    #[serde(default)]
+    pub series_number: Option<i64>,
 }
 
 impl Record {

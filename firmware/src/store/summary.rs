@@ -3,6 +3,7 @@
 
 use super::atomic::Batch;
 use super::record::{Record, RecordVerdict};
+use super::series::{BySeries, SeriesRow};
 use crate::error::Result;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -67,12 +68,16 @@ pub fn write_session(
         .find(|s| !taken(s))
         .expect("an unbounded sequence of names");
     let mut counts = Counts::default();
-    records.each(&mut |r| counts.add(r))?;
+    let mut by_series = BySeries::default();
+    records.each(&mut |r| {
+        counts.add(r);
+        by_series.add(r);
+    })?;
     let mut batch = Batch::new(&dir);
     let files = SessionFiles {
         csv: batch.stage_with(&format!("{stamp}.csv"), |w| write_csv(w, records))?,
         html: batch.stage_with(&format!("{stamp}.html"), |w| {
-            write_html(w, &stamp, &counts, records)
+            write_html(w, &stamp, &counts, by_series.rows(), records)
         })?,
     };
     batch.commit()?;
@@ -180,6 +185,33 @@ fn write_csv(out: &mut dyn Write, records: &(impl SessionRecords + ?Sized)) -> s
     w.flush()
 }
 
+/// Per series: slices, which were read tumour, the largest mask, and any
+/// caution, one row each.
+fn series_table(rows: &[SeriesRow]) -> String {
+    let mut t = String::from(
+        "<h2>Series</h2><table><tr><th>series</th><th>slices</th><th>tumour</th>\
+         <th>read tumour (place in the series)</th><th>largest mask</th><th>errors</th></tr>",
+    );
+    for r in rows {
+        let word = if r.tumour > 0 { "tumour" } else { "clear" };
+        let largest = r.largest.as_ref().map_or(String::new(), |l| {
+            format!("{} ({})", escape(&l.area), escape(&l.slice))
+        });
+        let caution = r.caution.as_deref().map_or(String::new(), |c| {
+            format!("<br><span class=\"error\">caution: {}</span>", escape(c))
+        });
+        t += &format!(
+            "<tr><td>{}{caution}</td><td>{}</td><td class=\"{word}\">{}</td><td>{}</td><td>{largest}</td><td>{}</td></tr>",
+            escape(&r.label),
+            r.slices,
+            r.tumour,
+            escape(&r.flagged_text()),
+            r.errors,
+        );
+    }
+    t + "</table>"
+}
+
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -191,6 +223,7 @@ fn write_html(
     page: &mut dyn Write,
     stamp: &str,
     counts: &Counts,
+    series: &[SeriesRow],
     records: &(impl SessionRecords + ?Sized),
 ) -> std::io::Result<()> {
     write!(
@@ -203,7 +236,8 @@ fn write_html(
          <h1>neuroscreen session {stamp}</h1>\
          <p>{} slices: <span class=\"tumour\">{} tumour</span>, <span class=\"clear\">{} clear</span>, \
          <span class=\"error\">{} errors</span>{}. A screening aid, not a diagnosis.</p>\
-         <table><tr><th>slice</th><th>input</th><th>verdict</th><th>p(tumour)</th><th>area px</th>\
+         {}\
+         <h2>Slices</h2><table><tr><th>slice</th><th>input</th><th>verdict</th><th>p(tumour)</th><th>area px</th>\
          <th>ms</th><th>finished</th></tr>",
         counts.all,
         counts.tumour,
@@ -217,6 +251,7 @@ fn write_html(
         } else {
             String::new()
         },
+        series_table(series),
     )?;
     each_row(records, |r| {
         // Overlays sit in the results folder, one level above the page.
@@ -281,9 +316,13 @@ mod tests {
 
     fn html_text(stamp: &str, records: &[Record]) -> String {
         let mut counts = Counts::default();
-        records.iter().for_each(|r| counts.add(r));
+        let mut by_series = BySeries::default();
+        records.iter().for_each(|r| {
+            counts.add(r);
+            by_series.add(r);
+        });
         let mut out = Vec::new();
-        write_html(&mut out, stamp, &counts, records).unwrap();
+        write_html(&mut out, stamp, &counts, by_series.rows(), records).unwrap();
         String::from_utf8(out).unwrap()
     }
 
@@ -313,6 +352,15 @@ mod tests {
         assert!(page.contains("1 with a caution"), "{page}");
         assert!(
             page.contains("caution: outside the models' training: a &lt;mosaic&gt;"),
+            "{page}"
+        );
+        // One series (the folder /in), its tumour slice first of two.
+        assert!(
+            page.contains(
+                "<tr><td>/in<br><span class=\"error\">caution: outside the models' training: \
+                 a &lt;mosaic&gt;</span></td><td>2</td><td class=\"tumour\">1</td><td>1 of 2</td>\
+                 <td>120 px (a, &quot;odd&quot;.png)</td><td>1</td></tr>"
+            ),
             "{page}"
         );
         let plain = html_text("2026-11-27T03-00-00Z", &records()[1..]);
