@@ -75,6 +75,7 @@ fn state() -> ScreenState {
             seen: 42,
             flagged: 7,
             errors: 1,
+            series: None,
         },
         models: vec!["segmenter resunet int8 4b12d625".into()],
         sources: vec![

@@ -146,10 +146,13 @@ impl Acquisition {
     }
 }
 
+/// What every caution starts with; the reasons follow.
+pub const CAUTION_PREFIX: &str = "outside the models' training: ";
+
 /// The caution a result carries, or none for a conventional MR slice.
 pub fn caution(object: &InMemDicomObject) -> Option<String> {
     let reasons = Acquisition::read(object).outside_training();
-    (!reasons.is_empty()).then(|| format!("outside the models' training: {}", reasons.join("; ")))
+    (!reasons.is_empty()).then(|| format!("{CAUTION_PREFIX}{}", reasons.join("; ")))
 }
 
 #[cfg(test)]

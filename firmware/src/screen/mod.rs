@@ -11,6 +11,7 @@ mod text;
 
 use crate::engine::precision;
 use crate::error::{Error, Result};
+use crate::store::series::SeriesRow;
 use crate::store::{Record, RecordVerdict};
 use board::PngSnapshot;
 use embedded_graphics::pixelcolor::Rgb888;
@@ -27,6 +28,9 @@ pub struct Counters {
     pub seen: usize,
     pub flagged: usize,
     pub errors: usize,
+    /// The series of the result shown, so far (the service's); drawn under
+    /// the result so an earlier tumour slice of it stays in view.
+    pub series: Option<SeriesRow>,
 }
 
 /// Everything on screen that is not the result itself.
@@ -47,6 +51,8 @@ const TEXT: Rgb888 = Rgb888::new(235, 235, 235);
 const DIM: Rgb888 = Rgb888::new(150, 155, 165);
 const AMBER: Rgb888 = Rgb888::new(255, 190, 40);
 const STATUS_BG: Rgb888 = Rgb888::new(28, 30, 40);
+/// Tumour in words on the dark background (the banner's red is too dark).
+const ALERT: Rgb888 = Rgb888::new(255, 90, 74);
 
 /// The verdict's word, the line under it, and its colours (banner, text).
 fn verdict_look(v: RecordVerdict) -> (&'static str, &'static str, Rgb888, Rgb888) {
@@ -109,6 +115,7 @@ pub fn draw_result_with(
     // The figures a radiographer reads first are larger on a big panel.
     let big = if l.kind == LayoutKind::Compact { 1 } else { 2 };
     let big_chars = Layout::chars_in(col.size.width, f, big);
+    let mut latency_line = None;
     match record.verdict {
         RecordVerdict::Error => {
             let message = record.error.as_deref().unwrap_or("unknown error");
@@ -137,47 +144,73 @@ pub fn draw_result_with(
                     TEXT,
                 ) + 6;
             }
-            // Amber like an error: the verdict stands, but on an input the
-            // models were not made for.
-            if let Some(caution) = &record.caution {
-                for line in text::wrap(&format!("caution: {caution}"), chars, 3) {
-                    y += text::draw(&mut screen, &line, Point::new(x, y), f, 1, AMBER) + 2;
-                }
-                y += 2;
-            }
             let latency = format!("{:.0} ms  {}", record.latency_ms.total, record.precision);
-            y += text::draw(
-                &mut screen,
-                &text::fit(&latency, chars),
-                Point::new(x, y),
-                f,
-                1,
-                DIM,
-            ) + 4;
+            latency_line = Some(Extra::new(text::fit(&latency, chars), DIM, 4, 6));
         }
     }
+    // Below the figures, in reading order, what fits between them and the
+    // counters; when a small panel has no room for all of it, the least
+    // important lines go first (the file name, then the latency), never the
+    // series' tumour.
+    let mut extras: Vec<Extra> = Vec::new();
+    if record.verdict != RecordVerdict::Error {
+        if let Some(caution) = &record.caution {
+            // Amber like an error: the verdict stands, but on an input the
+            // models were not made for.
+            let lines = if l.kind == LayoutKind::Compact { 2 } else { 3 };
+            let shown = caution
+                .strip_prefix(crate::dicom::acquisition::CAUTION_PREFIX)
+                .map_or(format!("caution: {caution}"), |reasons| {
+                    format!("outside training: {reasons}")
+                });
+            let wrapped = text::wrap(&shown, chars, lines);
+            let last = wrapped.len().saturating_sub(1);
+            for (i, line) in wrapped.into_iter().enumerate() {
+                let advance = if i == last { 4 } else { 2 };
+                extras.push(Extra::new(line, AMBER, advance, if i == 0 { 2 } else { 5 }));
+            }
+        }
+    }
+    extras.extend(latency_line);
     let name = record
         .input
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    y += text::draw(
-        &mut screen,
-        &text::fit(&name, chars),
-        Point::new(x, y),
-        f,
-        1,
+    extras.push(Extra::new(
+        text::fit(&name, chars),
         DIM,
-    ) + line_h as i32 / 2;
+        line_h as i32 / 2,
+        7,
+    ));
+    if let Some(series) = &state.counters.series {
+        // Label, then what it holds so far: "tumour 7-8 of 20".
+        let (status, colour) = if series.tumour > 0 {
+            (format!("tumour {}", series.flagged_text()), ALERT)
+        } else {
+            (format!("clear so far: {}", series.flagged_text()), DIM)
+        };
+        extras.push(Extra::new(text::fit(&series.label, chars), DIM, 2, 4));
+        extras.push(Extra::new(text::fit(&status, chars), colour, 4, 1));
+    }
     for note in &state.notes {
-        y += text::draw(
-            &mut screen,
-            &text::fit(note, chars),
-            Point::new(x, y),
-            f,
-            1,
-            DIM,
-        ) + 2;
+        extras.push(Extra::new(text::fit(note, chars), DIM, 2, 3));
+    }
+    let room = counters_top(&l, &state.counters) - y;
+    let glyph = f.character_size.height as i32;
+    let mut by_importance: Vec<usize> = (0..extras.len()).collect();
+    by_importance.sort_by_key(|&i| extras[i].rank);
+    let mut used = 0;
+    let mut kept = vec![false; extras.len()];
+    for i in by_importance {
+        let cost = glyph + extras[i].advance;
+        if used + cost <= room {
+            used += cost;
+            kept[i] = true;
+        }
+    }
+    for (e, _) in extras.iter().zip(&kept).filter(|(_, &k)| k) {
+        y += text::draw(&mut screen, &e.text, Point::new(x, y), f, 1, e.colour) + e.advance;
     }
     counters(&mut screen, &l, &state.counters);
     status(&mut screen, &l, state);
@@ -287,27 +320,59 @@ fn centred_note(screen: &mut PngSnapshot, l: &Layout, note: &str) {
     text::draw(screen, note, at, f, 1, DIM);
 }
 
-/// Slices seen, flagged and failed, at the bottom of the column.
-fn counters(screen: &mut PngSnapshot, l: &Layout, c: &Counters) {
-    let f = l.figure_font;
-    let col = l.column;
-    let chars = Layout::chars_in(col.size.width, f, 1);
+/// A line of the column below the figures: its text and colour, the space
+/// after it, and how much it matters (1 first) when not all of them fit.
+struct Extra {
+    text: String,
+    colour: Rgb888,
+    advance: i32,
+    rank: u8,
+}
+
+impl Extra {
+    fn new(text: String, colour: Rgb888, advance: i32, rank: u8) -> Self {
+        Self {
+            text,
+            colour,
+            advance,
+            rank,
+        }
+    }
+}
+
+/// The counters' lines: one, or two where the column is too narrow.
+fn counter_lines(l: &Layout, c: &Counters) -> Vec<String> {
+    let chars = Layout::chars_in(l.column.size.width, l.figure_font, 1);
     let one = format!(
         "seen {}  flagged {}  errors {}",
         c.seen, c.flagged, c.errors
     );
-    // A narrow column takes two lines rather than cutting a count off.
-    let lines = if one.chars().count() <= chars {
+    if one.chars().count() <= chars {
         vec![one]
     } else {
         vec![
             format!("seen {}  flagged {}", c.seen, c.flagged),
             format!("errors {}", c.errors),
         ]
-    };
+    }
+}
+
+/// Where the counters start (the column's content must end above).
+fn counters_top(l: &Layout, c: &Counters) -> i32 {
+    let line_h = l.figure_font.character_size.height as i32 + 2;
+    let col = l.column;
+    col.top_left.y + col.size.height as i32 - line_h * counter_lines(l, c).len() as i32 + 2
+}
+
+/// Slices seen, flagged and failed, at the bottom of the column.
+fn counters(screen: &mut PngSnapshot, l: &Layout, c: &Counters) {
+    let f = l.figure_font;
+    let col = l.column;
+    let chars = Layout::chars_in(col.size.width, f, 1);
+    // A narrow column takes two lines rather than cutting a count off.
+    let lines = counter_lines(l, c);
     let colour = if c.errors > 0 { AMBER } else { TEXT };
-    let line_h = f.character_size.height as i32 + 2;
-    let mut y = col.top_left.y + col.size.height as i32 - line_h * lines.len() as i32 + 2;
+    let mut y = counters_top(l, c);
     for line in lines {
         y += text::draw(
             screen,
@@ -387,6 +452,55 @@ mod tests {
             r.caution = Some("outside the models' training: diffusion-weighted EPI".into());
             assert!(amber(&r, size) > 50, "{size:?}");
             r.caution = None;
+        }
+    }
+
+    #[test]
+    fn the_series_so_far_is_drawn_under_the_result_in_red_once_it_holds_a_tumour() {
+        use crate::store::series::CurrentSeries;
+        let alert = |r: &Record, state: &ScreenState, size| {
+            let screen = draw_result(r, state, size).unwrap();
+            screen
+                .to_image()
+                .pixels()
+                .filter(|p| p.0 == [ALERT.r(), ALERT.g(), ALERT.b()])
+                .count()
+        };
+        let mut now = CurrentSeries::default();
+        let mut slice = |i: usize, verdict| {
+            let mut r = Record::new(
+                format!("/in/s/{i}.png").into(),
+                "f32".into(),
+                Default::default(),
+            );
+            r.verdict = verdict;
+            r.tumour_probability = Some(0.1);
+            r.area_px = Some(0);
+            let row = now.add(&r).clone();
+            (r, row)
+        };
+        let (first, row) = slice(1, RecordVerdict::Clear);
+        let mut state = ScreenState::default();
+        state.counters.series = Some(row);
+        for size in [(320, 240), (800, 480), (1024, 600)] {
+            assert_eq!(alert(&first, &state, size), 0, "{size:?}");
+        }
+        slice(2, RecordVerdict::Tumour);
+        let (last, row) = slice(3, RecordVerdict::Clear);
+        assert_eq!(row.flagged_text(), "2 of 3");
+        state.counters.series = Some(row);
+        // The last slice reads clear; the series' tumour is still in red,
+        // also where a caution and notes crowd the smallest panel.
+        let mut crowded = last.clone();
+        crowded.caution = Some(format!(
+            "{}diffusion-weighted EPI (b=1000); a mosaic of slices in one image",
+            crate::dicom::acquisition::CAUTION_PREFIX
+        ));
+        let mut busy = state.clone();
+        busy.notes = vec!["truth: tumour".into(), "sample 3 of 8".into()];
+        for size in [(320, 240), (800, 480), (1024, 600)] {
+            assert!(alert(&last, &state, size) > 30, "{size:?}");
+            assert!(alert(&crowded, &busy, size) > 30, "{size:?}");
         }
     }
 }

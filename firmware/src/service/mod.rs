@@ -273,6 +273,7 @@ fn work(
     let mut tally = Tally::default();
     let mut store_failures = 0;
     let mut skipped = 0;
+    let mut series = crate::store::series::CurrentSeries::default();
     while let Some(path) = jobs.blocking_recv() {
         if *stop.borrow() {
             // Not screened now; an inbox file is screened at the next start.
@@ -320,6 +321,7 @@ fn work(
                 seen: s.inputs,
                 flagged: s.tumour,
                 errors: s.errors + store_failures,
+                series: Some(series.add(&record).clone()),
             };
             let _ = shown.send(Some((record, counters)));
             screened += 1;

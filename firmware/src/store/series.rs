@@ -86,6 +86,28 @@ impl BySeries {
     }
 }
 
+/// The series the latest result belongs to, so far: what the screen shows
+/// under a result, so a tumour on slice 7 of 20 is still in view when slice
+/// 20 comes up clear. Holds one series only (a service runs for months);
+/// a result of another series starts a new one.
+#[derive(Debug, Default)]
+pub struct CurrentSeries {
+    key: Option<String>,
+    by: BySeries,
+}
+
+impl CurrentSeries {
+    pub fn add(&mut self, r: &Record) -> &SeriesRow {
+        let (key, _) = series_of(r);
+        if self.key.as_ref() != Some(&key) {
+            self.by = BySeries::default();
+            self.key = Some(key);
+        }
+        self.by.add(r);
+        &self.by.rows()[0]
+    }
+}
+
 impl SeriesRow {
     /// "7-9, 12 of 20", or "none of 20".
     pub fn flagged_text(&self) -> String {
@@ -217,6 +239,31 @@ mod tests {
             dwi.caution.as_deref(),
             Some("outside the models' training: a mosaic")
         );
+    }
+
+    #[test]
+    fn the_current_series_starts_again_when_another_comes() {
+        let mut now = CurrentSeries::default();
+        let a = |i: u64, v| dicom(record(&format!("/in/{i}.dcm"), v, i), "1.1", Some(2), None);
+        now.add(&a(1, RecordVerdict::Clear));
+        let row = now.add(&a(2, RecordVerdict::Tumour)).clone();
+        assert_eq!(
+            (row.label.as_str(), row.flagged_text()),
+            ("series 2", "2 of 2".into())
+        );
+        let other = dicom(
+            record("/in/9.dcm", RecordVerdict::Clear, 0),
+            "1.2",
+            Some(3),
+            None,
+        );
+        let row = now.add(&other).clone();
+        assert_eq!(
+            (row.label.as_str(), row.flagged_text()),
+            ("series 3", "none of 1".into())
+        );
+        // Back to the first series: counted afresh, as the screen would.
+        assert_eq!(now.add(&a(3, RecordVerdict::Clear)).slices, 1);
     }
 
     #[test]
