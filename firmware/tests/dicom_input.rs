@@ -64,6 +64,61 @@ fn inspect(files: &[PathBuf]) -> Vec<Value> {
         .collect()
 }
 
+/// A folder `in/` to fill and the test models (no filter, so every slice
+/// gets a mask), in a fresh temporary folder.
+struct ScanBox {
+    tmp: tempfile::TempDir,
+    models: PathBuf,
+    inbox: PathBuf,
+}
+
+impl ScanBox {
+    fn new() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let models = tmp.path().join("models");
+        write_model_set(
+            &models,
+            &ModelSet {
+                filter: false,
+                ..ModelSet::default()
+            },
+        );
+        let inbox = tmp.path().join("in");
+        std::fs::create_dir_all(&inbox).unwrap();
+        Self { tmp, models, inbox }
+    }
+
+    fn out(&self) -> PathBuf {
+        self.tmp.path().join("out")
+    }
+
+    /// `neuroscreen scan in/`: its output, and each line of the results log.
+    fn scan(&self) -> (std::process::Output, Vec<Value>) {
+        let out = Command::new(env!("CARGO_BIN_EXE_neuroscreen"))
+            .arg("scan")
+            .arg(&self.inbox)
+            .arg("--out")
+            .arg(self.out())
+            .arg("--models")
+            .arg(&self.models)
+            .output()
+            .unwrap();
+        let lines = std::fs::read_to_string(self.out().join("results.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (out, lines)
+    }
+}
+
+fn line_for<'a>(lines: &'a [Value], name: &str) -> &'a Value {
+    lines
+        .iter()
+        .find(|l| l["input"].as_str().unwrap().ends_with(name))
+        .unwrap_or_else(|| panic!("no line for {name}: {lines:?}"))
+}
+
 #[test]
 fn every_supported_syntax_gives_pydicoms_pixels_and_spacing() {
     let dir = pydicom_files();
@@ -102,17 +157,8 @@ fn every_supported_syntax_gives_pydicoms_pixels_and_spacing() {
 #[test]
 fn unreadable_dicom_is_an_error_naming_the_file_and_the_scan_goes_on() {
     let dir = pydicom_files();
-    let tmp = tempfile::tempdir().unwrap();
-    let models = tmp.path().join("models");
-    write_model_set(
-        &models,
-        &ModelSet {
-            filter: false,
-            ..ModelSet::default()
-        },
-    );
-    let inbox = tmp.path().join("in");
-    std::fs::create_dir_all(&inbox).unwrap();
+    let b = ScanBox::new();
+    let inbox = &b.inbox;
     for f in [
         "MR_small.dcm",
         "MR_truncated.dcm",
@@ -127,34 +173,14 @@ fn unreadable_dicom_is_an_error_naming_the_file_and_the_scan_goes_on() {
     )
     .unwrap();
     std::fs::write(inbox.join("README"), b"not a slice").unwrap();
-    let out_dir = tmp.path().join("out");
-    let out = Command::new(env!("CARGO_BIN_EXE_neuroscreen"))
-        .arg("scan")
-        .arg(&inbox)
-        .arg("--out")
-        .arg(&out_dir)
-        .arg("--models")
-        .arg(&models)
-        .output()
-        .unwrap();
+    let (out, lines) = b.scan();
     assert_eq!(
         out.status.code(),
         Some(1),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let lines: Vec<Value> = std::fs::read_to_string(out_dir.join("results.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let by = |name: &str| {
-        lines
-            .iter()
-            .find(|l| l["input"].as_str().unwrap().ends_with(name))
-            .unwrap_or_else(|| panic!("no line for {name}: {lines:?}"))
-            .clone()
-    };
+    let by = |name: &str| line_for(&lines, name).clone();
     assert_eq!(lines.len(), 4, "{lines:?}");
     for bad in ["MR_truncated.dcm", "MR_small_jpeg_ls_lossless.dcm"] {
         let l = by(bad);
@@ -226,17 +252,8 @@ fn the_length_check_passes_every_file_dicom_rs_reads() {
 #[test]
 fn a_diffusion_mosaic_is_screened_with_a_caution_and_a_plain_slice_without() {
     let dir = pydicom_files();
-    let tmp = tempfile::tempdir().unwrap();
-    let models = tmp.path().join("models");
-    write_model_set(
-        &models,
-        &ModelSet {
-            filter: false,
-            ..ModelSet::default()
-        },
-    );
-    let inbox = tmp.path().join("in");
-    std::fs::create_dir_all(&inbox).unwrap();
+    let b = ScanBox::new();
+    let inbox = &b.inbox;
     std::fs::copy(dir.join("MR_small.dcm"), inbox.join("plain.dcm")).unwrap();
     let script = format!(
         "import pydicom\n\
@@ -261,34 +278,15 @@ fn a_diffusion_mosaic_is_screened_with_a_caution_and_a_plain_slice_without() {
         "{}",
         String::from_utf8_lossy(&made.stderr)
     );
-    let out_dir = tmp.path().join("out");
-    let out = Command::new(env!("CARGO_BIN_EXE_neuroscreen"))
-        .arg("scan")
-        .arg(&inbox)
-        .arg("--out")
-        .arg(&out_dir)
-        .arg("--models")
-        .arg(&models)
-        .output()
-        .unwrap();
+    let (out, lines) = b.scan();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let lines: Vec<Value> = std::fs::read_to_string(out_dir.join("results.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
     assert_eq!(lines.len(), 2, "{lines:?}");
-    let by = |name: &str| {
-        lines
-            .iter()
-            .find(|l| l["input"].as_str().unwrap().ends_with(name))
-            .unwrap_or_else(|| panic!("no line for {name}: {lines:?}"))
-    };
+    let by = |name: &str| line_for(&lines, name);
     let want = "outside the models' training: diffusion-weighted EPI (b=1500); \
                 a mosaic of slices in one image";
     let dwi = by("dwi.dcm");
@@ -313,18 +311,13 @@ fn a_diffusion_mosaic_is_screened_with_a_caution_and_a_plain_slice_without() {
     // The slice's line and its series' row (the two files are two
     // series) say it; nothing else does.
     assert_eq!(stdout.matches("caution:").count(), 2, "{stdout}");
-    let series: Vec<&str> = stdout
-        .lines()
-        .skip_while(|l| !l.starts_with("per series"))
-        .skip(1)
-        .take_while(|l| !l.starts_with("results:"))
-        .collect();
+    let series = per_series_rows(&stdout);
     assert_eq!(series.len(), 3, "{stdout}");
     // Both are SeriesNumber 1 without a description; dwi.dcm comes first.
     assert!(series[0].trim_start().starts_with("series 1 "), "{stdout}");
     assert_eq!(series[1].trim(), format!("caution: {want}"), "{stdout}");
     assert!(series[2].trim_start().starts_with("series 1 "), "{stdout}");
-    let sessions = out_dir.join("sessions");
+    let sessions = b.out().join("sessions");
     let csv = std::fs::read_dir(&sessions)
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -160,12 +160,7 @@ fn folder_scan_flags_the_blob_clears_the_dark_slice_and_reports_the_corrupt_file
     assert_eq!(counts, ["4", "2", "1", "1"], "{stdout}");
 
     // Per series: here each folder is one.
-    let per_series: Vec<&str> = stdout
-        .lines()
-        .skip_while(|l| !l.starts_with("per series"))
-        .skip(1)
-        .take_while(|l| !l.starts_with("results:"))
-        .collect();
+    let per_series = per_series_rows(&stdout);
     assert_eq!(per_series.len(), 3, "{stdout}");
     let row = |folder: &Path| {
         let name = folder.display().to_string();

@@ -10,6 +10,7 @@
 //! of their false alarms; the result says so beside the verdict rather than
 //! hiding it, so the reader knows how much it is worth.
 
+use super::header::{codes, float, text};
 use dicom_core::Tag;
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
@@ -35,45 +36,11 @@ pub struct Acquisition {
 
 impl Acquisition {
     pub fn read(object: &InMemDicomObject) -> Self {
-        let text = |tag| {
-            object
-                .element_opt(tag)
-                .ok()
-                .flatten()
-                .and_then(|e| e.to_str().ok())
-                .map(|s| s.trim_matches(['\0', ' ']).to_string())
-                .filter(|s| !s.is_empty())
-        };
-        let values = |tag| {
-            object
-                .element_opt(tag)
-                .ok()
-                .flatten()
-                .and_then(|e| e.to_multi_str().ok())
-                .map(|v| {
-                    // A value built in memory may hold its backslashes
-                    // unsplit; a parsed one is split already.
-                    v.iter()
-                        .flat_map(|s| s.split('\\'))
-                        .map(|s| s.trim_matches(['\0', ' ']).to_uppercase())
-                        .filter(|s| !s.is_empty())
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let number = |tag| {
-            object
-                .element_opt(tag)
-                .ok()
-                .flatten()
-                .and_then(|e| e.to_float64().ok())
-                .filter(|b: &f64| b.is_finite())
-        };
         // An implicit VR file gives a private element as UN bytes, whose
         // numeric reading is the first byte's code ('5' -> 53): the IS
         // text is parsed from the bytes instead.
         let siemens_b = || {
-            (text(SIEMENS_CREATOR).as_deref() == Some(SIEMENS_MR_HEADER))
+            (text(object, SIEMENS_CREATOR).as_deref() == Some(SIEMENS_MR_HEADER))
                 .then(|| {
                     let e = object.element_opt(SIEMENS_B_VALUE).ok().flatten()?;
                     let bytes = e.to_bytes().ok()?;
@@ -87,12 +54,12 @@ impl Acquisition {
                 .flatten()
         };
         Self {
-            modality: text(tags::MODALITY).map(|m| m.to_uppercase()),
-            image_type: values(tags::IMAGE_TYPE),
-            scanning_sequence: values(tags::SCANNING_SEQUENCE),
-            sequence_name: text(tags::SEQUENCE_NAME),
-            series_description: text(tags::SERIES_DESCRIPTION),
-            b_value: number(tags::DIFFUSION_B_VALUE).or_else(siemens_b),
+            modality: text(object, tags::MODALITY).map(|m| m.to_uppercase()),
+            image_type: codes(object, tags::IMAGE_TYPE),
+            scanning_sequence: codes(object, tags::SCANNING_SEQUENCE),
+            sequence_name: text(object, tags::SEQUENCE_NAME),
+            series_description: text(object, tags::SERIES_DESCRIPTION),
+            b_value: float(object, tags::DIFFUSION_B_VALUE).or_else(siemens_b),
         }
     }
 

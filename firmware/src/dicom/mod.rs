@@ -19,6 +19,7 @@ pub mod acquisition;
 mod build;
 pub mod capture;
 mod frames;
+mod header;
 pub mod lengths;
 mod read;
 pub mod scp;

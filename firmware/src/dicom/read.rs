@@ -299,34 +299,17 @@ impl DicomFile {
     }
 
     pub fn identity(&self) -> Identity {
-        let text = |tag| {
-            self.object
-                .element_opt(tag)
-                .ok()
-                .flatten()
-                .and_then(|e| e.to_str().ok())
-                .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
-                .filter(|s| !s.is_empty())
-        };
+        use super::header::{integer, text};
+        let o = &self.object;
         Identity {
-            study_instance_uid: text(tags::STUDY_INSTANCE_UID),
-            series_instance_uid: text(tags::SERIES_INSTANCE_UID),
-            sop_instance_uid: text(tags::SOP_INSTANCE_UID),
-            sop_class_uid: text(tags::SOP_CLASS_UID),
-            frame_of_reference_uid: text(tags::FRAME_OF_REFERENCE_UID),
-            instance_number: self
-                .object
-                .element_opt(tags::INSTANCE_NUMBER)
-                .ok()
-                .flatten()
-                .and_then(|e| e.to_int::<i64>().ok()),
-            series_description: text(tags::SERIES_DESCRIPTION),
-            series_number: self
-                .object
-                .element_opt(tags::SERIES_NUMBER)
-                .ok()
-                .flatten()
-                .and_then(|e| e.to_int::<i64>().ok()),
+            study_instance_uid: text(o, tags::STUDY_INSTANCE_UID),
+            series_instance_uid: text(o, tags::SERIES_INSTANCE_UID),
+            sop_instance_uid: text(o, tags::SOP_INSTANCE_UID),
+            sop_class_uid: text(o, tags::SOP_CLASS_UID),
+            frame_of_reference_uid: text(o, tags::FRAME_OF_REFERENCE_UID),
+            instance_number: integer(o, tags::INSTANCE_NUMBER),
+            series_description: text(o, tags::SERIES_DESCRIPTION),
+            series_number: integer(o, tags::SERIES_NUMBER),
         }
     }
 

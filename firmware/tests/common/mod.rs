@@ -412,3 +412,13 @@ pub fn dark_slice(width: u32, height: u32) -> GrayImage {
 pub const BLOB_W: u32 = 100;
 pub const BLOB_H: u32 = 80;
 pub const BLOB_DISC: Disc = (55.0, 38.0, 20.0);
+
+/// The rows `scan` prints per series, between "per series" and "results:".
+pub fn per_series_rows(stdout: &str) -> Vec<&str> {
+    stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("per series"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("results:"))
+        .collect()
+}

@@ -52,15 +52,7 @@ pub fn parse(bytes: &[u8]) -> Result<Command, CommandError> {
             .and_then(|e| e.to_int::<u16>().ok())
             .ok_or(CommandError::Missing(name))
     };
-    let text = |tag| {
-        object
-            .element_opt(tag)
-            .ok()
-            .flatten()
-            .and_then(|e| e.to_str().ok())
-            .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
-            .unwrap_or_default()
-    };
+    let text = |tag| crate::dicom::header::text(&object, tag).unwrap_or_default();
     let field = uint(tags::COMMAND_FIELD, "CommandField")?;
     Ok(Command {
         field,
