@@ -609,7 +609,10 @@ pub fn render_markdown(scores: &[CohortScores]) -> String {
     md.push_str("| cohort | precision | detector | tumour slices flagged | sensitivity | clear slices flagged | specificity | tumour patients found | filter ROC AUC |\n|---|---|---|---|---|---|---|---|---|\n");
     for s in scores {
         let mut rows = vec![("appliance (filter, then mask)", s.appliance)];
-        rows.push(("segmenter alone (mask of min_mask_px or more)", s.segmenter_alone));
+        rows.push((
+            "segmenter alone (mask of min_mask_px or more)",
+            s.segmenter_alone,
+        ));
         if let Some(f) = s.filter_alone {
             rows.push(("filter alone", f));
         }
