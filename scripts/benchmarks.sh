@@ -17,6 +17,8 @@ if [ "${1:-}" = --quick ]; then
 fi
 cargo build -q --release -p firmware -p trainer
 target="${CARGO_TARGET_DIR:-$NEUROSCREEN_ROOT/target}/release"
+# onnxruntime, the peer of every tract figure, lives in the venv.
+python=.venv/bin/python3
 doc=docs/BENCHMARKS.md
 tmp="$(mktemp)"
 trap 'rm -f "$tmp"' EXIT
