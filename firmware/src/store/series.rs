@@ -55,29 +55,14 @@ impl BySeries {
             });
             self.rows.len() - 1
         });
-        let row = &mut self.rows[at];
-        row.slices += 1;
-        match r.verdict {
-            RecordVerdict::Error => row.errors += 1,
-            RecordVerdict::Tumour => {
-                row.tumour += 1;
-                row.flagged.push(row.slices);
-                let px = r.area_px.unwrap_or(0);
-                if row.largest.as_ref().is_none_or(|l| px > l.px) {
-                    row.largest = Some(Largest {
-                        area: match r.area_mm2 {
-                            Some(mm2) => format!("{mm2:.1} mm²"),
-                            None => format!("{px} px"),
-                        },
-                        slice: file_name(&r.input),
-                        px,
-                    });
-                }
-            }
-            RecordVerdict::Clear => {}
-        }
-        if row.caution.is_none() {
-            row.caution.clone_from(&r.caution);
+        self.rows[at].count(r);
+    }
+
+    /// Counts `r` in the first series gathered, whatever its own.
+    fn add_to_first(&mut self, r: &Record) {
+        match self.rows.first_mut() {
+            Some(row) => row.count(r),
+            None => self.add(r),
         }
     }
 
@@ -99,6 +84,14 @@ pub struct CurrentSeries {
 impl CurrentSeries {
     pub fn add(&mut self, r: &Record) -> &SeriesRow {
         let (key, _) = series_of(r);
+        // A file that could not be read has no header to name its series:
+        // most likely it is one of the series arriving, which it must not
+        // end (its tumour slices would leave the screen).
+        let unnamed = r.verdict == RecordVerdict::Error && r.dicom.is_none();
+        if unnamed && self.key.is_some() {
+            self.by.add_to_first(r);
+            return &self.by.rows()[0];
+        }
         if self.key.as_ref() != Some(&key) {
             self.by = BySeries::default();
             self.key = Some(key);
@@ -109,6 +102,32 @@ impl CurrentSeries {
 }
 
 impl SeriesRow {
+    fn count(&mut self, r: &Record) {
+        self.slices += 1;
+        match r.verdict {
+            RecordVerdict::Error => self.errors += 1,
+            RecordVerdict::Tumour => {
+                self.tumour += 1;
+                self.flagged.push(self.slices);
+                let px = r.area_px.unwrap_or(0);
+                if self.largest.as_ref().is_none_or(|l| px > l.px) {
+                    self.largest = Some(Largest {
+                        area: match r.area_mm2 {
+                            Some(mm2) => format!("{mm2:.1} mm²"),
+                            None => format!("{px} px"),
+                        },
+                        slice: file_name(&r.input),
+                        px,
+                    });
+                }
+            }
+            RecordVerdict::Clear => {}
+        }
+        if self.caution.is_none() {
+            self.caution.clone_from(&r.caution);
+        }
+    }
+
     /// "7-9, 12 of 20", or "none of 20".
     pub fn flagged_text(&self) -> String {
         if self.flagged.is_empty() {
@@ -264,6 +283,20 @@ mod tests {
         );
         // Back to the first series: counted afresh, as the screen would.
         assert_eq!(now.add(&a(3, RecordVerdict::Clear)).slices, 1);
+        now.add(&a(4, RecordVerdict::Tumour));
+        // A file of the series that could not be read (no header, so no
+        // series) is counted in it and does not end it.
+        let broken = record("/in/elsewhere/5.dcm", RecordVerdict::Error, 0);
+        let row = now.add(&broken).clone();
+        assert_eq!((row.slices, row.errors, row.tumour), (3, 1, 1));
+        let row = now.add(&a(6, RecordVerdict::Clear)).clone();
+        assert_eq!(
+            (row.label.as_str(), row.flagged_text()),
+            ("series 2", "2 of 4".into())
+        );
+        // With no series yet, it starts one of its folder.
+        let mut fresh = CurrentSeries::default();
+        assert_eq!(fresh.add(&broken).label, "/in/elsewhere");
     }
 
     #[test]
