@@ -71,8 +71,14 @@ impl Acquisition {
         if let Some(m) = self.modality.as_deref().filter(|m| *m != "MR") {
             reasons.push(format!("modality {m}, not MR"));
         }
-        // Value 3 of a Siemens or GE ImageType: M, P, R, I.
-        if self.image_type.get(2).is_some_and(|t| t == "P") || typed("PHASE") {
+        // Past the first two values: Siemens' and GE's M / P / R / I, and
+        // Philips' P or P_SE-style values, mark a phase image.
+        let phase = self
+            .image_type
+            .iter()
+            .skip(2)
+            .any(|t| t == "P" || t == "PHASE" || t.starts_with("P_"));
+        if phase {
             reasons.push("a phase image".into());
         }
         let epi = self.scanning_sequence.iter().any(|s| s == "EP");
@@ -223,6 +229,16 @@ mod tests {
             ..Acquisition::default()
         };
         assert_eq!(reasons(phase), ["a phase image"]);
+        let philips_phase = Acquisition {
+            image_type: strings(&["ORIGINAL", "PRIMARY", "P_SE", "P", "SE"]),
+            ..Acquisition::default()
+        };
+        assert_eq!(reasons(philips_phase), ["a phase image"]);
+        let philips_magnitude = Acquisition {
+            image_type: strings(&["ORIGINAL", "PRIMARY", "M_SE", "M", "SE"]),
+            ..Acquisition::default()
+        };
+        assert!(reasons(philips_magnitude).is_empty());
         let scout = Acquisition {
             series_description: Some("AAHead_Scout_32ch-head-coil".into()),
             ..Acquisition::default()
