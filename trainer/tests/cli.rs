@@ -720,6 +720,27 @@ fn sources_fit_export_and_score_per_source() {
         assert!(second.starts_with("0.000"), "{l}");
     }
 
+    // `misses` on the strict run: every tumour slice missed, and never
+    // with a mask standing (none can, at that minimum).
+    let o = bin()
+        .arg("misses")
+        .arg(strict.join("slices.csv"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let printed = String::from_utf8_lossy(&o.stdout);
+    let rows: Vec<Vec<&str>> = printed
+        .lines()
+        .take_while(|l| !l.starts_with("Patients"))
+        .filter(|l| l.contains("| f32 |") || l.contains("| int8 |"))
+        .map(|l| l.split('|').map(str::trim).collect())
+        .collect();
+    assert!(!rows.is_empty(), "{printed}");
+    for cells in rows {
+        assert_eq!(cells[3], cells[4], "all missed: {cells:?}");
+        assert_eq!(cells[5], "0", "no mask stood: {cells:?}");
+    }
+
     // A filter whose training patients include the segmenter's held-out
     // ones is refused by name: this one holds no patient out.
     let leaky = dir.path().join("leaky");

@@ -62,7 +62,7 @@ impl SliceRow {
     }
 
     /// Flagged by the appliance: the filter passed it and a mask stands.
-    fn flagged(&self) -> bool {
+    pub(crate) fn flagged(&self) -> bool {
         self.passed && self.mask_area_px > 0
     }
 }

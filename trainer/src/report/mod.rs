@@ -10,11 +10,14 @@
 //! - [`plots`] (curves, ROC, confusion matrix) and [`montage`] write PNGs.
 //! - [`compare`]: patient-bootstrap intervals over eval-set's `slices.csv`,
 //!   and the paired difference of two sets.
+//! - [`misses`]: why the missed tumour slices of such a file were missed,
+//!   by whom, and how the outlines err.
 //! - [`markdown`] writes `report.md` naming how each number was computed.
 
 pub mod classification;
 pub mod compare;
 pub mod markdown;
+pub mod misses;
 pub mod montage;
 pub mod pipeline;
 pub mod plots;

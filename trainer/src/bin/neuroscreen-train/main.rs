@@ -9,6 +9,7 @@ mod eval_set;
 mod experiment;
 mod export;
 mod fit;
+mod misses;
 mod phantoms;
 mod speed;
 
@@ -67,6 +68,9 @@ enum Command {
     /// patients; with two files of the same slices, the paired difference
     /// and whether the data can tell the sets apart
     Compare(compare::CompareArgs),
+    /// Why an eval-set run missed its missed tumour slices (the filter, or
+    /// no outline), per cohort and patient, and how its outlines err
+    Misses(misses::MissesArgs),
     /// Export trained runs to ONNX (f32 and int8) with manifest and model card
     Export(export::ExportArgs),
     /// Write the calibration and held-out slices `export` uses as .npy files
@@ -125,6 +129,7 @@ fn main() -> Result<()> {
         Command::Export(args) => export::run(args)?,
         Command::EvalSet(args) => eval_set::run(args)?,
         Command::Compare(args) => compare::run(args)?,
+        Command::Misses(args) => misses::run(args)?,
         Command::Eval { run, out } => {
             let out = out.unwrap_or_else(|| run.join("eval"));
             let report = trainer::train::evaluate::evaluate_run(&run, &out)
