@@ -56,23 +56,24 @@ pub fn inspect_one(path: &Path, size: u32) -> Report {
         caution: None,
         error: None,
     };
-    let prepared = crate::screener::open_slice_with_caution(path).and_then(|(s, caution)| {
-        r.caution = caution;
-        r.width = Some(s.width);
-        r.height = Some(s.height);
-        r.channels = Some(s.channels);
-        r.bit_depth = Some(s.bit_depth);
-        r.pixel_spacing_mm = s.pixel_spacing_mm;
-        r.min = s.data.iter().copied().reduce(f32::min);
-        r.max = s.data.iter().copied().reduce(f32::max);
-        r.mean = Some(s.data.iter().map(|v| f64::from(*v)).sum::<f64>() / s.data.len() as f64);
-        Ok(preprocess::prepare(
-            &s,
-            &Preprocessing::default(),
-            size,
-            size,
-        )?)
-    });
+    let prepared =
+        crate::screener::open_slice_with_caution(path, (size, size)).and_then(|(s, caution)| {
+            r.caution = caution;
+            r.width = Some(s.width);
+            r.height = Some(s.height);
+            r.channels = Some(s.channels);
+            r.bit_depth = Some(s.bit_depth);
+            r.pixel_spacing_mm = s.pixel_spacing_mm;
+            r.min = s.data.iter().copied().reduce(f32::min);
+            r.max = s.data.iter().copied().reduce(f32::max);
+            r.mean = Some(s.data.iter().map(|v| f64::from(*v)).sum::<f64>() / s.data.len() as f64);
+            Ok(preprocess::prepare(
+                &s,
+                &Preprocessing::default(),
+                size,
+                size,
+            )?)
+        });
     match prepared {
         Ok(input) => {
             let [_, _, w, h] = input.geometry.content;

@@ -4,6 +4,7 @@
 //! (`firmware/examples/screen_one.rs` uses it).
 
 pub mod bench;
+pub mod caution;
 pub mod check;
 pub mod config;
 pub mod demo;

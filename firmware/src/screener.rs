@@ -233,6 +233,7 @@ impl<'a> Screener<'a> {
                 // picture the store encodes.
                 let overlay =
                     crate::store::overlay::render_with(slice, mask, screening.window.as_ref());
+                let mut reasons = Vec::new();
                 let objects = match &decoded {
                     Decoded::Image(_) => DicomObjects::default(),
                     Decoded::Dicom {
@@ -240,7 +241,8 @@ impl<'a> Screener<'a> {
                         identity,
                         frame,
                     } => {
-                        record.caution = crate::dicom::acquisition::caution(&file.object);
+                        reasons = crate::dicom::acquisition::Acquisition::read(&file.object)
+                            .outside_training();
                         self.dicom_outputs(
                             &mut record,
                             file,
@@ -251,6 +253,9 @@ impl<'a> Screener<'a> {
                         )
                     }
                 };
+                let input = self.engine.input_size();
+                reasons.extend(crate::caution::coarse(slice.width, slice.height, input));
+                record.caution = crate::caution::text(&reasons);
                 let outputs = SliceOutputs {
                     slice,
                     mask,
@@ -496,17 +501,23 @@ pub fn open_slice(path: &Path) -> Result<SliceImage> {
     decode(&bytes, path)
 }
 
-/// The slice (a DICOM file's first frame) and, for DICOM, the caution its
-/// header gives ([`crate::dicom::acquisition::caution`]).
-pub fn open_slice_with_caution(path: &Path) -> Result<(SliceImage, Option<String>)> {
+/// The slice (a DICOM file's first frame) and the caution a result of it
+/// would carry for a model taking `input` (width, height): the DICOM
+/// header's reasons and the slice's size ([`crate::caution`]).
+pub fn open_slice_with_caution(
+    path: &Path,
+    input: (u32, u32),
+) -> Result<(SliceImage, Option<String>)> {
     let bytes = crate::input_file::read(path, &InputLimits::default())?;
-    if crate::dicom::is_dicom(&bytes) {
+    let (slice, mut reasons) = if crate::dicom::is_dicom(&bytes) {
         let file = crate::dicom::open(&bytes, path)?;
-        let caution = crate::dicom::acquisition::caution(&file.object);
-        Ok((file.frame(1)?.slice, caution))
+        let reasons = crate::dicom::acquisition::Acquisition::read(&file.object).outside_training();
+        (file.frame(1)?.slice, reasons)
     } else {
-        Ok((SliceImage::decode(&bytes, path)?, None))
-    }
+        (SliceImage::decode(&bytes, path)?, Vec::new())
+    };
+    reasons.extend(crate::caution::coarse(slice.width, slice.height, input));
+    Ok((slice, crate::caution::text(&reasons)))
 }
 
 /// PNG, TIFF, JPEG through the shared decoder; DICOM by its magic.

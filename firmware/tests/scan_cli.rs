@@ -375,3 +375,40 @@ fn unknown_precision_is_a_usage_error() {
     assert_eq!(run.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&run.stderr).contains("fp16"));
 }
+
+/// A slice smaller than the models' input (here 64 px) is screened like
+/// any other, with a caution naming its size; one at the input's size or
+/// larger gets none.
+#[test]
+fn a_slice_coarser_than_the_model_input_gets_a_caution() {
+    let s = setup(&ModelSet::default());
+    blob_slice(48, 40, &[])
+        .save(s.inbox.join("small.png"))
+        .unwrap();
+    blob_slice(BLOB_W, BLOB_H, &[BLOB_DISC])
+        .save(s.inbox.join("large.png"))
+        .unwrap();
+    let run = scan(
+        &[&s.inbox],
+        &[
+            "--out",
+            s.out.to_str().unwrap(),
+            "--models",
+            s.models.to_str().unwrap(),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{stdout}");
+    let lines = lines(&s.out);
+    let small = by_input(&lines, &s.inbox.join("small.png"));
+    assert_ne!(small["verdict"], "error", "{small}");
+    assert_eq!(
+        small["caution"],
+        "outside the models' training: coarse: 48x40 px, under the models' 64x64 px input"
+    );
+    assert!(by_input(&lines, &s.inbox.join("large.png"))["caution"].is_null());
+    assert!(
+        stdout.contains("caution: outside the models' training: coarse: 48x40 px"),
+        "{stdout}"
+    );
+}

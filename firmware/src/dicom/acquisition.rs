@@ -119,13 +119,10 @@ impl Acquisition {
     }
 }
 
-/// What every caution starts with; the reasons follow.
-pub const CAUTION_PREFIX: &str = "outside the models' training: ";
-
-/// The caution a result carries, or none for a conventional MR slice.
+/// The caution the header alone gives, or none for a conventional MR slice
+/// ([`crate::caution`] adds the slice's own size in the screener).
 pub fn caution(object: &InMemDicomObject) -> Option<String> {
-    let reasons = Acquisition::read(object).outside_training();
-    (!reasons.is_empty()).then(|| format!("{CAUTION_PREFIX}{}", reasons.join("; ")))
+    crate::caution::text(&Acquisition::read(object).outside_training())
 }
 
 #[cfg(test)]

@@ -186,6 +186,13 @@ impl Engine {
         self.screen_with(slice, false)
     }
 
+    /// The segmenter's input (width, height): what every slice is brought
+    /// to before the models see it.
+    pub fn input_size(&self) -> (u32, u32) {
+        let input = &self.segmenter.entry.input;
+        (input.width(), input.height())
+    }
+
     pub fn has_filter(&self) -> bool {
         self.filter.is_some()
     }

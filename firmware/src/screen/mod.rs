@@ -159,7 +159,7 @@ pub fn draw_result_with(
             // models were not made for.
             let lines = if l.kind == LayoutKind::Compact { 2 } else { 3 };
             let shown = caution
-                .strip_prefix(crate::dicom::acquisition::CAUTION_PREFIX)
+                .strip_prefix(crate::caution::PREFIX)
                 .map_or(format!("caution: {caution}"), |reasons| {
                     format!("outside training: {reasons}")
                 });
@@ -494,7 +494,7 @@ mod tests {
         let mut crowded = last.clone();
         crowded.caution = Some(format!(
             "{}diffusion-weighted EPI (b=1000); a mosaic of slices in one image",
-            crate::dicom::acquisition::CAUTION_PREFIX
+            crate::caution::PREFIX
         ));
         let mut busy = state.clone();
         busy.notes = vec!["truth: tumour".into(), "sample 3 of 8".into()];

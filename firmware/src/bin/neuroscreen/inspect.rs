@@ -9,8 +9,8 @@ pub struct Args {
     /// Slice files (PNG, TIFF, JPEG) or folders of them
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// Model input side in pixels
-    #[arg(long, default_value_t = 256)]
+    /// Model input side in pixels (the shipped models take 128)
+    #[arg(long, default_value_t = 128)]
     size: u32,
     /// One JSON object per line instead of a table
     #[arg(long)]
