@@ -48,6 +48,21 @@ struct Setup {
     out: PathBuf,
 }
 
+impl Setup {
+    /// `neuroscreen scan INPUT --out OUT --models MODELS` of this setup.
+    fn scan(&self, input: &Path) -> Output {
+        scan(
+            &[input],
+            &[
+                "--out",
+                self.out.to_str().unwrap(),
+                "--models",
+                self.models.to_str().unwrap(),
+            ],
+        )
+    }
+}
+
 fn setup(set: &ModelSet) -> Setup {
     let tmp = tempfile::tempdir().unwrap();
     let models = tmp.path().join("models");
@@ -79,15 +94,7 @@ fn folder_scan_flags_the_blob_clears_the_dark_slice_and_reports_the_corrupt_file
     let corrupt = s.inbox.join("corrupt.png");
     std::fs::write(&corrupt, b"\x89PNG\r\n\x1a\n not really").unwrap();
 
-    let run = scan(
-        &[&s.inbox],
-        &[
-            "--out",
-            s.out.to_str().unwrap(),
-            "--models",
-            s.models.to_str().unwrap(),
-        ],
-    );
+    let run = s.scan(&s.inbox);
     let stdout = String::from_utf8_lossy(&run.stdout);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(1), "{stdout}\n{stderr}");
@@ -191,15 +198,7 @@ fn stored_files_are_complete_and_no_temporaries_remain() {
         .save(s.inbox.join("blob.png"))
         .unwrap();
     dark_slice(60, 90).save(s.inbox.join("dark.png")).unwrap();
-    let run = scan(
-        &[&s.inbox],
-        &[
-            "--out",
-            s.out.to_str().unwrap(),
-            "--models",
-            s.models.to_str().unwrap(),
-        ],
-    );
+    let run = s.scan(&s.inbox);
     assert_eq!(
         run.status.code(),
         Some(0),
@@ -255,15 +254,7 @@ fn stored_files_are_complete_and_no_temporaries_remain() {
     }
 
     // A second scan appends to the log instead of replacing it.
-    let again = scan(
-        &[&s.inbox.join("dark.png")],
-        &[
-            "--out",
-            s.out.to_str().unwrap(),
-            "--models",
-            s.models.to_str().unwrap(),
-        ],
-    );
+    let again = s.scan(&s.inbox.join("dark.png"));
     assert_eq!(again.status.code(), Some(0));
     assert_eq!(lines(&s.out).len(), 3);
 }
@@ -287,15 +278,7 @@ fn tampered_model_makes_scan_refuse_to_start() {
     std::fs::write(&model, &bytes).unwrap();
     let actual = models::integrity::sha256_file(&model).unwrap();
 
-    let run = scan(
-        &[&s.inbox],
-        &[
-            "--out",
-            s.out.to_str().unwrap(),
-            "--models",
-            s.models.to_str().unwrap(),
-        ],
-    );
+    let run = s.scan(&s.inbox);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("filter_f32.onnx"), "{stderr}");
@@ -388,15 +371,7 @@ fn a_slice_coarser_than_the_model_input_gets_a_caution() {
     blob_slice(BLOB_W, BLOB_H, &[BLOB_DISC])
         .save(s.inbox.join("large.png"))
         .unwrap();
-    let run = scan(
-        &[&s.inbox],
-        &[
-            "--out",
-            s.out.to_str().unwrap(),
-            "--models",
-            s.models.to_str().unwrap(),
-        ],
-    );
+    let run = s.scan(&s.inbox);
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(run.status.success(), "{stdout}");
     let lines = lines(&s.out);
