@@ -5,6 +5,8 @@
 //! brought down to their input; a 64x64 slice (an EPI matrix, a crop) is
 //! brought up to it, with less detail than they ever saw.
 
+use models::SliceImage;
+
 /// What every caution starts with; the reasons follow, "; "-separated.
 pub const PREFIX: &str = "outside the models' training: ";
 
@@ -17,6 +19,14 @@ pub fn coarse(width: u32, height: u32, input: (u32, u32)) -> Option<String> {
             input.0, input.1
         )
     })
+}
+
+/// The caution a result of `slice` carries for a model taking `input`:
+/// the reasons its DICOM header gave (none for other files), then its size.
+pub fn of_slice(header: &[String], slice: &SliceImage, input: (u32, u32)) -> Option<String> {
+    let mut reasons = header.to_vec();
+    reasons.extend(coarse(slice.width, slice.height, input));
+    text(&reasons)
 }
 
 /// The caution for these reasons, or none when there are none.

@@ -33,7 +33,7 @@ pub struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content_share: Option<f32>,
     /// Why the input is unlike the models' training slices, from its
-    /// DICOM header (as a screening result would carry it).
+    /// DICOM header and its size (as a screening result would carry it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub caution: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

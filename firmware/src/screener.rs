@@ -6,7 +6,7 @@ use crate::engine::{precision, Engine, Screening};
 use crate::error::{Error, Result};
 use crate::input_file::InputLimits;
 use crate::screen::Picture;
-use crate::store::series::{BySeries, SeriesRow};
+use crate::store::series::SeriesRow;
 use crate::store::{
     round_ms, summary, DicomObjects, DicomRef, Latency, Record, RecordVerdict, ResultsStore,
     SliceOutputs,
@@ -177,6 +177,8 @@ impl<'a> Screener<'a> {
             Err(e) => return Ok(vec![self.screen_one(path, sha256, started, Err(e))?]),
         };
         let identity = file.identity();
+        // Once per file: every frame shares the header.
+        let header = crate::dicom::acquisition::Acquisition::read(&file.object).outside_training();
         let frames = file.frame_count();
         let mut records = Vec::with_capacity(frames as usize);
         for number in 1..=frames {
@@ -196,6 +198,7 @@ impl<'a> Screener<'a> {
                 .map(|frame| Decoded::Dicom {
                     file: &file,
                     identity: &identity,
+                    header: &header,
                     frame,
                 });
             records.push(self.screen_one(input, sha256.clone(), started, decoded)?);
@@ -233,29 +236,27 @@ impl<'a> Screener<'a> {
                 // picture the store encodes.
                 let overlay =
                     crate::store::overlay::render_with(slice, mask, screening.window.as_ref());
-                let mut reasons = Vec::new();
+                record.caution = crate::caution::of_slice(
+                    decoded.header_reasons(),
+                    slice,
+                    self.engine.input_size(),
+                );
                 let objects = match &decoded {
                     Decoded::Image(_) => DicomObjects::default(),
                     Decoded::Dicom {
                         file,
                         identity,
                         frame,
-                    } => {
-                        reasons = crate::dicom::acquisition::Acquisition::read(&file.object)
-                            .outside_training();
-                        self.dicom_outputs(
-                            &mut record,
-                            file,
-                            identity,
-                            frame,
-                            mask,
-                            Some(&overlay).filter(|_| self.secondary_capture && mask.is_some()),
-                        )
-                    }
+                        ..
+                    } => self.dicom_outputs(
+                        &mut record,
+                        file,
+                        identity,
+                        frame,
+                        mask,
+                        Some(&overlay).filter(|_| self.secondary_capture && mask.is_some()),
+                    ),
                 };
-                let input = self.engine.input_size();
-                reasons.extend(crate::caution::coarse(slice.width, slice.height, input));
-                record.caution = crate::caution::text(&reasons);
                 let outputs = SliceOutputs {
                     slice,
                     mask,
@@ -301,6 +302,7 @@ impl<'a> Screener<'a> {
             Decoded::Dicom {
                 file,
                 identity,
+                header,
                 mut frame,
             } => {
                 let (slice, screening) = self.screen_slice(input, frame.slice)?;
@@ -308,6 +310,7 @@ impl<'a> Screener<'a> {
                 let decoded = Decoded::Dicom {
                     file,
                     identity,
+                    header,
                     frame,
                 };
                 Ok((decoded, screening))
@@ -390,6 +393,8 @@ enum Decoded<'f> {
     Dicom {
         file: &'f crate::dicom::DicomFile,
         identity: &'f crate::dicom::Identity,
+        /// What the file's header says is unlike the training slices.
+        header: &'f [String],
         frame: crate::dicom::Frame,
     },
 }
@@ -399,6 +404,13 @@ impl Decoded<'_> {
         match self {
             Decoded::Image(s) => s,
             Decoded::Dicom { frame, .. } => &frame.slice,
+        }
+    }
+
+    fn header_reasons(&self) -> &[String] {
+        match self {
+            Decoded::Image(_) => &[],
+            Decoded::Dicom { header, .. } => header,
         }
     }
 }
@@ -434,9 +446,7 @@ pub fn run(screener: &Screener<'_>, files: &[PathBuf], out: &mut impl Write) -> 
         "scan finished"
     );
     let session = summary::write_session(store.dir(), session_started, &records[..])?;
-    let mut by_series = BySeries::default();
-    records.iter().for_each(|r| by_series.add(r));
-    write_summary(&summary, by_series.rows(), store, out).map_err(Error::Report)?;
+    write_summary(&summary, &session.series, store, out).map_err(Error::Report)?;
     writeln!(
         out,
         "session summary: {} and {}",
@@ -509,15 +519,15 @@ pub fn open_slice_with_caution(
     input: (u32, u32),
 ) -> Result<(SliceImage, Option<String>)> {
     let bytes = crate::input_file::read(path, &InputLimits::default())?;
-    let (slice, mut reasons) = if crate::dicom::is_dicom(&bytes) {
+    let (slice, header) = if crate::dicom::is_dicom(&bytes) {
         let file = crate::dicom::open(&bytes, path)?;
-        let reasons = crate::dicom::acquisition::Acquisition::read(&file.object).outside_training();
-        (file.frame(1)?.slice, reasons)
+        let header = crate::dicom::acquisition::Acquisition::read(&file.object).outside_training();
+        (file.frame(1)?.slice, header)
     } else {
         (SliceImage::decode(&bytes, path)?, Vec::new())
     };
-    reasons.extend(crate::caution::coarse(slice.width, slice.height, input));
-    Ok((slice, crate::caution::text(&reasons)))
+    let caution = crate::caution::of_slice(&header, &slice, input);
+    Ok((slice, caution))
 }
 
 /// PNG, TIFF, JPEG through the shared decoder; DICOM by its magic.

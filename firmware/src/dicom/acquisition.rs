@@ -119,16 +119,15 @@ impl Acquisition {
     }
 }
 
-/// The caution the header alone gives, or none for a conventional MR slice
-/// ([`crate::caution`] adds the slice's own size in the screener).
-pub fn caution(object: &InMemDicomObject) -> Option<String> {
-    crate::caution::text(&Acquisition::read(object).outside_training())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::dicom::build::{element, object};
+
+    /// The caution the header alone gives.
+    fn caution(object: &InMemDicomObject) -> Option<String> {
+        crate::caution::text(&Acquisition::read(object).outside_training())
+    }
     use dicom_core::VR;
 
     fn reasons(a: Acquisition) -> Vec<String> {

@@ -196,7 +196,7 @@ pub fn draw_result_with(
     for note in &state.notes {
         extras.push(Extra::new(text::fit(note, chars), DIM, 2, 3));
     }
-    let room = counters_top(&l, &state.counters) - y;
+    let room = counters_top(&l, counter_lines(&l, &state.counters).len()) - y;
     let glyph = f.character_size.height as i32;
     let mut by_importance: Vec<usize> = (0..extras.len()).collect();
     by_importance.sort_by_key(|&i| extras[i].rank);
@@ -357,11 +357,12 @@ fn counter_lines(l: &Layout, c: &Counters) -> Vec<String> {
     }
 }
 
-/// Where the counters start (the column's content must end above).
-fn counters_top(l: &Layout, c: &Counters) -> i32 {
+/// Where `lines` lines of counters start (the column's content must end
+/// above).
+fn counters_top(l: &Layout, lines: usize) -> i32 {
     let line_h = l.figure_font.character_size.height as i32 + 2;
     let col = l.column;
-    col.top_left.y + col.size.height as i32 - line_h * counter_lines(l, c).len() as i32 + 2
+    col.top_left.y + col.size.height as i32 - line_h * lines as i32 + 2
 }
 
 /// Slices seen, flagged and failed, at the bottom of the column.
@@ -372,7 +373,7 @@ fn counters(screen: &mut PngSnapshot, l: &Layout, c: &Counters) {
     // A narrow column takes two lines rather than cutting a count off.
     let lines = counter_lines(l, c);
     let colour = if c.errors > 0 { AMBER } else { TEXT };
-    let mut y = counters_top(l, c);
+    let mut y = counters_top(l, lines.len());
     for line in lines {
         y += text::draw(
             screen,

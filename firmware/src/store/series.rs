@@ -44,30 +44,18 @@ impl BySeries {
     pub fn add(&mut self, r: &Record) {
         let (key, label) = series_of(r);
         let at = *self.index.entry(key).or_insert_with(|| {
-            self.rows.push(SeriesRow {
-                label,
-                slices: 0,
-                tumour: 0,
-                errors: 0,
-                flagged: Vec::new(),
-                largest: None,
-                caution: None,
-            });
+            self.rows.push(SeriesRow::new(label));
             self.rows.len() - 1
         });
         self.rows[at].count(r);
     }
 
-    /// Counts `r` in the first series gathered, whatever its own.
-    fn add_to_first(&mut self, r: &Record) {
-        match self.rows.first_mut() {
-            Some(row) => row.count(r),
-            None => self.add(r),
-        }
-    }
-
     pub fn rows(&self) -> &[SeriesRow] {
         &self.rows
+    }
+
+    pub fn into_rows(self) -> Vec<SeriesRow> {
+        self.rows
     }
 }
 
@@ -77,31 +65,41 @@ impl BySeries {
 /// a result of another series starts a new one.
 #[derive(Debug, Default)]
 pub struct CurrentSeries {
-    key: Option<String>,
-    by: BySeries,
+    /// The series' key and its row so far.
+    now: Option<(String, SeriesRow)>,
 }
 
 impl CurrentSeries {
     pub fn add(&mut self, r: &Record) -> &SeriesRow {
-        let (key, _) = series_of(r);
         // A file that could not be read has no header to name its series:
         // most likely it is one of the series arriving, which it must not
         // end (its tumour slices would leave the screen).
         let unnamed = r.verdict == RecordVerdict::Error && r.dicom.is_none();
-        if unnamed && self.key.is_some() {
-            self.by.add_to_first(r);
-            return &self.by.rows()[0];
+        if !(unnamed && self.now.is_some()) {
+            let (key, label) = series_of(r);
+            if self.now.as_ref().is_none_or(|(k, _)| *k != key) {
+                self.now = Some((key, SeriesRow::new(label)));
+            }
         }
-        if self.key.as_ref() != Some(&key) {
-            self.by = BySeries::default();
-            self.key = Some(key);
-        }
-        self.by.add(r);
-        &self.by.rows()[0]
+        let (_, row) = self.now.as_mut().expect("a series is set above");
+        row.count(r);
+        row
     }
 }
 
 impl SeriesRow {
+    fn new(label: String) -> Self {
+        Self {
+            label,
+            slices: 0,
+            tumour: 0,
+            errors: 0,
+            flagged: Vec::new(),
+            largest: None,
+            caution: None,
+        }
+    }
+
     fn count(&mut self, r: &Record) {
         self.slices += 1;
         match r.verdict {

@@ -11,11 +11,13 @@ use std::time::SystemTime;
 
 pub const SESSIONS_DIR: &str = "sessions";
 
-/// Where one session's summary went.
+/// Where one session's summary went, and its rows per series (which the
+/// page leads with and `scan` prints).
 #[derive(Debug, Clone)]
 pub struct SessionFiles {
     pub csv: PathBuf,
     pub html: PathBuf,
+    pub series: Vec<SeriesRow>,
 }
 
 /// The records a summary covers, gone through as often as it needs (twice:
@@ -79,6 +81,7 @@ pub fn write_session(
         html: batch.stage_with(&format!("{stamp}.html"), |w| {
             write_html(w, &stamp, &counts, by_series.rows(), records)
         })?,
+        series: by_series.into_rows(),
     };
     batch.commit()?;
     Ok(files)

@@ -53,17 +53,8 @@ fn mean(v: &[f64]) -> Option<f64> {
     (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
 
-fn median(mut v: Vec<f64>) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    Some(if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    })
+fn median(v: &[f64]) -> Option<f64> {
+    (!v.is_empty()).then(|| crate::export::bench::median(v))
 }
 
 pub fn misses(rows: &[SliceRow]) -> Misses {
@@ -108,7 +99,7 @@ pub fn misses(rows: &[SliceRow]) -> Misses {
             passed_without_mask: missed.iter().filter(|r| r.passed).count(),
             recall: mean(&recall),
             precision_px: mean(&precision_px),
-            median_mask_over_truth: median(ratio),
+            median_mask_over_truth: median(&ratio),
         });
         let mut by_patient: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
         for r in &slices {
