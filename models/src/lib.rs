@@ -5,6 +5,7 @@
 //! of a slice to a model input (and of a mask back to the slice), and the mask
 //! metrics used in evaluation reports.
 
+pub mod components;
 mod error;
 pub mod integrity;
 pub mod manifest;

@@ -696,6 +696,38 @@ fn sources_fit_export_and_score_per_source() {
     let md = std::fs::read_to_string(strict.join("per_source.md")).unwrap();
     assert!(md.contains("--min-mask-px 100000"), "{md}");
 
+    // Only each slice's largest mask part kept: no mask grows, and the
+    // report names the rule; a share over 1 is refused.
+    let largest = dir.path().join("report-largest");
+    let o = eval_set(
+        &filter,
+        &largest,
+        &[
+            "--precision".as_ref(),
+            "f32".as_ref(),
+            "--component-share".as_ref(),
+            "1".as_ref(),
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for (one, all) in areas(&largest).iter().zip(areas(&report)) {
+        let (one, all): (usize, usize) = (one.parse().unwrap(), all.parse().unwrap());
+        assert!(one <= all, "{one} > {all}");
+    }
+    let md = std::fs::read_to_string(largest.join("per_source.md")).unwrap();
+    assert!(md.contains("--component-share 1"), "{md}");
+    let o = eval_set(
+        &filter,
+        &dir.path().join("report-bad"),
+        &["--component-share".as_ref(), "1.5".as_ref()],
+    );
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--component-share 1.5"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
     // The two runs scored the same slices: `compare` pairs them, and the
     // strict one flags no tumour slice.
     let table = dir.path().join("compare.md");

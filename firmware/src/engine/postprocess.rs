@@ -96,38 +96,7 @@ pub fn probability_plane(
 /// Clears every 8-connected component smaller than `min_px` pixels: isolated
 /// specks are noise far more often than lesions at that size.
 pub fn remove_small_components(mask: &mut [bool], width: u32, height: u32, min_px: usize) {
-    if min_px <= 1 {
-        return;
-    }
-    let (w, h) = (width as usize, height as usize);
-    assert_eq!(mask.len(), w * h, "mask size does not match dimensions");
-    let mut seen = vec![false; mask.len()];
-    let mut stack = Vec::new();
-    let mut component = Vec::new();
-    for start in 0..mask.len() {
-        if !mask[start] || seen[start] {
-            continue;
-        }
-        component.clear();
-        seen[start] = true;
-        stack.push(start);
-        while let Some(i) = stack.pop() {
-            component.push(i);
-            let (x, y) = (i % w, i / w);
-            for ny in y.saturating_sub(1)..=(y + 1).min(h - 1) {
-                for nx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
-                    let j = ny * w + nx;
-                    if mask[j] && !seen[j] {
-                        seen[j] = true;
-                        stack.push(j);
-                    }
-                }
-            }
-        }
-        if component.len() < min_px {
-            component.iter().for_each(|&i| mask[i] = false);
-        }
-    }
+    models::components::clear_smaller_than(mask, width as usize, height as usize, min_px);
 }
 
 /// What the record says about a final mask.

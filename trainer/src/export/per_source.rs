@@ -212,6 +212,8 @@ pub struct LoadedSet {
     /// Stages that also see the slice mirrored left-right and average the
     /// two answers (test-time flip).
     flip: Flip,
+    /// Mask components under this share of the largest are cleared (0: none).
+    component_share: f32,
 }
 
 /// Which stages average over the slice and its left-right mirror.
@@ -255,6 +257,13 @@ impl LoadedSet {
         self
     }
 
+    /// Clears mask components under `share` of the largest one's pixels
+    /// (before the minimum mask is counted) instead of the manifest's rule.
+    pub fn with_component_share(mut self, share: f32) -> Self {
+        self.component_share = share;
+        self
+    }
+
     /// Averages the chosen stages' outputs over the slice and its mirror:
     /// the filter's P(tumour), the segmenter's logits pixel by pixel.
     pub fn with_flip(mut self, flip: Flip) -> Self {
@@ -293,6 +302,7 @@ impl LoadedSet {
             segmenter: (seg.clone(), load_stage(dir, seg, precision)?),
             filter,
             flip: Flip::default(),
+            component_share: 0.0,
         }))
     }
 
@@ -363,6 +373,7 @@ pub fn run_set(set: &LoadedSet, data: &Prepared) -> Result<SetOutputs> {
             }
         }
         let mut mask: Vec<bool> = logits.iter().map(|&l| l >= cut).collect();
+        models::components::clear_under_share(&mut mask, size, size, set.component_share);
         // As the appliance does: a mask under the manifest's minimum is emptied.
         let drawn = mask.iter().filter(|&&m| m).count();
         if !set.segmenter.0.keeps_mask(drawn) {

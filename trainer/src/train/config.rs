@@ -81,6 +81,12 @@ pub struct FitConfig {
     /// many times per epoch on average, each clear slice once (times its
     /// source's weight).
     pub tumour_oversample: f64,
+    /// Tumour slices with a small mask are drawn more often (for a segmenter
+    /// on every slice, on top of `tumour_oversample`), because the appliance
+    /// misses small lesions first (the ends of a tumour's volume;
+    /// docs/EVALUATION.md). Unset: no extra.
+    #[serde(default)]
+    pub small_tumour: Option<SmallTumour>,
     pub epochs: u32,
     /// Seed paper: 16.
     pub batch: usize,
@@ -122,6 +128,23 @@ pub struct FitConfig {
     pub filter_mask_weight: f64,
 }
 
+/// See [`FitConfig::small_tumour`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmallTumour {
+    /// A tumour slice whose mask at the model's input has fewer pixels than
+    /// this (a mask lost to the resize counts too) is small.
+    pub below_px: usize,
+    /// Factor on a small tumour slice's draws, over `tumour_oversample`.
+    pub oversample: f64,
+}
+
+impl SmallTumour {
+    fn holds(&self, mask: &[u8]) -> bool {
+        mask.iter().filter(|&&m| m != 0).count() < self.below_px
+    }
+}
+
 /// See [`FitConfig::select`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -159,6 +182,7 @@ impl Default for FitConfig {
             loss: SegLoss::default(),
             tumour_slices_only: true,
             tumour_oversample: 1.0,
+            small_tumour: None,
             epochs: 100,
             batch: 16,
             input_size: 256,
@@ -273,10 +297,14 @@ impl FitConfig {
                         .unwrap_or(1.0);
                     s.weight * factor
                 });
+                let small = self
+                    .small_tumour
+                    .filter(|s| part.labels[i] && s.holds(part.mask(i)))
+                    .map_or(1.0, |s| s.oversample);
                 if oversample && part.labels[i] {
-                    w * self.tumour_oversample
+                    w * self.tumour_oversample * small
                 } else {
-                    w
+                    w * small
                 }
             })
             .collect()
@@ -334,6 +362,11 @@ impl FitConfig {
         if !(self.tumour_oversample > 0.0 && self.tumour_oversample.is_finite()) {
             return Err(ConfigError::TumourOversample(self.tumour_oversample));
         }
+        if let Some(s) = self.small_tumour {
+            if !(s.oversample > 0.0 && s.oversample.is_finite()) {
+                return Err(ConfigError::SmallTumourOversample(s.oversample));
+            }
+        }
         if self.split.test + self.split.val >= 1.0 {
             return Err(ConfigError::NoTrainingPart);
         }
@@ -366,6 +399,8 @@ pub enum ConfigError {
     Sources(#[from] crate::data::source::SourceError),
     #[error("tumour_oversample must be positive, got {0}")]
     TumourOversample(f64),
+    #[error("small_tumour.oversample must be positive, got {0}")]
+    SmallTumourOversample(f64),
     #[error("split.test + split.val must leave a training part")]
     NoTrainingPart,
     #[error("select = \"val_dice\" needs a segmenter (a filter has no Dice)")]
@@ -506,6 +541,39 @@ mod tests {
         // Without sources, `data` is the one source.
         let d = FitConfig::default();
         assert_eq!(d.data_sources()[0].path, d.data);
+    }
+
+    #[test]
+    fn small_tumour_slices_are_drawn_more_often_from_toml() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("fit.toml");
+        std::fs::write(
+            &p,
+            "tumour_slices_only = false\ntumour_oversample = 2.0\n\
+             [small_tumour]\nbelow_px = 3\noversample = 4.0\n",
+        )
+        .unwrap();
+        let c = FitConfig::load(&p).unwrap();
+        // 2x2 masks: a tumour slice of 2 px (small), one of 3 px (not),
+        // one whose mask the resize lost (small), a clear slice (never).
+        let part = super::super::dataset::Prepared {
+            size: 2,
+            masks: [[1, 1, 0, 0], [1, 1, 1, 0], [0; 4], [0; 4]].concat(),
+            labels: vec![true, true, true, false],
+            sources: vec![0; 4],
+            ..Default::default()
+        };
+        assert_eq!(c.slice_weights(&part, &[]), vec![8.0, 2.0, 8.0, 1.0]);
+        // Trained on tumour slices only (and filters), only small ones are
+        // drawn more often.
+        let only = FitConfig {
+            tumour_slices_only: true,
+            ..c.clone()
+        };
+        assert_eq!(only.slice_weights(&part, &[]), vec![4.0, 1.0, 4.0, 1.0]);
+        std::fs::write(&p, "[small_tumour]\nbelow_px = 3\noversample = 0.0\n").unwrap();
+        let msg = FitConfig::load(&p).unwrap_err().to_string();
+        assert!(msg.contains("small_tumour.oversample"), "{msg}");
     }
 
     #[test]

@@ -54,6 +54,11 @@ pub struct EvalSetArgs {
     /// resolution) instead of the manifest's min_mask_px
     #[arg(long, conflicts_with = "card")]
     min_mask_px: Option<usize>,
+    /// Clear every mask component under this share of the slice's largest
+    /// (0 to 1, model resolution, before the minimum mask is counted)
+    /// instead of the manifest's rule
+    #[arg(long, conflicts_with = "card")]
+    component_share: Option<f32>,
     /// Run these stages on the slice and on its left-right mirror and
     /// average the two (test-time flip; the appliance does not do this):
     /// filter, segmenter or both
@@ -146,6 +151,13 @@ pub fn run(a: EvalSetArgs) -> Result<()> {
         if let Some(px) = a.min_mask_px {
             set = set.with_min_mask_px(px);
         }
+        if let Some(share) = a.component_share {
+            anyhow::ensure!(
+                (0.0..=1.0).contains(&share),
+                "--component-share {share}: expected a share between 0 and 1"
+            );
+            set = set.with_component_share(share);
+        }
         set = set.with_flip(Flip {
             filter: a.flip.contains(&FlipStage::Filter),
             segmenter: a.flip.contains(&FlipStage::Segmenter),
@@ -200,6 +212,9 @@ pub fn run(a: EvalSetArgs) -> Result<()> {
             .unwrap_or_default()
             + &a.min_mask_px
                 .map(|px| format!(", masks under {px} px emptied (not the manifest's minimum)"))
+                .unwrap_or_default()
+            + &a.component_share
+                .map(|s| format!(", mask parts under {s} of the largest cleared"))
                 .unwrap_or_default(),
         if flip.is_empty() {
             String::new()
@@ -217,6 +232,9 @@ pub fn run(a: EvalSetArgs) -> Result<()> {
             .unwrap_or_default()
             + &a.min_mask_px
                 .map(|px| format!(" --min-mask-px {px}"))
+                .unwrap_or_default()
+            + &a.component_share
+                .map(|s| format!(" --component-share {s}"))
                 .unwrap_or_default(),
         if flip.is_empty() {
             String::new()
