@@ -136,25 +136,22 @@ impl Geometry {
     /// Maps a source-sized plane into the input grid (zero padding outside the
     /// content rectangle): the forward twin of [`Geometry::to_source`].
     pub fn to_input(&self, plane: &[f32]) -> Vec<f32> {
-        self.input_plane(plane, false)
+        self.input_plane(plane.to_vec(), false)
     }
 
     /// [`Geometry::to_input`]; `unit`: the plane is known to lie in `0..=1`
     /// (a percentile-normalised one), which spares the resize a pass over
     /// the plane to find its range.
-    fn input_plane(&self, plane: &[f32], unit: bool) -> Vec<f32> {
+    fn input_plane(&self, plane: Vec<f32>, unit: bool) -> Vec<f32> {
         assert_eq!(
             plane.len(),
             (self.source_width * self.source_height) as usize
         );
         let [x0, y0, cw, ch] = self.content;
-        let content = resize_plane(
-            plane.to_vec(),
-            (self.source_width, self.source_height),
-            cw,
-            ch,
-            unit,
-        );
+        let content = resize_plane(plane, (self.source_width, self.source_height), cw, ch, unit);
+        if (cw, ch) == (self.input_width, self.input_height) {
+            return content;
+        }
         let mut out = vec![0.0f32; (self.input_width * self.input_height) as usize];
         for y in 0..ch {
             let row = &content[(y * cw) as usize..((y + 1) * cw) as usize];
@@ -348,7 +345,7 @@ pub fn prepare(
         ));
         // Percentile normalisation clamps to 0..=1 (a flat slice is zeros).
         let unit = matches!(pp.normalisation, Normalisation::Percentile { .. });
-        normalised.push(geometry.input_plane(&plane, unit));
+        normalised.push(geometry.input_plane(plane, unit));
     }
     let window = match pp.normalisation {
         Normalisation::Percentile { low, high } => Some(Window {
@@ -608,8 +605,8 @@ mod tests {
             high: 99.5,
         };
         normalise_plane(&mut plane, pct, 65535.0);
-        let known = geometry.input_plane(&plane, true);
-        let looked = geometry.input_plane(&plane, false);
+        let known = geometry.input_plane(plane.clone(), true);
+        let looked = geometry.input_plane(plane, false);
         assert!(known
             .iter()
             .zip(&looked)

@@ -201,7 +201,8 @@ impl SliceImage {
             }
         };
         drop(img);
-        if data.iter().any(|v| !v.is_finite()) {
+        // Only a float image can hold them.
+        if bit_depth == 32 && data.iter().any(|v| !v.is_finite()) {
             return Err(Error::Unsupported {
                 path: origin.to_path_buf(),
                 reason: "float image holds NaN or infinite values".into(),
@@ -262,9 +263,11 @@ fn planar<S: Copy>(
     to_f32: impl Fn(S) -> f32,
 ) -> Vec<f32> {
     let mut data = vec![0.0f32; n * channels];
-    for (i, px) in raw.chunks_exact(stride).take(n).enumerate() {
-        for (c, v) in px[..channels].iter().enumerate() {
-            data[c * n + i] = to_f32(*v);
+    // Plane by plane, so each output plane is written in order (pixel by
+    // pixel, the writes went to three places a plane apart).
+    for (c, plane) in data.chunks_exact_mut(n.max(1)).enumerate() {
+        for (out, px) in plane.iter_mut().zip(raw.chunks_exact(stride)) {
+            *out = to_f32(px[c]);
         }
     }
     data
@@ -289,6 +292,22 @@ mod tests {
         assert_eq!((s.width, s.height, s.channels, s.bit_depth), (5, 3, 1, 16));
         assert_eq!(s.data[2 * 5 + 4], 44000.0);
         assert_eq!(s.full_scale(), 65535.0);
+    }
+
+    #[test]
+    fn a_float_image_with_nan_is_refused_and_a_finite_one_kept() {
+        let mut img =
+            image::Rgb32FImage::from_fn(3, 2, |x, y| image::Rgb([x as f32, y as f32, 0.5]));
+        let kept =
+            SliceImage::from_dynamic(DynamicImage::ImageRgb32F(img.clone()), Path::new("f.tif"))
+                .unwrap();
+        assert_eq!((kept.channels, kept.bit_depth), (3, 32));
+        assert_eq!(kept.plane(1), &[0.0, 0.0, 0.0, 1.0, 1.0, 1.0]);
+        img.put_pixel(2, 1, image::Rgb([0.0, f32::NAN, 0.0]));
+        let err = SliceImage::from_dynamic(DynamicImage::ImageRgb32F(img), Path::new("f.tif"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("f.tif") && err.contains("NaN"), "{err}");
     }
 
     #[test]
