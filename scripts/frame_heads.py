@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""Reframes small heads in a folder of PNG slices, for a what-if measurement.
+
+    frame_heads.py SRC DST [--below 0.6] [--fill 0.8]
+    frame_heads.py SRC --survey N [--below 0.6]
+
+For each slice of SRC: the head is the box around pixels brighter than a tenth
+of the slice's 99.5th percentile; its share is the box's larger side over the
+slice's. With --survey, N slices drawn (seed 0) from the image files under SRC
+(masks, `*_mask.*`, left out) are measured and the spread of their head shares
+printed; nothing is written. Otherwise a slice of SRC whose head share is under --below is cropped (zeros outside
+the slice) to a square centred on the box, of side box / --fill, so the head
+fills the frame about as in the training slices; any other slice is copied
+unchanged. Prints each slice's share and what was done.
+
+Used on the registry's clear series (docs/EVALUATION.md, 2026-12-07 evening)
+to ask whether the models' false alarms on ITK's T1 head come from its small
+place in the frame. Not the appliance's preprocessing: the appliance does not
+reframe, and the models were not trained on reframed slices.
+"""
+import argparse
+import os
+import random
+
+import numpy as np
+from PIL import Image
+
+
+def head_box(grey):
+    """(x0, y0, x1, y1) inclusive, or None for a slice with nothing bright."""
+    bright = grey > 0.1 * np.percentile(grey, 99.5)
+    ys, xs = np.nonzero(bright)
+    if len(xs) == 0:
+        return None
+    return xs.min(), ys.min(), xs.max(), ys.max()
+
+
+def head_share(grey):
+    box = head_box(grey)
+    if box is None:
+        return None, 0.0
+    x0, y0, x1, y1 = box
+    return box, max((x1 - x0 + 1) / grey.shape[1], (y1 - y0 + 1) / grey.shape[0])
+
+
+def grey_of(path):
+    pixels = np.array(Image.open(path))
+    return pixels, (pixels if pixels.ndim == 2 else pixels.max(axis=2))
+
+
+def survey(src, n, below):
+    files = sorted(
+        os.path.join(d, f)
+        for d, _, names in os.walk(src)
+        for f in names
+        if f.rsplit(".", 1)[-1].lower() in ("png", "tif", "tiff", "jpg", "jpeg")
+        and "_mask." not in f
+    )
+    chosen = random.Random(0).sample(files, min(n, len(files)))
+    shares = np.array([head_share(grey_of(f)[1])[1] for f in chosen])
+    print(
+        f"{src}: {len(chosen)} of {len(files)} slices; head share under {below}: "
+        f"{(shares < below).sum()}; 5th percentile {np.percentile(shares, 5):.2f}, "
+        f"median {np.median(shares):.2f}"
+    )
+
+
+def reframe(pixels, box, fill):
+    h, w = pixels.shape[:2]
+    x0, y0, x1, y1 = box
+    side = int(round(max(x1 - x0 + 1, y1 - y0 + 1) / fill))
+    left, top = (x0 + x1) // 2 - side // 2, (y0 + y1) // 2 - side // 2
+    out = np.zeros((side, side) + pixels.shape[2:], dtype=pixels.dtype)
+    sx0, sy0 = max(left, 0), max(top, 0)
+    sx1, sy1 = min(left + side, w), min(top + side, h)
+    out[sy0 - top:sy1 - top, sx0 - left:sx1 - left] = pixels[sy0:sy1, sx0:sx1]
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("src")
+    ap.add_argument("dst", nargs="?")
+    ap.add_argument("--below", type=float, default=0.6)
+    ap.add_argument("--fill", type=float, default=0.8)
+    ap.add_argument("--survey", type=int, metavar="N")
+    args = ap.parse_args()
+    if args.survey:
+        survey(args.src, args.survey, args.below)
+        return
+    if args.dst is None:
+        ap.error("DST is needed unless --survey is given")
+    os.makedirs(args.dst, exist_ok=True)
+    for name in sorted(os.listdir(args.src)):
+        if not name.endswith(".png"):
+            continue
+        pixels, grey = grey_of(os.path.join(args.src, name))
+        box, share = head_share(grey)
+        if box is None or share >= args.below:
+            out, done = pixels, "copied"
+        else:
+            out = reframe(pixels, box, args.fill)
+            done = f"cropped to {out.shape[1]}x{out.shape[0]}"
+        Image.fromarray(out).save(os.path.join(args.dst, name))
+        print(f"{name}: head share {share:.2f}, {done}")
+
+
+if __name__ == "__main__":
+    main()
