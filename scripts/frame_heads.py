@@ -3,12 +3,17 @@
 
     frame_heads.py SRC DST [--below 0.6] [--fill 0.8]
     frame_heads.py SRC --survey N [--below 0.6]
+    frame_heads.py SRC DST --tree [--below 0.6] [--fill 0.8]
 
 For each slice of SRC: the head is the box around pixels brighter than a tenth
 of the slice's 99.5th percentile; its share is the box's larger side over the
 slice's. With --survey, N slices drawn (seed 0) from the image files under SRC
 (masks, `*_mask.*`, left out) are measured and the spread of their head shares
-printed; nothing is written. Otherwise a slice of SRC whose head share is under --below is cropped (zeros outside
+printed; nothing is written. With --tree, SRC is a data folder in the LGG
+layout (patient folders, `<stem>_mask.<ext>` beside each image): DST mirrors it,
+a slice to reframe is written as PNG with its mask cropped by the same box, and
+every other file is a symbolic link to the original (DST holds no copy of a
+slice left as it was; keep DST out of the repository all the same). Otherwise a slice of SRC whose head share is under --below is cropped (zeros outside
 the slice) to a square centred on the box, of side box / --fill, so the head
 fills the frame about as in the training slices; any other slice is copied
 unchanged. Prints each slice's share and what was done.
@@ -77,6 +82,37 @@ def reframe(pixels, box, fill):
     return out
 
 
+def tree(src, dst, below, fill):
+    seen = reframed = 0
+    for folder, _, names in os.walk(src):
+        out = os.path.join(dst, os.path.relpath(folder, src))
+        os.makedirs(out, exist_ok=True)
+        for name in names:
+            stem, _, ext = name.rpartition(".")
+            if stem.endswith("_mask"):
+                continue
+            path = os.path.join(folder, name)
+            masks = [m for m in names if m.rpartition(".")[0] == stem + "_mask"]
+            if ext.lower() not in ("png", "tif", "tiff", "jpg", "jpeg"):
+                os.symlink(path, os.path.join(out, name))
+                continue
+            seen += 1
+            pixels, grey = grey_of(path)
+            box, share = head_share(grey)
+            if box is None or share >= below:
+                for f in [name] + masks:
+                    os.symlink(os.path.join(folder, f), os.path.join(out, f))
+                continue
+            reframed += 1
+            Image.fromarray(reframe(pixels, box, fill)).save(os.path.join(out, stem + ".png"))
+            for m in masks:
+                mask = np.array(Image.open(os.path.join(folder, m)))
+                Image.fromarray(reframe(mask, box, fill)).save(
+                    os.path.join(out, stem + "_mask.png")
+                )
+    print(f"{src}: {seen} slices, {reframed} reframed (head share under {below})")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("src")
@@ -84,12 +120,16 @@ def main():
     ap.add_argument("--below", type=float, default=0.6)
     ap.add_argument("--fill", type=float, default=0.8)
     ap.add_argument("--survey", type=int, metavar="N")
+    ap.add_argument("--tree", action="store_true")
     args = ap.parse_args()
     if args.survey:
         survey(args.src, args.survey, args.below)
         return
     if args.dst is None:
         ap.error("DST is needed unless --survey is given")
+    if args.tree:
+        tree(args.src, args.dst, args.below, args.fill)
+        return
     os.makedirs(args.dst, exist_ok=True)
     for name in sorted(os.listdir(args.src)):
         if not name.endswith(".png"):
