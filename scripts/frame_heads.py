@@ -13,10 +13,10 @@ printed; nothing is written. With --tree, SRC is a data folder in the LGG
 layout (patient folders, `<stem>_mask.<ext>` beside each image): DST mirrors it,
 a slice to reframe is written as PNG with its mask cropped by the same box, and
 every other file is a symbolic link to the original (DST holds no copy of a
-slice left as it was; keep DST out of the repository all the same). Otherwise a slice of SRC whose head share is under --below is cropped (zeros outside
-the slice) to a square centred on the box, of side box / --fill, so the head
-fills the frame about as in the training slices; any other slice is copied
-unchanged. Prints each slice's share and what was done.
+slice left as it was; keep DST out of the repository all the same). Otherwise
+a slice of SRC whose head share is under --below is cropped (zeros outside the
+slice) to a square centred on the box, of side box / --fill, so the head fills
+the frame about as in the training slices; any other slice is copied unchanged. Prints each slice's share and what was done.
 
 Used on the registry's clear series (docs/EVALUATION.md, 2026-12-07 evening)
 to ask whether the models' false alarms on ITK's T1 head come from its small
@@ -29,6 +29,16 @@ import random
 
 import numpy as np
 from PIL import Image
+
+IMAGE_EXTENSIONS = ("png", "tif", "tiff", "jpg", "jpeg")
+
+
+def is_mask(name):
+    return name.rpartition(".")[0].endswith("_mask")
+
+
+def is_image(name):
+    return name.rpartition(".")[2].lower() in IMAGE_EXTENSIONS
 
 
 def head_box(grey):
@@ -48,6 +58,12 @@ def head_share(grey):
     return box, max((x1 - x0 + 1) / grey.shape[1], (y1 - y0 + 1) / grey.shape[0])
 
 
+def box_to_reframe(grey, below):
+    """(the head's box, its share); the box is None when the slice stays as it is."""
+    box, share = head_share(grey)
+    return (box if box is not None and share < below else None), share
+
+
 def grey_of(path):
     pixels = np.array(Image.open(path))
     return pixels, (pixels if pixels.ndim == 2 else pixels.max(axis=2))
@@ -58,8 +74,7 @@ def survey(src, n, below):
         os.path.join(d, f)
         for d, _, names in os.walk(src)
         for f in names
-        if f.rsplit(".", 1)[-1].lower() in ("png", "tif", "tiff", "jpg", "jpeg")
-        and "_mask." not in f
+        if is_image(f) and not is_mask(f)
     )
     chosen = random.Random(0).sample(files, min(n, len(files)))
     shares = np.array([head_share(grey_of(f)[1])[1] for f in chosen])
@@ -88,18 +103,18 @@ def tree(src, dst, below, fill):
         out = os.path.join(dst, os.path.relpath(folder, src))
         os.makedirs(out, exist_ok=True)
         for name in names:
-            stem, _, ext = name.rpartition(".")
-            if stem.endswith("_mask"):
+            if is_mask(name):
                 continue
             path = os.path.join(folder, name)
-            masks = [m for m in names if m.rpartition(".")[0] == stem + "_mask"]
-            if ext.lower() not in ("png", "tif", "tiff", "jpg", "jpeg"):
+            if not is_image(name):
                 os.symlink(path, os.path.join(out, name))
                 continue
+            stem = name.rpartition(".")[0]
+            masks = [m for m in names if m.rpartition(".")[0] == stem + "_mask"]
             seen += 1
             pixels, grey = grey_of(path)
-            box, share = head_share(grey)
-            if box is None or share >= below:
+            box, _ = box_to_reframe(grey, below)
+            if box is None:
                 for f in [name] + masks:
                     os.symlink(os.path.join(folder, f), os.path.join(out, f))
                 continue
@@ -135,8 +150,8 @@ def main():
         if not name.endswith(".png"):
             continue
         pixels, grey = grey_of(os.path.join(args.src, name))
-        box, share = head_share(grey)
-        if box is None or share >= args.below:
+        box, share = box_to_reframe(grey, args.below)
+        if box is None:
             out, done = pixels, "copied"
         else:
             out = reframe(pixels, box, args.fill)
