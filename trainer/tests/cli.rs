@@ -571,6 +571,43 @@ fn sources_fit_export_and_score_per_source() {
     );
     assert!(card.contains("fewer than 3 pixels"), "{card}");
 
+    // A candidate is scored on the validation patients, the very slices
+    // the filter's threshold was picked on, and says so everywhere.
+    let candidate = dir.path().join("models-candidate");
+    let export = export_set(&seg, &filter, &candidate, &["--candidate".as_ref()]);
+    let printed = String::from_utf8_lossy(&export.stdout).into_owned();
+    assert!(
+        export.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
+    assert!(!printed.contains("held-out"), "{printed}");
+    let line = printed
+        .lines()
+        .find(|l| l.contains("threshold") && l.contains("picked on"))
+        .unwrap_or_else(|| panic!("no threshold line: {printed}"));
+    let number_after = |key: &str| -> usize {
+        let rest = &line[line.find(key).unwrap_or_else(|| panic!("{key}: {line}")) + key.len()..];
+        rest.split(|c: char| !c.is_ascii_digit())
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let picked_on = number_after("picked on ");
+    let scored = number_after("; validation (f32, ") + number_after(" tumour / ");
+    assert_eq!(picked_on, scored, "{line}");
+    let card = std::fs::read_to_string(candidate.join("MODEL_CARD.md")).unwrap();
+    assert!(card.contains("**Candidate, not a shipped set**"), "{card}");
+    assert!(!card.contains("held-out test"), "{card}");
+    let manifest = std::fs::read_to_string(candidate.join("manifest.json")).unwrap();
+    assert!(
+        manifest.contains("scored_on_validation_patients"),
+        "{manifest}"
+    );
+    assert!(!manifest.contains("test_f32_tract"), "{manifest}");
+    assert!(!manifest_pair.contains("scored_on_validation_patients"));
+
     let clear = dir.path().join("clear/series");
     std::fs::create_dir_all(&clear).unwrap();
     for i in 0..3u32 {

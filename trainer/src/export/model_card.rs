@@ -2,7 +2,9 @@
 //! were trained on, what was measured and how, and their limits.
 
 use super::calibrate::RangeMethod;
-use super::ship::{ExportReport, MAX_ACCURACY_DROP_POINTS, MAX_DICE_DROP, MAX_SPECIFICITY_DROP};
+use super::ship::{
+    ExportReport, ScoredOn, MAX_ACCURACY_DROP_POINTS, MAX_DICE_DROP, MAX_SPECIFICITY_DROP,
+};
 use models::manifest::Precision;
 use models::Manifest;
 use std::fmt::Write;
@@ -18,6 +20,14 @@ pub fn render(
 ) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# neuroscreen model card\n");
+    let scored = seg.scored_on.label();
+    if seg.scored_on == ScoredOn::Validation {
+        let _ = writeln!(
+            s,
+            "**Candidate, not a shipped set** (`export --candidate`): every figure below comes from the \
+             runs' validation patients, the ones settings are chosen on; the test patients are not scored.\n"
+        );
+    }
     let _ = writeln!(
         s,
         "**Intended use.** A screening aid beside an MRI scanner: it flags axial brain slices that may show a \
@@ -84,12 +94,15 @@ pub fn render(
     let _ = writeln!(s, "\n## Measured (by `neuroscreen-train export`)\n");
     let _ = writeln!(
         s,
-        "Scores come from tract running the exported files on held-out slices (patients the run never \
-         trained or validated on), at the model's input resolution. The segmenter's score is the mean \
-         per-slice Dice over tumour slices only (threshold 0.5 on the sigmoid); the filter's is per-slice \
-         accuracy at probability 0.5.\n"
+        "Scores come from tract running the exported files on {}, at the model's input resolution. The \
+         segmenter's score is the mean per-slice Dice over tumour slices only (threshold 0.5 on the \
+         sigmoid); the filter's is per-slice accuracy at probability 0.5.\n",
+        match seg.scored_on {
+            ScoredOn::Test => "held-out slices (patients the run never trained or validated on)",
+            ScoredOn::Validation => "validation slices (patients the run never trained on, but chose its best epoch on)",
+        }
     );
-    let _ = writeln!(s, "| model | held-out slices | f32 | int8 | int8 shipped | tract f32 vs tch max abs logit diff |");
+    let _ = writeln!(s, "| model | {scored} slices | f32 | int8 | int8 shipped | tract f32 vs tch max abs logit diff |");
     let _ = writeln!(s, "|---|---|---|---|---|---|");
     for (name, r) in
         std::iter::once(("segmenter (Dice)", seg)).chain(filter.map(|f| ("filter (accuracy %)", f)))
@@ -149,12 +162,12 @@ pub fn render(
         let _ = writeln!(s, "|---|---|---|---|---|");
         for (what, p) in [
             (
-                "validation, f32 (where the threshold was picked)",
+                "validation, f32 (where the threshold was picked)".to_string(),
                 &op.validation,
             ),
-            ("held-out test, f32", &op.test_f32),
-            ("scored held-out subset, f32", &op.eval_f32),
-            ("scored held-out subset, int8", &op.eval_int8),
+            (format!("{scored}, f32"), &op.test_f32),
+            (format!("scored {scored} subset, f32"), &op.eval_f32),
+            (format!("scored {scored} subset, int8"), &op.eval_int8),
         ] {
             let _ = writeln!(
                 s,
@@ -168,7 +181,7 @@ pub fn render(
         let _ = writeln!(
             s,
             "\n{name} int8: {} activation ranges over {} training slices ({} of them clear), \
-             first convolution {}, last convolution {}; tract int8 vs f32 logits on the held-out slices: \
+             first convolution {}, last convolution {}; tract int8 vs f32 logits on the {scored} slices: \
              max |diff| {:.3}, mean |diff| {:.4}, sign (mask) disagreement on {:.3} % of pixels.",
             match q.method {
                 RangeMethod::MinMax => "min-max".to_string(),
@@ -215,7 +228,7 @@ pub fn render(
     if let Some(op) = filter.and_then(|f| f.filter.as_ref()) {
         let _ = writeln!(
             s,
-            "- The filter passed {:.0} % of the held-out tumour slices at its threshold; a slice it drops is \
+            "- The filter passed {:.0} % of the {scored} tumour slices at its threshold; a slice it drops is \
              never segmented. A site that would rather segment every slice exports the set without \
              `--filter` (or with a higher `--filter-sensitivity`, which passes more clear slices too).",
             100.0 * op.test_f32.sensitivity

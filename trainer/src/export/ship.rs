@@ -98,6 +98,28 @@ pub struct ExportOptions {
     /// The segmenter's `min_mask_px` (0: any pixel); a pair threshold counts
     /// only masks it keeps as found.
     pub min_mask_px: usize,
+    /// Which patients the exported files are scored on.
+    pub scored_on: ScoredOn,
+}
+
+/// Which patients an export scores its files on. A candidate being weighed
+/// against the shipped set is scored on the validation patients, so that
+/// choosing among candidates never shows their test figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ScoredOn {
+    #[default]
+    Test,
+    Validation,
+}
+
+impl ScoredOn {
+    /// How the patients are named in what `export` prints and writes.
+    pub fn label(self) -> &'static str {
+        match self {
+            ScoredOn::Test => "held-out test",
+            ScoredOn::Validation => "validation",
+        }
+    }
 }
 
 /// The exported segmenter a filter's threshold is picked beside.
@@ -122,9 +144,10 @@ pub struct PairFigures {
 pub struct FilterOperation {
     /// Picked here, on every slice of the validation patients (tract f32).
     pub validation: OperatingPoint,
-    /// The same threshold on every held-out test slice, tract f32...
+    /// The same threshold on every slice of the patients scored (held-out
+    /// test, or validation for a candidate), tract f32...
     pub test_f32: OperatingPoint,
-    /// ...and on the scored held-out slices in f32 and int8.
+    /// ...and on the scored subset of them in f32 and int8.
     pub eval_f32: OperatingPoint,
     pub eval_int8: OperatingPoint,
     /// Set when the threshold was picked for the pair.
@@ -150,6 +173,8 @@ pub struct ExportReport {
     pub calibration_clear_slices: usize,
     /// Filters only.
     pub filter: Option<FilterOperation>,
+    /// The patients the figures above come from.
+    pub scored_on: ScoredOn,
 }
 
 impl ExportReport {
@@ -379,7 +404,11 @@ pub fn export_run(run: &Path, name: &str, opts: &ExportOptions) -> Result<Export
     let shape: Vec<usize> = lowered.input_shape.iter().map(|&d| d as usize).collect();
     let f32_plan = tract_check::load(&f32_path, &shape)?;
     let int8_plan = tract_check::load(&int8_path, &shape)?;
-    let eval = eval_set(&data.test, opts.eval_slices, segmenter);
+    let scored = match opts.scored_on {
+        ScoredOn::Test => &data.test,
+        ScoredOn::Validation => &data.val,
+    };
+    let eval = eval_set(scored, opts.eval_slices, segmenter);
     let f32_out = outputs(&f32_plan, &shape, &eval)?;
     let int8_out = outputs(&int8_plan, &shape, &eval)?;
     let f32_score = score(&f32_out, &eval, segmenter);
@@ -455,10 +484,10 @@ pub fn export_run(run: &Path, name: &str, opts: &ExportOptions) -> Result<Export
             }
         };
         let t = validation.threshold;
-        let test_p = p_of(&outputs(&f32_plan, &shape, &data.test)?);
+        let test_p = p_of(&outputs(&f32_plan, &shape, scored)?);
         Some(FilterOperation {
             validation,
-            test_f32: operating_point::at(&test_p, &data.test.labels, t),
+            test_f32: operating_point::at(&test_p, &scored.labels, t),
             eval_f32: operating_point::at(&p_of(&f32_out), &eval.labels, t),
             eval_int8: operating_point::at(&p_of(&int8_out), &eval.labels, t),
             pair,
@@ -521,6 +550,9 @@ pub fn export_run(run: &Path, name: &str, opts: &ExportOptions) -> Result<Export
     metrics.insert(format!("{key}_f32_tract"), f32_score);
     metrics.insert(format!("{key}_int8_tract"), int8_score);
     metrics.insert("eval_slices_held_out".into(), eval.len() as f64);
+    if opts.scored_on == ScoredOn::Validation {
+        metrics.insert("scored_on_validation_patients".into(), 1.0);
+    }
     // NaN (a source without a tumour slice left at the model's size) would
     // be written as null, which the manifest's reader refuses.
     for (source, f, q) in per_source
@@ -564,7 +596,13 @@ pub fn export_run(run: &Path, name: &str, opts: &ExportOptions) -> Result<Export
         }
         for (part, p) in [
             ("val", &op.validation),
-            ("test_f32_tract", &op.test_f32),
+            (
+                match opts.scored_on {
+                    ScoredOn::Test => "test_f32_tract",
+                    ScoredOn::Validation => "val_all_f32_tract",
+                },
+                &op.test_f32,
+            ),
             ("eval_f32_tract", &op.eval_f32),
             ("eval_int8_tract", &op.eval_int8),
         ] {
@@ -636,6 +674,7 @@ pub fn export_run(run: &Path, name: &str, opts: &ExportOptions) -> Result<Export
         calibration_slices: calib_set.len(),
         calibration_clear_slices: calib_set.labels.iter().filter(|&&l| !l).count(),
         filter,
+        scored_on: opts.scored_on,
     })
 }
 

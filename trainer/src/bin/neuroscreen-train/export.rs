@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use std::path::PathBuf;
 use trainer::export::calibrate::RangeMethod;
 use trainer::export::quantize::QuantSettings;
-use trainer::export::ship::{self, ExportOptions};
+use trainer::export::ship::{self, ExportOptions, ScoredOn};
 use trainer::export::{bench, model_card, npy};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -59,6 +59,11 @@ pub struct ExportArgs {
     /// (without it the card says the set was trained on phantoms)
     #[arg(long)]
     pub data_note: Option<PathBuf>,
+    /// A candidate weighed against the shipped set, not a set to ship: its
+    /// int8 gate, filter figures and card use the run's validation patients,
+    /// so that choosing among candidates never shows their test figures
+    #[arg(long)]
+    pub candidate: bool,
 }
 
 pub fn run(args: ExportArgs) -> Result<()> {
@@ -75,7 +80,13 @@ pub fn run(args: ExportArgs) -> Result<()> {
         filter_threshold,
         min_mask_px,
         data_note,
+        candidate,
     } = args;
+    let scored_on = if candidate {
+        ScoredOn::Validation
+    } else {
+        ScoredOn::Test
+    };
     let data_note = data_note
         .map(|p| std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display())))
         .transpose()?;
@@ -113,6 +124,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
         filter_sensitivity,
         pair_with: None,
         min_mask_px,
+        scored_on,
     };
     let mut opts = opts;
     let mut reports = Vec::new();
@@ -120,9 +132,10 @@ pub fn run(args: ExportArgs) -> Result<()> {
         std::iter::once((&segmenter, "segmenter")).chain(filter.as_ref().map(|f| (f, "filter")))
     {
         eprintln!(
-            "exporting {} from {} (tract scores f32 and int8 on held-out slices)",
+            "exporting {} from {} (tract scores f32 and int8 on {} slices)",
             name,
-            run.display()
+            run.display(),
+            scored_on.label()
         );
         let r = ship::export_run(run, name, &opts)
             .with_context(|| format!("exporting {}", run.display()))?;
@@ -138,12 +151,13 @@ pub fn run(args: ExportArgs) -> Result<()> {
             });
         }
         println!(
-            "{:<10} {:<16} f32 {:.4}  int8 {:.4}  on {} held-out slices  int8 {}  tract-vs-tch max |diff| {:.2e}  int8-vs-f32 |logit diff| max {:.3} mean {:.4}, sign flips {:.4} %",
+            "{:<10} {:<16} f32 {:.4}  int8 {:.4}  on {} {} slices  int8 {}  tract-vs-tch max |diff| {:.2e}  int8-vs-f32 |logit diff| max {:.3} mean {:.4}, sign flips {:.4} %",
             name,
             r.entry.architecture,
             r.f32_score,
             r.int8_score,
             r.eval_slices,
+            scored_on.label(),
             match &r.int8_refused {
                 None => "shipped".to_string(),
                 Some(why) => format!("NOT shipped ({why})"),
@@ -162,12 +176,13 @@ pub fn run(args: ExportArgs) -> Result<()> {
                 ),
             };
             println!(
-                "{:<10} threshold {:.4} (P(tumour), picked on {} validation slices {rule}): validation sensitivity {:.3} specificity {:.3}; held-out test (f32, {} tumour / {} clear slices) sensitivity {:.3} specificity {:.3}",
+                "{:<10} threshold {:.4} (P(tumour), picked on {} validation slices {rule}): validation sensitivity {:.3} specificity {:.3}; {} (f32, {} tumour / {} clear slices) sensitivity {:.3} specificity {:.3}",
                 name,
                 op.validation.threshold,
                 op.validation.tumour_slices + op.validation.clear_slices,
                 op.validation.sensitivity,
                 op.validation.specificity,
+                scored_on.label(),
                 op.test_f32.tumour_slices,
                 op.test_f32.clear_slices,
                 op.test_f32.sensitivity,
