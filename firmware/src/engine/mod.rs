@@ -145,11 +145,18 @@ impl Engine {
         } else {
             Executor::SingleThread
         };
+        let executor_for = |entry: &ModelEntry| {
+            if splits_well(entry) {
+                executor.clone()
+            } else {
+                Executor::SingleThread
+            }
+        };
         let preferred = precision::preferred_on_this_cpu();
         let load = |entry: &ModelEntry| -> Result<Stage> {
             let chosen = precision::resolve(entry, config.precision, preferred)?;
             let started = Instant::now();
-            let model = LoadedModel::load(entry, dir, chosen, executor.clone())?;
+            let model = LoadedModel::load(entry, dir, chosen, executor_for(entry))?;
             tracing::info!(
                 model = %entry.name,
                 role = ?entry.role,
@@ -384,6 +391,22 @@ impl Engine {
 }
 
 /// Whether two models take the same tensor from a slice (names aside).
+/// Below this many multiply-accumulates per slice (billions, the export's
+/// `gmac_per_slice`) a model runs on one thread whatever `threads` says.
+/// The shipped filter (0.044) took 0.79-0.88x its one-thread time on two
+/// threads in every run of docs/BENCHMARKS.md: its products are too small
+/// for the split to pay for the hand-over. The segmenter (0.236) gains.
+const SPLIT_MIN_GMAC: f64 = 0.1;
+
+/// Whether a model is worth splitting over the engine's threads; one whose
+/// manifest does not say its size is split, as before.
+fn splits_well(entry: &ModelEntry) -> bool {
+    entry
+        .metrics
+        .get("gmac_per_slice")
+        .is_none_or(|&gmac| gmac >= SPLIT_MIN_GMAC)
+}
+
 fn same_input(a: &models::manifest::InputSpec, b: &models::manifest::InputSpec) -> bool {
     a.shape == b.shape
         && a.layout == b.layout

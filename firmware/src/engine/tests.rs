@@ -258,6 +258,21 @@ fn manifest_naming_a_missing_input_is_refused_with_the_names() {
     assert!(msg.contains("'pixels'") && msg.contains("image"), "{msg}");
 }
 
+/// A model as small as the shipped filter stays on one thread; one of the
+/// segmenter's size, or one whose manifest does not say, is split.
+#[test]
+fn only_models_large_enough_are_split_over_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path(), &ModelSet::default(), single_threaded());
+    let mut entry = e.segmenter.entry.clone();
+    entry.metrics.remove("gmac_per_slice");
+    assert!(splits_well(&entry));
+    entry.metrics.insert("gmac_per_slice".into(), 0.044);
+    assert!(!splits_well(&entry));
+    entry.metrics.insert("gmac_per_slice".into(), 0.236);
+    assert!(splits_well(&entry));
+}
+
 #[test]
 fn multithreaded_matmul_gives_the_same_answer() {
     let dir = tempfile::tempdir().unwrap();
