@@ -75,7 +75,15 @@ section "Each architecture against the machine's peak; does a filter pay?" \
 # NEUROSCREEN_TORCH_REFERENCE to measure against them; without it tch runs alone.
 reference="${NEUROSCREEN_TORCH_REFERENCE:-}"
 peer=(--no-peer)
-[ -n "$reference" ] && [ -f "$reference" ] && peer=(--reference "$reference")
+if [ -n "$reference" ] && [ -f "$reference" ]; then
+    peer=(--reference "$reference")
+else
+    # Said out loud: a rewrite without the peer silently lost the tch-vs-PyTorch
+    # figures of the document once.
+    why="NEUROSCREEN_TORCH_REFERENCE is not set"
+    [ -n "$reference" ] && why="NEUROSCREEN_TORCH_REFERENCE names $reference, which is not a file"
+    echo "benchmarks.sh: no PyTorch peer for the training-speed section ($why): tch runs alone" >&2
+fi
 section "Training speed: tch (Rust) vs PyTorch (Python) on this machine's CPU" \
 "Both sides train the same architectures (the PyTorch side imports the team's reference models) on the same synthetic 256x256 batches with the same steps and one thread each (two threads per side oversubscribe this 2-core machine as soon as anything else runs, and the ratio then swings by 3x between runs), alternating rounds; each side's best round counts. The tch side trains with the trainer's fused Adam (what \`fit\` uses), PyTorch with torch.optim.Adam's default (on a CPU its per-tensor loop); the last lines time the optimiser step alone on each model's parameters with gradients held fixed, tch's per-tensor libtorch Adam against the fused one, and the last how many augmented 256x256 slices a second \`fit\`'s loader assembles with one worker and with every core, nothing consuming them (what a GPU's training rate must stay under not to wait for data). No GPU was available to this run: the CUDA figures come from scripts/gpu/train.sh on a CUDA machine." \
 "$target/neuroscreen-train" speed "${speed[@]}" --threads 1 "${peer[@]}"
