@@ -768,6 +768,39 @@ fn sources_fit_export_and_score_per_source() {
         String::from_utf8_lossy(&o.stderr)
     );
 
+    // A filter trained on one of the two folders alone, under another
+    // name and with no test part (every patient trained or validated on),
+    // saw held-out patients of the segmenter's run: refused, though its
+    // patients carry no `stk/` prefix and its folder is named by the
+    // parent of the segmenter's.
+    let leaky = dir.path().join("filter-leaky");
+    let config = dir.path().join("leaky.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "out = {:?}\nepochs = 1\nbatch = 8\ninput_size = 32\n\n[[sources]]\nname = \"alone\"\n\
+             path = {:?}\n\n[model]\nkind = \"resnet18_filter\"\nwidth = 4\ndropout = 0.0\n\n\
+             [split]\ntest = 0.0\nval = 0.2\n",
+            leaky.display().to_string(),
+            stacked.join("kaggle_3m").display().to_string()
+        ),
+    )
+    .unwrap();
+    let o = bin()
+        .arg("fit")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = eval_set(&leaky, &dir.path().join("report-leaky"), &[]);
+    let errors = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(!o.status.success(), "{errors}");
+    assert!(
+        errors.contains("trained or validated on") && errors.contains("held-out patients"),
+        "{errors}"
+    );
+
     // The two runs scored the same slices: `compare` pairs them, and the
     // strict one flags no tumour slice.
     let table = dir.path().join("compare.md");

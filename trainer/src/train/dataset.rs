@@ -10,7 +10,8 @@ use models::{preprocess, Preprocessing};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use std::path::Path;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::sync_channel;
 
 /// Slices mapped to the model input with the shared preprocessing.
@@ -139,6 +140,47 @@ pub struct DataSplit {
     pub sources: Vec<DataSource>,
     /// Per source: what was read and skipped.
     pub source_reports: Vec<SourceReport>,
+}
+
+impl DataSplit {
+    /// Each of `patients` (names from this split) as its source's folder
+    /// and its id there. Runs name patients `<source>/<id>` only when they
+    /// have several sources, and two runs may name one folder differently,
+    /// so a patient is the same person in two runs when its folder and id
+    /// are: what a leak check between runs must compare.
+    pub fn patients_by_folder(&self, patients: &[String]) -> BTreeSet<(PathBuf, String)> {
+        let folder = |s: &DataSource| std::fs::canonicalize(&s.path).unwrap_or(s.path.clone());
+        patients
+            .iter()
+            .filter_map(|p| {
+                let (source, id) = match self.sources.as_slice() {
+                    [only] => (only, p.as_str()),
+                    several => {
+                        let (name, id) = p.split_once('/')?;
+                        (several.iter().find(|s| s.name == name)?, id)
+                    }
+                };
+                Some((folder(source), id.to_string()))
+            })
+            .collect()
+    }
+}
+
+/// The patients of `held_out` also in `seen` (both from
+/// [`DataSplit::patients_by_folder`]): the same id in the same folder, or
+/// in folders one inside the other (the reader walks a folder's subfolders,
+/// so one run may name the LGG root and another its `kaggle_3m`).
+pub fn shared_patients<'a>(
+    held_out: &'a BTreeSet<(PathBuf, String)>,
+    seen: &BTreeSet<(PathBuf, String)>,
+) -> Vec<&'a (PathBuf, String)> {
+    held_out
+        .iter()
+        .filter(|(dir, id)| {
+            seen.iter()
+                .any(|(d, i)| i == id && (d.starts_with(dir) || dir.starts_with(d)))
+        })
+        .collect()
 }
 
 /// What one source gave: slices and patients read, tumour slices, files
@@ -456,6 +498,40 @@ pub fn for_each_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One folder under two names, once alone and once beside another
+    /// source: its patients are the same people in both runs.
+    #[test]
+    fn patients_match_across_runs_by_folder_not_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        let named = |name: &str, path: &Path| DataSource {
+            name: name.into(),
+            ..DataSource::single(path)
+        };
+        let alone = DataSplit {
+            sources: vec![named("x", &a)],
+            ..Default::default()
+        };
+        let both = DataSplit {
+            sources: vec![named("y", &a), named("other", &b)],
+            ..Default::default()
+        };
+        let one = alone.patients_by_folder(&["P1".into(), "P2".into()]);
+        let two = both.patients_by_folder(&["y/P2".into(), "other/P1".into()]);
+        let p2 = (a.canonicalize().unwrap(), "P2".to_string());
+        assert_eq!(shared_patients(&one, &two), [&p2]);
+        // The same folder named by a parent in one run: the same patients.
+        let parent = DataSplit {
+            sources: vec![named("z", dir.path())],
+            ..Default::default()
+        };
+        let above = parent.patients_by_folder(&["P2".into()]);
+        assert_eq!(shared_patients(&one, &above), [&p2]);
+        assert!(shared_patients(&two, &alone.patients_by_folder(&["P3".into()])).is_empty());
+    }
 
     fn toy(n: usize) -> Prepared {
         let size = 8;

@@ -88,19 +88,20 @@ pub fn run(a: EvalSetArgs) -> Result<()> {
     if let Some(f) = &a.filter_run {
         let fcfg = run_config(f).with_context(|| format!("reading {}", f.display()))?;
         let fdata = load_run_data(&fcfg)?;
-        let leaked: Vec<&String> = data
-            .split
-            .test
-            .iter()
-            .filter(|p| fdata.split.train.contains(p) || fdata.split.val.contains(p))
-            .collect();
+        // Compared by folder and id: the two runs may name their sources
+        // differently, or have one source where the other has several.
+        let held_out = data.patients_by_folder(&data.split.test);
+        let mut seen = fdata.patients_by_folder(&fdata.split.train);
+        seen.extend(fdata.patients_by_folder(&fdata.split.val));
+        let leaked = trainer::train::dataset::shared_patients(&held_out, &seen);
         anyhow::ensure!(
             leaked.is_empty(),
-            "the filter run {} trained or validated on {} held-out patients of {} (e.g. {})",
+            "the filter run {} trained or validated on {} held-out patients of {} (e.g. {} in {})",
             f.display(),
             leaked.len(),
             a.run.display(),
-            leaked[0]
+            leaked[0].1,
+            leaked[0].0.display()
         );
     }
     for r in &data.source_reports {
