@@ -390,11 +390,10 @@ impl Engine {
     }
 }
 
-/// Whether two models take the same tensor from a slice (names aside).
 /// Below this many multiply-accumulates per slice (billions, the export's
 /// `gmac_per_slice`) a model runs on one thread whatever `threads` says.
-/// The shipped filter (0.044) took 0.79-0.88x its one-thread time on two
-/// threads in every run of docs/BENCHMARKS.md: its products are too small
+/// The shipped filter (0.044) took 0.79-0.93x its one-thread time on two
+/// threads in every run of docs/TRACT_SPEED.md: its products are too small
 /// for the split to pay for the hand-over. The segmenter (0.236) gains.
 const SPLIT_MIN_GMAC: f64 = 0.1;
 
@@ -407,6 +406,7 @@ fn splits_well(entry: &ModelEntry) -> bool {
         .is_none_or(|&gmac| gmac >= SPLIT_MIN_GMAC)
 }
 
+/// Whether two models take the same tensor from a slice (names aside).
 fn same_input(a: &models::manifest::InputSpec, b: &models::manifest::InputSpec) -> bool {
     a.shape == b.shape
         && a.layout == b.layout
