@@ -484,7 +484,12 @@ pub fn export_run(run: &Path, name: &str, opts: &ExportOptions) -> Result<Export
             }
         };
         let t = validation.threshold;
-        let test_p = p_of(&outputs(&f32_plan, &shape, scored)?);
+        // A candidate is scored on the validation slices the threshold was
+        // just picked on: their probabilities are at hand.
+        let test_p = match opts.scored_on {
+            ScoredOn::Test => p_of(&outputs(&f32_plan, &shape, scored)?),
+            ScoredOn::Validation => val_p,
+        };
         Some(FilterOperation {
             validation,
             test_f32: operating_point::at(&test_p, &scored.labels, t),
