@@ -771,8 +771,8 @@ fn sources_fit_export_and_score_per_source() {
     // A filter trained on one of the two folders alone, under another
     // name and with no test part (every patient trained or validated on),
     // saw held-out patients of the segmenter's run: refused, though its
-    // patients carry no `stk/` prefix and its folder is named by the
-    // parent of the segmenter's.
+    // patients carry no `stk/` prefix and it names a subfolder of the
+    // segmenter's folder.
     let leaky = dir.path().join("filter-leaky");
     let config = dir.path().join("leaky.toml");
     std::fs::write(

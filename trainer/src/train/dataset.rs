@@ -149,18 +149,23 @@ impl DataSplit {
     /// so a patient is the same person in two runs when its folder and id
     /// are: what a leak check between runs must compare.
     pub fn patients_by_folder(&self, patients: &[String]) -> BTreeSet<(PathBuf, String)> {
-        let folder = |s: &DataSource| std::fs::canonicalize(&s.path).unwrap_or(s.path.clone());
+        // Once per source, not per patient: canonicalising reads the disk.
+        let folders: Vec<PathBuf> = self
+            .sources
+            .iter()
+            .map(|s| std::fs::canonicalize(&s.path).unwrap_or(s.path.clone()))
+            .collect();
         patients
             .iter()
             .filter_map(|p| {
-                let (source, id) = match self.sources.as_slice() {
-                    [only] => (only, p.as_str()),
+                let (k, id) = match self.sources.as_slice() {
+                    [_] => (0, p.as_str()),
                     several => {
                         let (name, id) = p.split_once('/')?;
-                        (several.iter().find(|s| s.name == name)?, id)
+                        (several.iter().position(|s| s.name == name)?, id)
                     }
                 };
-                Some((folder(source), id.to_string()))
+                Some((folders[k].clone(), id.to_string()))
             })
             .collect()
     }
