@@ -63,6 +63,13 @@ section "Where the models' time goes: tract vs onnxruntime per operator, at the 
 "\`neuroscreen bench --profile\` times tract's optimised plan node by node (a clock read around each node; the whole-model time beside it is measured without) and runs onnxruntime's own profiler on the same ONNX files (scripts/ort_bench.py --profile; the input's height and width set to each size), one thread each, and sums each runtime's time per operator kind. The slowest nodes name tract's kernel and shapes." \
 "$target/neuroscreen" bench --profile --runs "$runs" --threads 1 --size 128 --size 256
 
+section "Which tract kernel holds the gap: each convolution alone, at one thread and at two" \
+"\`neuroscreen bench --kernels\` cuts every convolution of the shipped f32 models out as a one-node ONNX file of the same shape (seeded weights; \`--write DIR\` keeps them: the reproducer for tract's authors), times each alone in tract and in onnxruntime (scripts/ort_bench.py --each-file) and names the operators tract runs for it, each timed node by node, beside what tract picks for that node inside the model. The second table sums every node per tract kernel; the last lines set the sum beside the whole model, timed in the same run." \
+"$target/neuroscreen" bench --kernels --runs "$runs" --threads 1
+section "The same at two threads" \
+"As above, tract and onnxruntime at two threads each." \
+"$target/neuroscreen" bench --kernels --runs "$runs" --threads 2
+
 section "Does width close tract's gap? ResUNets of base width 8 to 32 in tract and onnxruntime" \
 "Seeded weights exported as \`export\` writes trained ones, 128 px, one thread, each file timed in both runtimes (scripts/ort_bench.py --file)." \
 "$target/neuroscreen-train" arch-bench --runs "$arch_runs" --size 128 --small-filter-sizes 128 --small-filter-widths 16 --resunet-bases 8,12,16,24,32 --ort-python "$python"

@@ -5,6 +5,9 @@ models folder, the same thread count, model-only latency, as JSON on stdout.
 Usage: ort_bench.py --models DIR --threads T --runs N
        ort_bench.py --models DIR --threads T --runs N --profile --size PX [--size PX ...]
        ort_bench.py --file MODEL.onnx --threads T --runs N   (one file: {"whole_ms": median})
+       ort_bench.py --models DIR --each-file --threads T --runs N
+           (every .onnx file in DIR, no manifest: {"files": {name: median ms}};
+           `neuroscreen bench --kernels` times its one-convolution files so)
 
 With --profile, each file runs at each size (the input's height and width
 set to PX) under onnxruntime's own profiler, and the time per run is summed
@@ -29,11 +32,14 @@ def main():
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--size", type=int, action="append", default=[])
+    ap.add_argument("--each-file", action="store_true")
     args = ap.parse_args()
     if args.file:
         return one_file(args)
     if not args.models:
         ap.error("--models or --file is required")
+    if args.each_file:
+        return each_file(args)
     if args.profile:
         return profile(args)
 
@@ -73,6 +79,21 @@ def one_file(args):
     x = np.random.default_rng(0).random(inp.shape, dtype=np.float32)
     times = sorted(timed_runs(sess, {inp.name: x}, args.runs))
     print(json.dumps({"runtime": "onnxruntime " + ort.__version__, "whole_ms": times[len(times) // 2]}))
+    return 0
+
+
+def each_file(args):
+    medians = {}
+    for name in sorted(os.listdir(args.models)):
+        if not name.endswith(".onnx"):
+            continue
+        sess = ort.InferenceSession(os.path.join(args.models, name), session_options(args.threads),
+                                    providers=["CPUExecutionProvider"])
+        inp = sess.get_inputs()[0]
+        x = np.random.default_rng(0).random(inp.shape, dtype=np.float32)
+        times = sorted(timed_runs(sess, {inp.name: x}, args.runs))
+        medians[name] = times[len(times) // 2]
+    print(json.dumps({"runtime": "onnxruntime " + ort.__version__, "files": medians}))
     return 0
 
 

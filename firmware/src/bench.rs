@@ -7,6 +7,7 @@
 //! start-up time and peak resident memory are its own.
 
 pub mod filter_on_off;
+pub mod kernels;
 pub mod profile;
 pub mod steps;
 

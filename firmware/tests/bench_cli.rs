@@ -219,3 +219,63 @@ fn profile_sums_each_models_time_per_operator_at_each_size() {
     assert!(stdout.contains("seg f32 at 64 px: tract"), "{stdout}");
     assert!(stdout.contains("slowest tract nodes:"), "{stdout}");
 }
+
+#[test]
+fn kernels_times_each_convolution_alone_and_keeps_the_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let models = tiny_set_with_both_precisions(tmp.path());
+    let files = tmp.path().join("convs");
+    let (stdout, report) = bench(
+        tmp.path(),
+        &models,
+        &[
+            "--kernels",
+            "--runs",
+            "2",
+            "--threads",
+            "1",
+            "--write",
+            files.to_str().unwrap(),
+        ],
+    );
+    // The tiny segmenter is one 1x1 convolution over the 3-channel slice;
+    // the tiny filter has none.
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{report}");
+    let row = &rows[0];
+    assert_eq!(row["model"], "seg");
+    assert_eq!(row["shape"]["cin"], 3);
+    assert_eq!(row["shape"]["cout"], 1);
+    assert_eq!(row["shape"]["kernel"], serde_json::json!([1, 1]));
+    assert!(row["tract_ms"].as_f64().unwrap() > 0.0, "{row}");
+    assert!(!row["tract_kernel"].as_str().unwrap().is_empty(), "{row}");
+    // The file it timed is kept and is an ONNX model tract reads back.
+    let file = files.join(row["file"].as_str().unwrap());
+    let model = tract_onnx::prelude::Framework::model_for_path(&tract_onnx::onnx(), &file)
+        .unwrap_or_else(|e| panic!("{}: {e:#}", file.display()));
+    let ops: Vec<String> = model
+        .nodes()
+        .iter()
+        .map(|n| n.op.name().to_string())
+        .collect();
+    assert_eq!(
+        ops.iter().filter(|op| op.contains("Conv")).count(),
+        1,
+        "{ops:?}"
+    );
+    // Both whole models are timed beside it.
+    let whole: Vec<&str> = report["whole"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["model"].as_str().unwrap())
+        .collect();
+    assert_eq!(whole, ["seg", "filter"]);
+    if python().exists() {
+        assert!(row["onnxruntime_ms"].as_f64().unwrap() > 0.0, "{row}");
+        assert!(stdout.contains("seg: the whole model tract"), "{stdout}");
+    }
+    assert!(stdout.contains("3->1 1x1/1"), "{stdout}");
+    let readme = std::fs::read_to_string(files.join("README.txt")).unwrap();
+    assert!(readme.contains("3->1 1x1/1"), "{readme}");
+}

@@ -107,6 +107,27 @@ pub fn optimised_plan(
     precision: Precision,
     shape: [usize; 4],
 ) -> Result<(PathBuf, Arc<TypedRunnableModel>)> {
+    let (path, model) = typed_model(entry, dir, precision, shape)?;
+    let plan = model
+        .into_optimized()
+        .and_then(|m| m.into_runnable())
+        .map_err(|e| Error::ModelLoad {
+            model: entry.name.clone(),
+            path: path.clone(),
+            reason: format!("cannot optimise for the fixed input shape: {e:#}"),
+        })?;
+    Ok((path, plan))
+}
+
+/// The checked file of `entry` as tract's typed graph at `shape`, before
+/// tract picks its kernels: the operators as the file states them (the
+/// kernel bench reads each convolution's shape from it).
+pub fn typed_model(
+    entry: &ModelEntry,
+    dir: &Path,
+    precision: Precision,
+    shape: [usize; 4],
+) -> Result<(PathBuf, TypedModel)> {
     keep_tract_off_amx_int8();
     let file = entry
         .file(precision)
@@ -153,11 +174,10 @@ pub fn optimised_plan(
     let mut model = parsed.model;
     select_input(&mut model, entry, shape).map_err(|e| fail("input", e))?;
     select_output(&mut model, entry).map_err(|e| fail("output", e))?;
-    let plan = model
-        .into_optimized()
-        .and_then(|m| m.into_runnable())
-        .map_err(|e| fail("cannot optimise for the fixed input shape", e))?;
-    Ok((path, plan))
+    let typed = model
+        .into_typed()
+        .map_err(|e| fail("cannot type for the fixed input shape", e))?;
+    Ok((path, typed))
 }
 
 /// Keeps only the manifest's input and fixes its shape and type, so the

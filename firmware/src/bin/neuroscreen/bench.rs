@@ -44,6 +44,15 @@ pub struct Args {
     /// With --profile: input sizes in px (repeatable) [default: the shipped size]
     #[arg(long, requires = "profile")]
     size: Vec<usize>,
+    /// Instead: each convolution of the f32 models cut out as a one-node
+    /// ONNX file of the same shape and timed alone in tract and onnxruntime,
+    /// with the kernel tract picks for it
+    #[arg(long, conflicts_with_all = ["slices", "profile"])]
+    kernels: bool,
+    /// With --kernels: keep the one-convolution files in this folder (the
+    /// reproducer; without it they go to a temporary folder)
+    #[arg(long, requires = "kernels")]
+    write: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> Result<usize> {
@@ -68,6 +77,23 @@ pub fn run(args: Args) -> Result<usize> {
         let python = args.python.unwrap_or_else(default_python);
         (python, ort_script(&models))
     });
+    if args.kernels {
+        if thread_counts.len() > 1 {
+            anyhow::bail!("--kernels times one thread count; give --threads once");
+        }
+        let report = bench::kernels::run(&bench::kernels::KernelOptions {
+            models,
+            threads,
+            runs: args.runs.max(1),
+            ort,
+            write: args.write,
+        })?;
+        bench::kernels::print(&report, &mut std::io::stdout().lock())?;
+        if let Some(path) = args.json {
+            write_json(&path, &report)?;
+        }
+        return Ok(0);
+    }
     if args.profile {
         if thread_counts.len() > 1 {
             anyhow::bail!("--profile times one thread count; give --threads once");
