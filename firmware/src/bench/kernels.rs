@@ -11,7 +11,7 @@
 //! for the file alone.
 
 use super::OrtError;
-use crate::engine::model::{optimised_plan, typed_model};
+use crate::engine::model::{keep_tract_off_amx_int8, optimised_plan, typed_model};
 use crate::error::{Error, Result};
 use models::manifest::Precision;
 use models::ModelEntry;
@@ -330,6 +330,8 @@ pub fn tract_alone(
     threads: usize,
     runs: usize,
 ) -> TractResult<TractAlone> {
+    // The kernels the appliance's tract may pick, whichever model loads first.
+    keep_tract_off_amx_int8();
     let mut model = tract_onnx::onnx().model_for_read(&mut &*bytes)?;
     let dims = [1, shape.cin, shape.input[0], shape.input[1]];
     model.set_input_fact(0, f32::fact(dims).into())?;
