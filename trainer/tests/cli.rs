@@ -736,6 +736,38 @@ fn sources_fit_export_and_score_per_source() {
     let md = std::fs::read_to_string(strict.join("per_source.md")).unwrap();
     assert!(md.contains("--min-mask-px 100000"), "{md}");
 
+    // The training patients: their own report, none of them among the
+    // held-out patients scored above, and said to be seen in training.
+    let trained = dir.path().join("report-training");
+    let o = eval_set(
+        &filter,
+        &trained,
+        &[
+            "--precision".as_ref(),
+            "f32".as_ref(),
+            "--training".as_ref(),
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let md = std::fs::read_to_string(trained.join("per_source.md")).unwrap();
+    assert!(
+        md.contains("seen in training, not a held-out figure"),
+        "{md}"
+    );
+    assert!(md.contains(" --training"), "{md}");
+    let patients = |dir: &Path| -> std::collections::BTreeSet<String> {
+        std::fs::read_to_string(dir.join("slices.csv"))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .filter(|l| !l.starts_with("other,"))
+            .map(|l| l.split(',').nth(2).unwrap().to_string())
+            .collect()
+    };
+    let (seen, held_out) = (patients(&trained), patients(&report));
+    assert!(!seen.is_empty() && !held_out.is_empty());
+    assert!(seen.is_disjoint(&held_out), "{seen:?} {held_out:?}");
+
     // Only each slice's largest mask part kept: no mask grows, and the
     // report names the rule; a share over 1 is refused.
     let largest = dir.path().join("report-largest");

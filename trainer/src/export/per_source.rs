@@ -72,6 +72,15 @@ pub fn validation_cohorts(split: &DataSplit) -> Result<Vec<Cohort>> {
     cohorts_of(split, &split.val)
 }
 
+/// The run's training patients, cohorts as for the held-out ones: how well
+/// the model fits what it learnt from, beside the same figures on patients
+/// it never saw (a fit gap or its absence), never a result to report as
+/// one. Load the split without cuts (`reslice = 0`) for the slices as
+/// acquired.
+pub fn training_cohorts(split: &DataSplit) -> Result<Vec<Cohort>> {
+    cohorts_of(split, &split.train)
+}
+
 fn cohorts_of(split: &DataSplit, part: &Prepared) -> Result<Vec<Cohort>> {
     let mut out = Vec::new();
     for (k, source) in split.sources.iter().enumerate() {
@@ -849,6 +858,12 @@ mod tests {
         let v = validation_cohorts(&split).unwrap();
         assert_eq!(v.len(), 1);
         assert_eq!((v[0].name.as_str(), v[0].data.len()), ("fig", 1));
+        // And the training patients apart from both.
+        split.train = split.test.subset(&[0]);
+        let t = training_cohorts(&split).unwrap();
+        let names: Vec<&str> = t.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["lgg", "lgg FLAIR alone"]);
+        assert_eq!(t[0].data.patients, vec!["a"]);
 
         let tmp = tempfile::tempdir().unwrap();
         let d = tmp.path().join("series");

@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use trainer::export::per_source::{
     clear_cohort, render_markdown, run_set, score_cohort, slice_rows, test_cohorts,
-    validation_cohorts, Cohort, CohortScores, Flip, LoadedSet, SLICE_CSV_HEADER,
+    training_cohorts, validation_cohorts, Cohort, CohortScores, Flip, LoadedSet, SLICE_CSV_HEADER,
 };
 use trainer::report::{write_montage, MontageRow};
 use trainer::train::checkpoint::{load_run_data, run_config};
@@ -46,6 +46,11 @@ pub struct EvalSetArgs {
     /// at the test patients
     #[arg(long, conflicts_with = "card")]
     validation: bool,
+    /// Score the run's training patients instead (their slices as acquired,
+    /// without the run's cuts): how well the model fits what it learnt
+    /// from, to set beside the validation figures; never a result
+    #[arg(long, conflicts_with_all = ["card", "validation"])]
+    training: bool,
     /// Cut the segmenter's per-pixel P(tumour) here instead of at the
     /// manifest's threshold
     #[arg(long, conflicts_with = "card")]
@@ -84,6 +89,20 @@ pub fn run(a: EvalSetArgs) -> Result<()> {
         .with_context(|| format!("checking {}", a.models.display()))?;
     let mut cfg = run_config(&a.run).with_context(|| format!("reading {}", a.run.display()))?;
     cfg.input_size = manifest.segmenter().input.width();
+    if a.training {
+        // The cuts are added to the training part only; the split itself
+        // does not depend on them.
+        for source in &mut cfg.sources {
+            source.reslice = 0;
+        }
+    }
+    let patients = if a.training {
+        "training"
+    } else if a.validation {
+        "validation"
+    } else {
+        "held-out"
+    };
     let data = load_run_data(&cfg).with_context(|| format!("loading {}", cfg.data_label()))?;
     if let Some(f) = &a.filter_run {
         let fcfg = run_config(f).with_context(|| format!("reading {}", f.display()))?;
@@ -107,7 +126,9 @@ pub fn run(a: EvalSetArgs) -> Result<()> {
     for r in &data.source_reports {
         println!("{r}");
     }
-    let mut cohorts = if a.validation {
+    let mut cohorts = if a.training {
+        training_cohorts(&data)?
+    } else if a.validation {
         validation_cohorts(&data)?
     } else {
         test_cohorts(&data)?
@@ -206,7 +227,11 @@ pub fn run(a: EvalSetArgs) -> Result<()> {
         a.run.display(),
         cfg.data_label(),
         cfg.seed,
-        if a.validation { "validation" } else { "held-out" },
+        if a.training {
+            "training (seen in training, not a held-out figure)"
+        } else {
+            patients
+        },
         cfg.input_size,
         a.seg_threshold
             .map(|t| format!(", segmenter cut at P >= {t} (not the manifest's)"))
@@ -227,7 +252,13 @@ pub fn run(a: EvalSetArgs) -> Result<()> {
         },
         a.models.display(),
         a.run.display(),
-        if a.validation { " --validation" } else { "" },
+        if a.training {
+            " --training"
+        } else if a.validation {
+            " --validation"
+        } else {
+            ""
+        },
         a.seg_threshold
             .map(|t| format!(" --seg-threshold {t}"))
             .unwrap_or_default()
