@@ -10,6 +10,7 @@
 //! so the kernel tract picks in the model is shown beside the one it picks
 //! for the file alone.
 
+use super::profile::{executor, input, node_ms, whole_runs};
 use super::OrtError;
 use crate::engine::model::{keep_tract_off_amx_int8, optimised_plan, typed_model};
 use crate::error::{Error, Result};
@@ -21,12 +22,10 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tract_linalg::multithread::{multithread_tract_scope, Executor};
 use tract_onnx::pb;
 use tract_onnx::prelude::*;
+use tract_onnx::tract_core::internal::format_err;
 use tract_onnx::tract_core::ops::cnn::{Conv, PaddingSpec};
-use tract_onnx::tract_core::plan::{eval, SimpleState};
 
 /// One convolution's shape, as ONNX's `Conv` states it, at a fixed input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -337,61 +336,23 @@ pub fn tract_alone(
     model.set_input_fact(0, f32::fact(dims).into())?;
     let plan = model.into_optimized()?.into_runnable()?;
     let kernels = kernels_of(plan.model().nodes());
-    let values: Vec<f32> = seeded(dims.iter().product(), 7)
-        .into_iter()
-        .map(|v| v + 0.5)
-        .collect();
-    let x = Tensor::from_shape(&dims, &values)?;
-    let executor = if threads > 1 {
-        Executor::multithread_with_name(threads, "neuroscreen-kern")
-    } else {
-        Executor::SingleThread
-    };
-    let once = || {
-        multithread_tract_scope(executor.clone(), || {
-            plan.run(tvec!(x.clone().into_tvalue()))
-        })
-    };
-    let out = once()?;
+    let x = input(dims).map_err(|e| format_err!("{e}"))?;
+    let executor = executor(threads);
+    let runs = runs.max(1);
+    let (out, mut times) = whole_runs(&plan, &executor, &x, runs)?;
     let output: Vec<f32> = out[0]
         .to_plain_array_view::<f32>()?
         .iter()
         .copied()
         .collect();
-    let runs = runs.max(1);
-    let mut times = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        let t = Instant::now();
-        once()?;
-        times.push(t.elapsed().as_secs_f64() * 1e3);
-    }
     times.sort_by(f64::total_cmp);
-    let mut per_node = vec![Duration::ZERO; plan.model().nodes().len()];
-    let mut state = SimpleState::new(&plan)?;
-    for _ in 0..runs {
-        multithread_tract_scope(executor.clone(), || {
-            state.run_plan_with_eval(
-                tvec!(x.clone().into_tvalue()),
-                |ctx, op_state, node, inputs| {
-                    let t = Instant::now();
-                    let out = eval(ctx, op_state, node, inputs);
-                    per_node[node.id] += t.elapsed();
-                    out
-                },
-            )
-        })?;
-    }
+    let per_node = node_ms(&plan, &executor, &x, runs)?;
     let parts = plan
         .model()
         .nodes()
         .iter()
         .filter(|n| !matches!(n.op.name().as_ref(), "Source" | "Const"))
-        .map(|n| {
-            (
-                n.op.name().to_string(),
-                per_node[n.id].as_secs_f64() * 1e3 / runs as f64,
-            )
-        })
+        .map(|n| (n.op.name().to_string(), per_node[n.id]))
         .collect();
     Ok(TractAlone {
         ms: times[times.len() / 2],
@@ -650,35 +611,15 @@ pub fn run(opts: &KernelOptions) -> Result<KernelReport> {
     Ok(report)
 }
 
-/// Median ms of `runs` runs of a plan on a seeded input of `shape`.
+/// Median ms of `runs` runs of a plan, on the profiler's input.
 fn time_plan(
     plan: &Arc<TypedRunnableModel>,
     shape: [usize; 4],
     threads: usize,
     runs: usize,
 ) -> TractResult<f64> {
-    let values: Vec<f32> = seeded(shape.iter().product(), 7)
-        .into_iter()
-        .map(|v| v + 0.5)
-        .collect();
-    let x = Tensor::from_shape(&shape, &values)?;
-    let executor = if threads > 1 {
-        Executor::multithread_with_name(threads, "neuroscreen-kern")
-    } else {
-        Executor::SingleThread
-    };
-    let once = || {
-        multithread_tract_scope(executor.clone(), || {
-            plan.run(tvec!(x.clone().into_tvalue()))
-        })
-    };
-    once()?;
-    let mut times: Vec<f64> = (0..runs.max(1))
-        .map(|_| {
-            let t = Instant::now();
-            once().map(|_| t.elapsed().as_secs_f64() * 1e3)
-        })
-        .collect::<TractResult<_>>()?;
+    let x = input(shape).map_err(|e| format_err!("{e}"))?;
+    let (_, mut times) = whole_runs(plan, &executor(threads), &x, runs.max(1))?;
     times.sort_by(f64::total_cmp);
     Ok(times[times.len() / 2])
 }
@@ -894,9 +835,12 @@ mod tests {
                     .join("+")
             );
             let y = alone.output;
-            let x: Vec<f32> = seeded(shape.cin * shape.input[0] * shape.input[1], 7)
-                .into_iter()
-                .map(|v| v + 0.5)
+            let x = input([1, shape.cin, shape.input[0], shape.input[1]]).unwrap();
+            let x: Vec<f32> = x
+                .to_plain_array_view::<f32>()
+                .unwrap()
+                .iter()
+                .copied()
                 .collect();
             let w = seeded(
                 shape.cout * shape.cin / shape.group * shape.kernel[0] * shape.kernel[1],

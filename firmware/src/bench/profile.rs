@@ -349,7 +349,7 @@ pub fn by_op(nodes: impl IntoIterator<Item = (String, f64)>) -> Vec<OpTime> {
 
 /// A fixed pseudo-random input in [0, 1): a CNN's time does not depend on
 /// the pixel values.
-fn input(shape: [usize; 4]) -> Result<Tensor> {
+pub(crate) fn input(shape: [usize; 4]) -> Result<Tensor> {
     let mut x = 0x2545_f491_u32;
     let values: Vec<f32> = (0..shape.iter().product::<usize>())
         .map(|_| {
@@ -360,6 +360,67 @@ fn input(shape: [usize; 4]) -> Result<Tensor> {
         })
         .collect();
     Tensor::from_shape(&shape, &values).map_err(|e| Error::Bench(format!("input: {e:#}")))
+}
+
+/// tract's executor for `threads` (one: no pool at all).
+pub(crate) fn executor(threads: usize) -> Executor {
+    if threads > 1 {
+        Executor::multithread_with_name(threads, "neuroscreen-prof")
+    } else {
+        Executor::SingleThread
+    }
+}
+
+/// One warm-up run of `plan` on `x` (its outputs returned), then `runs`
+/// timed runs, each in ms.
+pub(crate) fn whole_runs(
+    plan: &Arc<TypedRunnableModel>,
+    executor: &Executor,
+    x: &Tensor,
+    runs: usize,
+) -> TractResult<(TVec<TValue>, Vec<f64>)> {
+    let once = || {
+        multithread_tract_scope(executor.clone(), || {
+            plan.run(tvec!(x.clone().into_tvalue()))
+        })
+    };
+    let first = once()?;
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        once()?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    Ok((first, times))
+}
+
+/// ms per run of each node of `plan` (indexed by node id) over `runs` runs
+/// with a clock read around every node.
+pub(crate) fn node_ms(
+    plan: &Arc<TypedRunnableModel>,
+    executor: &Executor,
+    x: &Tensor,
+    runs: usize,
+) -> TractResult<Vec<f64>> {
+    let mut per_node = vec![Duration::ZERO; plan.model().nodes().len()];
+    let mut state = SimpleState::new(plan)?;
+    for _ in 0..runs {
+        multithread_tract_scope(executor.clone(), || {
+            state.run_plan_with_eval(
+                tvec!(x.clone().into_tvalue()),
+                |ctx, op_state, node, inputs| {
+                    let t = Instant::now();
+                    let out = eval(ctx, op_state, node, inputs);
+                    per_node[node.id] += t.elapsed();
+                    out
+                },
+            )
+        })?;
+    }
+    Ok(per_node
+        .iter()
+        .map(|d| d.as_secs_f64() * 1e3 / runs.max(1) as f64)
+        .collect())
 }
 
 /// Profiles `entry`'s `precision` file in tract at `size` x `size` px.
@@ -373,42 +434,12 @@ pub fn tract(
 ) -> Result<RuntimeProfile> {
     let shape = [1, entry.input.shape[1], size, size];
     let (_, plan) = optimised_plan(entry, dir, precision, shape)?;
-    let executor = if threads > 1 {
-        Executor::multithread_with_name(threads, "neuroscreen-prof")
-    } else {
-        Executor::SingleThread
-    };
+    let executor = executor(threads);
     let x = input(shape)?;
     let fail = |e: TractError| Error::Bench(format!("{} in tract: {e:#}", entry.name));
-    let whole = |x: &Tensor| {
-        multithread_tract_scope(executor.clone(), || {
-            plan.run(tvec!(x.clone().into_tvalue()))
-        })
-    };
-    whole(&x).map_err(fail)?;
-    let mut times = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        let t = Instant::now();
-        whole(&x).map_err(fail)?;
-        times.push(t.elapsed().as_secs_f64() * 1e3);
-    }
-    let mut per_node = vec![Duration::ZERO; plan.model().nodes().len()];
-    let mut state = SimpleState::new(&plan).map_err(fail)?;
-    for _ in 0..runs {
-        multithread_tract_scope(executor.clone(), || {
-            state.run_plan_with_eval(
-                tvec!(x.clone().into_tvalue()),
-                |ctx, op_state, node, inputs| {
-                    let t = Instant::now();
-                    let out = eval(ctx, op_state, node, inputs);
-                    per_node[node.id] += t.elapsed();
-                    out
-                },
-            )
-        })
-        .map_err(fail)?;
-    }
-    let ms_of = |id: usize| per_node[id].as_secs_f64() * 1e3 / runs as f64;
+    let (_, times) = whole_runs(&plan, &executor, &x, runs).map_err(fail)?;
+    let per_node = node_ms(&plan, &executor, &x, runs).map_err(fail)?;
+    let ms_of = |id: usize| per_node[id];
     let nodes = plan.model().nodes();
     let mut slowest: Vec<NodeTime> = nodes
         .iter()
