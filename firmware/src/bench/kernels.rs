@@ -531,7 +531,7 @@ pub fn run(opts: &KernelOptions) -> Result<KernelReport> {
             let path = folder.join(&file);
             let bytes = conv_onnx(&shape, k as u64);
             crate::store::write_file_atomically(&path, &bytes)?;
-            tracing::info!(model = %entry.name, shape = %shape.label(), "timing in tract");
+            tracing::debug!(model = %entry.name, shape = %shape.label(), "timing in tract");
             let alone = tract_alone(&bytes, &shape, opts.threads, opts.runs)
                 .map_err(|e| Error::Bench(format!("{} in tract: {e:#}", path.display())))?;
             // The plan names a convolution's nodes after the ONNX node, with
