@@ -12,7 +12,7 @@
 
 use super::profile::{executor, input, node_ms, whole_runs};
 use super::OrtError;
-use crate::engine::model::{keep_tract_off_amx_int8, optimised_plan, typed_model};
+use crate::engine::model::{into_plan, keep_tract_off_amx_int8, typed_model};
 use crate::error::{Error, Result};
 use models::manifest::Precision;
 use models::ModelEntry;
@@ -25,7 +25,7 @@ use std::sync::Arc;
 use tract_onnx::pb;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::format_err;
-use tract_onnx::tract_core::ops::cnn::{Conv, PaddingSpec};
+use tract_onnx::tract_core::ops::cnn::Conv;
 
 /// One convolution's shape, as ONNX's `Conv` states it, at a fixed input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -103,13 +103,12 @@ pub struct ConvNode {
     pub shape: ConvShape,
 }
 
-/// Every convolution of `entry`'s f32 file at its shipped input size, in
-/// graph order.
-pub fn conv_nodes(entry: &ModelEntry, dir: &Path) -> Result<Vec<ConvNode>> {
-    let (path, model) = typed_model(entry, dir, Precision::F32, entry.input.shape)?;
+/// Every convolution of `model` (`entry`'s f32 file, read from `path`, at
+/// its shipped input size), in graph order.
+pub fn conv_nodes(entry: &ModelEntry, path: &Path, model: &TypedModel) -> Result<Vec<ConvNode>> {
     let fail = |why: String| Error::ModelLoad {
         model: entry.name.clone(),
-        path: path.clone(),
+        path: path.to_path_buf(),
         reason: why,
     };
     let mut found = Vec::new();
@@ -129,40 +128,20 @@ pub fn conv_nodes(entry: &ModelEntry, dir: &Path) -> Result<Vec<ConvNode>> {
                     node.name
                 ))
             })?;
-        if spec
-            .dilations
-            .as_ref()
-            .is_some_and(|d| d.iter().any(|&v| v != 1))
-        {
+        if (0..2).any(|i| spec.dilation(i) != 1) {
             return Err(fail(format!("{}: dilated convolution", node.name)));
         }
-        let pair = |v: Option<&TVec<usize>>| match v {
-            Some(v) => [v[0], v[1]],
-            None => [1, 1],
-        };
-        let stride = pair(spec.strides.as_ref());
-        let kernel = [spec.kernel_shape[0], spec.kernel_shape[1]];
         let input = [dims[2], dims[3]];
-        let pads = match &spec.padding {
-            PaddingSpec::Explicit(b, a) | PaddingSpec::ExplicitOnnxPool(b, a, _) => {
-                [b[0], b[1], a[0], a[1]]
-            }
-            PaddingSpec::Valid => [0; 4],
-            same => {
-                // ONNX's SAME: the output is ceil(input / stride); the odd
-                // pixel of padding goes after (upper) or before (lower).
-                let total = |i: usize| {
-                    let out = input[i].div_ceil(stride[i]);
-                    ((out - 1) * stride[i] + kernel[i]).saturating_sub(input[i])
-                };
-                let (t0, t1) = (total(0), total(1));
-                if matches!(same, PaddingSpec::SameUpper) {
-                    [t0 / 2, t1 / 2, t0 - t0 / 2, t1 - t1 / 2]
-                } else {
-                    [t0 - t0 / 2, t1 - t1 / 2, t0 / 2, t1 / 2]
-                }
-            }
-        };
+        // tract's own reading of the padding (explicit or SAME) at this size.
+        let padded = spec.computed_padding(&input);
+        let pads = [
+            padded[0].pad_before,
+            padded[1].pad_before,
+            padded[0].pad_after,
+            padded[1].pad_after,
+        ];
+        let stride = [spec.stride(0), spec.stride(1)];
+        let kernel = [spec.kernel_shape[0], spec.kernel_shape[1]];
         found.push(ConvNode {
             node: node.name.clone(),
             shape: ConvShape {
@@ -292,19 +271,29 @@ pub fn conv_onnx(shape: &ConvShape, seed: u64) -> Vec<u8> {
     .encode_to_vec()
 }
 
-/// What tract runs for a plan: its operators other than inputs and
-/// constants, in order (`DirectSpatialConv`, `Im2col+OptMatMul`, ...).
-fn kernels_of<'a>(nodes: impl IntoIterator<Item = &'a TypedNode>) -> String {
-    let names: Vec<String> = nodes
+/// The nodes of a plan that do work: its inputs and constants left out.
+fn working<'a>(
+    nodes: impl IntoIterator<Item = &'a TypedNode>,
+) -> impl Iterator<Item = &'a TypedNode> {
+    nodes
         .into_iter()
-        .map(|n| n.op.name().to_string())
-        .filter(|op| op != "Source" && op != "Const")
-        .collect();
+        .filter(|n| !matches!(n.op.name().as_ref(), "Source" | "Const"))
+}
+
+/// What tract runs, its operators in order (`DirectSpatialConv`,
+/// `Pad+LazyIm2col+OptMatMul+IntoShape`, ...).
+fn joined(ops: impl IntoIterator<Item = String>) -> String {
+    let names: Vec<String> = ops.into_iter().collect();
     if names.is_empty() {
         "(none)".into()
     } else {
         names.join("+")
     }
+}
+
+/// Median of timings in ms.
+fn median(times: &[f64]) -> f64 {
+    super::Stats::of(times).map_or(f64::NAN, |s| s.p50)
 }
 
 /// A one-convolution file in tract, timed as the appliance runs models.
@@ -335,28 +324,22 @@ pub fn tract_alone(
     let dims = [1, shape.cin, shape.input[0], shape.input[1]];
     model.set_input_fact(0, f32::fact(dims).into())?;
     let plan = model.into_optimized()?.into_runnable()?;
-    let kernels = kernels_of(plan.model().nodes());
     let x = input(dims).map_err(|e| format_err!("{e}"))?;
     let executor = executor(threads);
     let runs = runs.max(1);
-    let (out, mut times) = whole_runs(&plan, &executor, &x, runs)?;
+    let (out, times) = whole_runs(&plan, &executor, &x, runs)?;
     let output: Vec<f32> = out[0]
         .to_plain_array_view::<f32>()?
         .iter()
         .copied()
         .collect();
-    times.sort_by(f64::total_cmp);
     let per_node = node_ms(&plan, &executor, &x, runs)?;
-    let parts = plan
-        .model()
-        .nodes()
-        .iter()
-        .filter(|n| !matches!(n.op.name().as_ref(), "Source" | "Const"))
+    let parts: Vec<(String, f64)> = working(plan.model().nodes())
         .map(|n| (n.op.name().to_string(), per_node[n.id]))
         .collect();
     Ok(TractAlone {
-        ms: times[times.len() / 2],
-        kernels,
+        ms: median(&times),
+        kernels: joined(parts.iter().map(|(op, _)| op.clone())),
         parts,
         output,
     })
@@ -380,12 +363,6 @@ pub struct KernelRow {
     pub tract_parts: Vec<(String, f64)>,
     /// What tract runs for the first node of this shape in the model.
     pub tract_kernel_in_model: String,
-}
-
-impl KernelRow {
-    pub fn ratio(&self) -> Option<f64> {
-        self.onnxruntime_ms.map(|o| self.tract_ms / o)
-    }
 }
 
 /// Per model and tract kernel, every node counted.
@@ -422,6 +399,9 @@ pub struct KernelReport {
     pub totals: Vec<KernelTotal>,
     pub whole: Vec<WholeModel>,
 }
+
+/// The line of `totals` that sums every convolution of a model.
+const ALL_CONVOLUTIONS: &str = "all convolutions";
 
 /// Sums rows per model and tract kernel (each row times its node count),
 /// slowest first within a model, then an `all convolutions` line per model.
@@ -462,7 +442,7 @@ pub fn totals(rows: &[KernelRow]) -> Vec<KernelTotal> {
         per.sort_by(|a, b| b.tract_ms.total_cmp(&a.tract_ms));
         out.extend(per);
         out.push(KernelTotal {
-            tract_kernel: "all convolutions".into(),
+            tract_kernel: ALL_CONVOLUTIONS.into(),
             ..sum(&mine)
         });
     }
@@ -505,7 +485,9 @@ pub fn run(opts: &KernelOptions) -> Result<KernelReport> {
         if entry.file(Precision::F32).is_none() {
             continue;
         }
-        let (path, plan) = optimised_plan(entry, &opts.models, Precision::F32, entry.input.shape)?;
+        let (path, typed) = typed_model(entry, &opts.models, Precision::F32, entry.input.shape)?;
+        let convs = conv_nodes(entry, &path, &typed)?;
+        let plan = into_plan(entry, &path, typed)?;
         // The shipped file goes beside the one-convolution files, so the
         // peer times it in the same call.
         let file = format!("{}_whole.onnx", entry.name);
@@ -520,7 +502,7 @@ pub fn run(opts: &KernelOptions) -> Result<KernelReport> {
             file,
         });
         let mut shapes: Vec<(ConvShape, Vec<String>)> = Vec::new();
-        for conv in conv_nodes(entry, &opts.models)? {
+        for conv in convs {
             match shapes.iter_mut().find(|(s, _)| *s == conv.shape) {
                 Some((_, names)) => names.push(conv.node),
                 None => shapes.push((conv.shape, vec![conv.node])),
@@ -538,11 +520,10 @@ pub fn run(opts: &KernelOptions) -> Result<KernelReport> {
             // a suffix per part (`conv_153.matmatmul`).
             let first = &nodes[0];
             let prefix = format!("{first}.");
-            let tract_kernel_in_model = kernels_of(
-                plan.model()
-                    .nodes()
-                    .iter()
-                    .filter(|n| n.name == *first || n.name.starts_with(&prefix)),
+            let tract_kernel_in_model = joined(
+                working(plan.model().nodes())
+                    .filter(|n| n.name == *first || n.name.starts_with(&prefix))
+                    .map(|n| n.op.name().to_string()),
             );
             rows.push(KernelRow {
                 model: entry.name.clone(),
@@ -619,9 +600,8 @@ fn time_plan(
     runs: usize,
 ) -> TractResult<f64> {
     let x = input(shape).map_err(|e| format_err!("{e}"))?;
-    let (_, mut times) = whole_runs(plan, &executor(threads), &x, runs.max(1))?;
-    times.sort_by(f64::total_cmp);
-    Ok(times[times.len() / 2])
+    let (_, times) = whole_runs(plan, &executor(threads), &x, runs.max(1))?;
+    Ok(median(&times))
 }
 
 fn ms(v: Option<f64>) -> String {
@@ -705,7 +685,7 @@ pub fn print(report: &KernelReport, out: &mut impl Write) -> std::io::Result<()>
     for t in report
         .totals
         .iter()
-        .filter(|t| t.tract_kernel == "all convolutions")
+        .filter(|t| t.tract_kernel == ALL_CONVOLUTIONS)
     {
         whole.insert(&t.model, t.tract_ms);
     }
@@ -730,7 +710,7 @@ pub fn print(report: &KernelReport, out: &mut impl Write) -> std::io::Result<()>
         let convs = report
             .totals
             .iter()
-            .find(|t| t.model == w.model && t.tract_kernel == "all convolutions");
+            .find(|t| t.model == w.model && t.tract_kernel == ALL_CONVOLUTIONS);
         let Some(convs) = convs else { continue };
         writeln!(
             out,
@@ -879,7 +859,9 @@ mod tests {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
         let manifest = models::Manifest::load(&dir.join("manifest.json")).unwrap();
         for entry in &manifest.models {
-            let convs = conv_nodes(entry, &dir).unwrap();
+            let (path, typed) =
+                typed_model(entry, &dir, Precision::F32, entry.input.shape).unwrap();
+            let convs = conv_nodes(entry, &path, &typed).unwrap();
             assert!(convs.len() > 5, "{}: {convs:?}", entry.name);
             assert_eq!(convs[0].shape.cin, entry.input.shape[1]);
             assert_eq!(

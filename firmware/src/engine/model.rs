@@ -108,15 +108,25 @@ pub fn optimised_plan(
     shape: [usize; 4],
 ) -> Result<(PathBuf, Arc<TypedRunnableModel>)> {
     let (path, model) = typed_model(entry, dir, precision, shape)?;
-    let plan = model
+    let plan = into_plan(entry, &path, model)?;
+    Ok((path, plan))
+}
+
+/// `entry`'s typed graph (read from `path`) optimised for its fixed input
+/// shape and made runnable: tract picks its kernels here.
+pub fn into_plan(
+    entry: &ModelEntry,
+    path: &Path,
+    model: TypedModel,
+) -> Result<Arc<TypedRunnableModel>> {
+    model
         .into_optimized()
         .and_then(|m| m.into_runnable())
         .map_err(|e| Error::ModelLoad {
             model: entry.name.clone(),
-            path: path.clone(),
+            path: path.to_path_buf(),
             reason: format!("cannot optimise for the fixed input shape: {e:#}"),
-        })?;
-    Ok((path, plan))
+        })
 }
 
 /// The checked file of `entry` as tract's typed graph at `shape`, before
