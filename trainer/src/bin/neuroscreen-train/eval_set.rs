@@ -77,6 +77,42 @@ enum FlipStage {
     Segmenter,
 }
 
+/// Whose slices are scored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Patients {
+    HeldOut,
+    Validation,
+    Training,
+}
+
+impl Patients {
+    fn of(a: &EvalSetArgs) -> Self {
+        match (a.training, a.validation) {
+            (true, _) => Self::Training,
+            (false, true) => Self::Validation,
+            (false, false) => Self::HeldOut,
+        }
+    }
+
+    /// As the report's header names them.
+    fn label(self) -> &'static str {
+        match self {
+            Self::HeldOut => "held-out",
+            Self::Validation => "validation",
+            Self::Training => "training (seen in training, not a held-out figure)",
+        }
+    }
+
+    /// The flag that chose them, as the report's command line shows it.
+    fn flag(self) -> &'static str {
+        match self {
+            Self::HeldOut => "",
+            Self::Validation => " --validation",
+            Self::Training => " --training",
+        }
+    }
+}
+
 /// Where eval-set's section of a model card begins.
 const CARD_MARKER: &str = "<!-- per-source tables: neuroscreen-train eval-set -->";
 
@@ -89,20 +125,14 @@ pub fn run(a: EvalSetArgs) -> Result<()> {
         .with_context(|| format!("checking {}", a.models.display()))?;
     let mut cfg = run_config(&a.run).with_context(|| format!("reading {}", a.run.display()))?;
     cfg.input_size = manifest.segmenter().input.width();
-    if a.training {
+    let patients = Patients::of(&a);
+    if patients == Patients::Training {
         // The cuts are added to the training part only; the split itself
         // does not depend on them.
         for source in &mut cfg.sources {
             source.reslice = 0;
         }
     }
-    let patients = if a.training {
-        "training"
-    } else if a.validation {
-        "validation"
-    } else {
-        "held-out"
-    };
     let data = load_run_data(&cfg).with_context(|| format!("loading {}", cfg.data_label()))?;
     if let Some(f) = &a.filter_run {
         let fcfg = run_config(f).with_context(|| format!("reading {}", f.display()))?;
@@ -126,12 +156,10 @@ pub fn run(a: EvalSetArgs) -> Result<()> {
     for r in &data.source_reports {
         println!("{r}");
     }
-    let mut cohorts = if a.training {
-        training_cohorts(&data)?
-    } else if a.validation {
-        validation_cohorts(&data)?
-    } else {
-        test_cohorts(&data)?
+    let mut cohorts = match patients {
+        Patients::Training => training_cohorts(&data)?,
+        Patients::Validation => validation_cohorts(&data)?,
+        Patients::HeldOut => test_cohorts(&data)?,
     };
     let held_out = cohorts.len();
     for c in &a.clear {
@@ -227,11 +255,7 @@ pub fn run(a: EvalSetArgs) -> Result<()> {
         a.run.display(),
         cfg.data_label(),
         cfg.seed,
-        if a.training {
-            "training (seen in training, not a held-out figure)"
-        } else {
-            patients
-        },
+        patients.label(),
         cfg.input_size,
         a.seg_threshold
             .map(|t| format!(", segmenter cut at P >= {t} (not the manifest's)"))
@@ -252,13 +276,7 @@ pub fn run(a: EvalSetArgs) -> Result<()> {
         },
         a.models.display(),
         a.run.display(),
-        if a.training {
-            " --training"
-        } else if a.validation {
-            " --validation"
-        } else {
-            ""
-        },
+        patients.flag(),
         a.seg_threshold
             .map(|t| format!(" --seg-threshold {t}"))
             .unwrap_or_default()
