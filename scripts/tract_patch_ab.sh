@@ -44,13 +44,17 @@ CARGO_TARGET_DIR="$scratch/target" cargo build -q --release -p firmware --bin ne
 cp "$scratch/Cargo.lock.orig" Cargo.lock
 bin="$scratch/target/release/neuroscreen"
 
+# The lock file is back already; from here on only the results go.
 work="$(mktemp -d)"
-trap 'cp "$scratch/Cargo.lock.orig" Cargo.lock; rm -rf "$work"' EXIT
-for side in off on; do
-    if [ "$side" = on ]; then export "$var=1"; else unset "$var"; fi
-    "$bin" scan --out "$work/$side" models/samples > /dev/null 2>&1
+trap 'rm -rf "$work"' EXIT
+side() { # off | on: the patch's switch for what runs next
+    if [ "$1" = on ]; then export "$var=1"; else unset "$var"; fi
+}
+for s in off on; do
+    side "$s"
+    "$bin" scan --out "$work/$s" models/samples > /dev/null 2>&1
 done
-unset "$var"
+side off
 # Times, sequence stamps and the results folder differ from run to run;
 # everything else must not.
 strip() { python3 -c '
@@ -70,9 +74,9 @@ done
 echo "same results both ways: $(wc -l < "$work/off/results.jsonl") samples, every record, mask and overlay"
 
 for round in $(seq "$rounds"); do
-    for side in off on; do
-        if [ "$side" = on ]; then export "$var=1"; else unset "$var"; fi
-        echo "== $var $side, round $round"
+    for s in off on; do
+        side "$s"
+        echo "== $var $s, round $round"
         "$bin" bench --kernels --runs 30 --threads 1 --no-ort 2>/dev/null |
             grep -E "^(model|segmenter|filter)|whole model"
     done
