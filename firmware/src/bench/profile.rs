@@ -439,7 +439,6 @@ pub fn tract(
     let fail = |e: TractError| Error::Bench(format!("{} in tract: {e:#}", entry.name));
     let (_, times) = whole_runs(&plan, &executor, &x, runs).map_err(fail)?;
     let per_node = node_ms(&plan, &executor, &x, runs).map_err(fail)?;
-    let ms_of = |id: usize| per_node[id];
     let nodes = plan.model().nodes();
     let mut slowest: Vec<NodeTime> = nodes
         .iter()
@@ -447,15 +446,15 @@ pub fn tract(
             node: node.name.clone(),
             op: node.op.name().to_string(),
             info: node.op.info().map(|i| i.join("; ")).unwrap_or_default(),
-            ms: ms_of(node.id),
+            ms: per_node[node.id],
         })
         .collect();
     slowest.sort_by(|a, b| b.ms.total_cmp(&a.ms));
     slowest.truncate(SLOWEST);
     let by_node = nodes
         .iter()
-        .filter(|node| ms_of(node.id) > 0.0)
-        .map(|node| (node.op.name().to_string(), ms_of(node.id)));
+        .filter(|node| per_node[node.id] > 0.0)
+        .map(|node| (node.op.name().to_string(), per_node[node.id]));
     Ok(RuntimeProfile {
         whole_ms: super::Stats::of(&times).map_or(f64::NAN, |s| s.p50),
         ops: by_op(by_node),
