@@ -6,6 +6,7 @@
 pub mod blocks;
 pub mod resnet;
 pub mod unet;
+pub mod widen;
 
 use serde::{Deserialize, Serialize};
 use tch::{nn, Tensor};

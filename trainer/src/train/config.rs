@@ -113,7 +113,9 @@ pub struct FitConfig {
     /// Use at most this many slices (quick runs, tests).
     pub max_slices: Option<usize>,
     /// A safetensors file to start from (e.g. ImageNet ResNet-50 trunk);
-    /// variables it lacks keep their fresh initialisation.
+    /// variables it lacks keep their fresh initialisation. A segmenter of
+    /// the same depth but smaller widths is widened into this one, computing
+    /// what it did (`nets::widen`).
     pub init: Option<PathBuf>,
     /// bfloat16 autocast for the forward pass; unset: on CUDA only (on CPUs
     /// without bf16 units it is slower, not faster).

@@ -9,12 +9,13 @@ use super::dataset::{
     epoch_order, for_each_batch, weighted_order, Batch, Batching, DataSplit, Prepared,
 };
 use super::early_stop::EarlyStopping;
-use crate::nets::{parameter_count, Net};
+use crate::nets::{parameter_count, widen, Architecture, Net};
 use crate::{Error, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use models::metrics::{MaskCounts, SliceSummary};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
+use std::path::Path;
 use std::time::Instant;
 use tch::nn;
 use tch::{Device, Kind, Tensor};
@@ -102,6 +103,33 @@ pub fn build(cfg: &FitConfig, device: Device) -> (nn::VarStore, Net) {
     let mask_head = !cfg.model.is_segmenter() && cfg.filter_mask_weight > 0.0;
     let net = Net::for_training(&vs.root(), &cfg.model, mask_head);
     (vs, net)
+}
+
+/// Starts `vs` from `init`: a segmenter checkpoint of smaller widths is
+/// widened into the config's (`nets::widen`); anything else is loaded by
+/// name, variables it lacks keeping their fresh initialisation.
+fn init_weights(vs: &mut nn::VarStore, cfg: &FitConfig, init: &Path) -> Result<()> {
+    if let Architecture::ResUnet { widths } | Architecture::Unet { widths } = &cfg.model {
+        let tensors = widen::read_checkpoint(init)?;
+        if widen::checkpoint_widths(&tensors).is_some_and(|old| &old != widths) {
+            let old = widen::widen_from(vs, widths, &tensors, init)?;
+            tracing::info!(
+                "initialised from {}, widened from {old:?} to {widths:?} (the new channels start silent)",
+                init.display()
+            );
+            return Ok(());
+        }
+    }
+    let missing = vs.load_partial(init).map_err(|e| Error::Data {
+        path: init.to_path_buf(),
+        reason: format!("cannot initialise from it: {e}"),
+    })?;
+    tracing::info!(
+        "initialised from {} ({} variables kept fresh)",
+        init.display(),
+        missing.len()
+    );
+    Ok(())
 }
 
 /// The CUDA speed-ups `cfg` asks for, resolved for `device`.
@@ -392,15 +420,7 @@ pub fn fit(
         state.config.epochs = cfg.epochs;
         load_weights(&mut vs, &cfg.out.join(LAST))?;
     } else if let Some(init) = &cfg.init {
-        let missing = vs.load_partial(init).map_err(|e| Error::Data {
-            path: init.clone(),
-            reason: format!("cannot initialise from it: {e}"),
-        })?;
-        tracing::info!(
-            "initialised from {} ({} variables kept fresh)",
-            init.display(),
-            missing.len()
-        );
+        init_weights(&mut vs, cfg, init)?;
     }
     if speedups.channels_last {
         variables_to_channels_last(&vs)?;

@@ -27,6 +27,11 @@ pub struct ArchBenchArgs {
     /// 8, 16): how tract's efficiency follows the channel counts
     #[arg(long, value_delimiter = ',')]
     pub resunet_bases: Vec<i64>,
+    /// Also ResUNets of these widths at --size, each written as its widths
+    /// joined by '-' (8-16-32-96-192): uneven widenings, e.g. only the deep
+    /// levels, where tract runs wide layers best
+    #[arg(long, value_delimiter = ',', value_parser = parse_widths)]
+    pub resunet_widths: Vec<Vec<i64>>,
     /// Also time every exported file in onnxruntime (same thread count),
     /// with this Python (scripts/ort_bench.py --file)
     #[arg(long)]
@@ -43,6 +48,7 @@ pub fn run(args: ArchBenchArgs) -> Result<()> {
         small_filter_sizes,
         small_filter_widths,
         resunet_bases,
+        resunet_widths,
         ort_python,
         json,
     } = args;
@@ -84,6 +90,17 @@ pub fn run(args: ArchBenchArgs) -> Result<()> {
             Architecture::ResUnet { widths },
             size,
         ));
+    }
+    for widths in resunet_widths {
+        let name = format!(
+            "resunet_{}",
+            widths
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join("-")
+        );
+        jobs.push((name, Architecture::ResUnet { widths }, size));
     }
     let bar = ProgressBar::new(jobs.len() as u64 + 1).with_style(
         ProgressStyle::with_template("arch-bench {bar:30} {pos}/{len} {msg}")
@@ -190,6 +207,24 @@ pub fn run(args: ArchBenchArgs) -> Result<()> {
     Ok(())
 }
 
+/// `8-16-32-96-192` as widths: positive, at least two levels.
+fn parse_widths(text: &str) -> Result<Vec<i64>, String> {
+    let widths = text
+        .split('-')
+        .map(|w| {
+            w.trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|&w| w > 0)
+                .ok_or_else(|| format!("{text:?}: {w:?} is not a positive width"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if widths.len() < 2 {
+        return Err(format!("{text:?}: a ResUNet needs at least two widths"));
+    }
+    Ok(widths)
+}
+
 /// onnxruntime's median ms for `file` on one thread (the peer tract is
 /// timed against here).
 fn ort_ms(python: &std::path::Path, file: &std::path::Path, runs: usize) -> Result<f64> {
@@ -219,4 +254,18 @@ fn tempfile_dir() -> Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("neuroscreen-arch-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_widths;
+
+    #[test]
+    fn widths_are_read_from_dashes_and_bad_ones_named() {
+        assert_eq!(parse_widths("8-16-32-96-192"), Ok(vec![8, 16, 32, 96, 192]));
+        let zero = parse_widths("8-0-32").unwrap_err();
+        assert!(zero.contains("\"0\""), "{zero}");
+        assert!(parse_widths("8").unwrap_err().contains("two widths"));
+        assert!(parse_widths("8-x").is_err());
+    }
 }
