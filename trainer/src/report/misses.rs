@@ -31,7 +31,18 @@ pub struct MissCounts {
     pub recall: Option<f64>,
     pub precision_px: Option<f64>,
     pub median_mask_over_truth: Option<f64>,
+    /// Of those slices, the ones whose outline scores Dice under
+    /// [`POOR_DICE`] (mostly drawn in the wrong place), how many of them
+    /// share no pixel with the truth, and the mean Dice of the others:
+    /// whether a cohort's Dice is held down by a few wrong outlines or by
+    /// every edge.
+    pub poor: usize,
+    pub poor_without_overlap: usize,
+    pub dice_of_the_rest: Option<f64>,
 }
+
+/// Below this Dice an outline is counted as wrong rather than rough.
+pub const POOR_DICE: f64 = 0.2;
 
 /// One patient's missed tumour slices.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,6 +94,10 @@ pub fn misses(rows: &[SliceRow]) -> Misses {
             .iter()
             .map(|r| r.mask_area_px as f64 / r.truth_px as f64)
             .collect();
+        let dice = |r: &SliceRow| 2.0 * r.overlap_px as f64 / (r.mask_area_px + r.truth_px) as f64;
+        let (poor, rest): (Vec<&&SliceRow>, Vec<&&SliceRow>) =
+            outlined.iter().partition(|r| dice(r) < POOR_DICE);
+        let rest: Vec<f64> = rest.iter().map(|r| dice(r)).collect();
         cohorts.push(MissCounts {
             cohort: cohort.to_string(),
             precision: precision.to_string(),
@@ -100,6 +115,9 @@ pub fn misses(rows: &[SliceRow]) -> Misses {
             recall: mean(&recall),
             precision_px: mean(&precision_px),
             median_mask_over_truth: median(&ratio),
+            poor: poor.len(),
+            poor_without_overlap: poor.iter().filter(|r| r.overlap_px == 0).count(),
+            dice_of_the_rest: mean(&rest),
         });
         let mut by_patient: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
         for r in &slices {
@@ -130,11 +148,12 @@ pub fn render_markdown(m: &Misses) -> String {
          tumour slices (segmenter on every slice; model resolution).\n\n\
          | cohort | precision | tumour slices | missed | filter stopped, mask stood | filter stopped, \
          no mask | filter passed, no mask | recall (truth inside mask) | precision (mask inside truth) \
-         | mask / truth, median |\n|---|---|---|---|---|---|---|---|---|---|\n",
+         | mask / truth, median | outlines under Dice 0.2 (no overlap) | Dice of the rest |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for c in &m.cohorts {
         md.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} ({}) | {} |\n",
             c.cohort,
             c.precision,
             c.tumour_slices,
@@ -146,6 +165,9 @@ pub fn render_markdown(m: &Misses) -> String {
             f(c.precision_px),
             c.median_mask_over_truth
                 .map_or("-".to_string(), |v| format!("{v:.2}")),
+            c.poor,
+            c.poor_without_overlap,
+            f(c.dice_of_the_rest),
         ));
     }
     md.push_str(
@@ -221,6 +243,9 @@ mod tests {
         assert!((c.precision_px.unwrap() - 0.6).abs() < 1e-12);
         // Mask / truth: 1.25, 1.25, 0, 0, 0 -> median 0.
         assert_eq!(c.median_mask_over_truth, Some(0.0));
+        // Dice 120/180 and 60/90; the three without a mask score 0.
+        assert_eq!((c.poor, c.poor_without_overlap), (3, 3));
+        assert!((c.dice_of_the_rest.unwrap() - 2.0 / 3.0).abs() < 1e-12);
         assert_eq!(
             m.patients
                 .iter()
@@ -230,7 +255,7 @@ mod tests {
         );
         let md = render_markdown(&m);
         assert!(
-            md.contains("| lgg | f32 | 5 | 4 | 1 | 1 | 2 | 0.300 | 0.600 | 0.00 |"),
+            md.contains("| lgg | f32 | 5 | 4 | 1 | 1 | 2 | 0.300 | 0.600 | 0.00 | 3 (3) | 0.667 |"),
             "{md}"
         );
         assert!(md.contains("| lgg | f32 | b | 3 | 3 |"), "{md}");
@@ -246,7 +271,24 @@ mod tests {
             (0, None, None)
         );
         assert!(m.patients.is_empty());
-        assert!(render_markdown(&m).contains("| lgg | f32 | 1 | 0 | 0 | 0 | 0 | - | - | - |"));
+        assert!(render_markdown(&m)
+            .contains("| lgg | f32 | 1 | 0 | 0 | 0 | 0 | - | - | - | 0 (0) | - |"));
         assert!(misses(&[row("x", false, true, 5, 0, 0)]).cohorts.is_empty());
+    }
+
+    #[test]
+    fn a_wrong_outline_is_told_from_a_rough_one() {
+        let rows = vec![
+            // Found, but elsewhere: 2*5/200 = 0.05, five pixels shared.
+            row("a", true, true, 100, 100, 5),
+            // Found and in place, edges rough: 2*30/80 = 0.75.
+            row("a", true, true, 40, 40, 30),
+            // Just over the line: 2*10/90 = 0.222.
+            row("a", true, true, 50, 40, 10),
+        ];
+        let c = &misses(&rows).cohorts[0];
+        assert_eq!((c.poor, c.poor_without_overlap), (1, 0));
+        let rest = (0.75 + 20.0 / 90.0) / 2.0;
+        assert!((c.dice_of_the_rest.unwrap() - rest).abs() < 1e-12);
     }
 }
