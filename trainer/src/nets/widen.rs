@@ -63,27 +63,23 @@ pub fn widen_from(
         )));
     }
     let mut variables = vs.variables();
-    let mut names: Vec<&String> = variables.keys().collect();
-    names.sort();
-    let mut missing = Vec::new();
-    for name in names.clone() {
-        if !tensors.contains_key(name) {
-            missing.push(name.clone());
-        }
-    }
-    if !missing.is_empty() {
+    let mut missing: Vec<&String> = variables
+        .keys()
+        .filter(|name| !tensors.contains_key(*name))
+        .collect();
+    missing.sort();
+    if let Some(first) = missing.first() {
         return Err(bad(format!(
-            "lacks {} of the network's variables, e.g. {}",
-            missing.len(),
-            missing[0]
+            "lacks {} of the network's variables, e.g. {first}",
+            missing.len()
         )));
     }
     tch::no_grad(|| -> Result<()> {
         for (name, var) in variables.iter_mut() {
             let from = &tensors[name];
-            let (out_parts, in_parts) = channel_parts(name, &old, widths)
-                .ok_or_else(|| bad(format!("{name}: not a variable of a ResUNet")))?;
-            copy_into(var, from, &out_parts, in_parts.as_deref())
+            let (out, input) = channel_parts(name, &old, widths)
+                .ok_or_else(|| bad(format!("{name}: not a variable of a segmenter")))?;
+            copy_into(var, from, out, input.as_deref())
                 .map_err(|reason| bad(format!("{name}: {reason}")))?;
         }
         Ok(())
@@ -91,13 +87,14 @@ pub fn widen_from(
     Ok(old)
 }
 
-/// How `name`'s output axis and (for convolutions) input axis grew.
-fn channel_parts(name: &str, old: &[i64], new: &[i64]) -> Option<(Parts, Option<Parts>)> {
+/// How `name`'s output axis (old count, new count) and, for convolutions,
+/// its input axis grew.
+fn channel_parts(name: &str, old: &[i64], new: &[i64]) -> Option<((i64, i64), Option<Parts>)> {
     let level = |i: usize| (old[i], new[i]);
     match name {
         // One logit from level 0's channels.
-        "head.weight" => return Some((vec![(1, 1)], Some(vec![level(0)]))),
-        "head.bias" => return Some((vec![(1, 1)], None)),
+        "head.weight" => return Some(((1, 1), Some(vec![level(0)]))),
+        "head.bias" => return Some(((1, 1), None)),
         _ => {}
     }
     let mut it = name.split('.');
@@ -127,7 +124,7 @@ fn channel_parts(name: &str, old: &[i64], new: &[i64]) -> Option<(Parts, Option<
         ("b1" | "b2" | "bs", _) => None,
         _ => return None,
     };
-    Some((vec![out], input))
+    Some((out, input))
 }
 
 /// Copies `from` into the old channels of `var`; the inputs a kept output
@@ -135,10 +132,9 @@ fn channel_parts(name: &str, old: &[i64], new: &[i64]) -> Option<(Parts, Option<
 fn copy_into(
     var: &mut Tensor,
     from: &Tensor,
-    out: &Parts,
+    (old_out, new_out): (i64, i64),
     input: Option<&[(i64, i64)]>,
 ) -> std::result::Result<(), String> {
-    let (old_out, new_out) = out[0];
     let want_old_in: i64 = input.map_or(0, |p| p.iter().map(|&(o, _)| o).sum());
     let want_new_in: i64 = input.map_or(0, |p| p.iter().map(|&(_, n)| n).sum());
     let (vs, fs) = (var.size(), from.size());
