@@ -174,9 +174,13 @@ mod tests {
     use tch::{Device, Kind};
 
     fn trained_like(widths: &[i64], seed: i64) -> (nn::VarStore, SegNet) {
+        trained_kind(SegNetKind::Residual, widths, seed)
+    }
+
+    fn trained_kind(kind: SegNetKind, widths: &[i64], seed: i64) -> (nn::VarStore, SegNet) {
         tch::manual_seed(seed);
         let vs = nn::VarStore::new(Device::Cpu);
-        let net = SegNet::new(&vs.root(), SegNetKind::Residual, widths);
+        let net = SegNet::new(&vs.root(), kind, widths);
         // Batch-norm statistics and affine terms away from their defaults,
         // as after training, so a misplaced copy shows in the output.
         tch::no_grad(|| {
@@ -192,33 +196,42 @@ mod tests {
 
     #[test]
     fn a_widened_segmenter_computes_what_the_narrow_one_did() {
+        for kind in [SegNetKind::Residual, SegNetKind::Plain] {
+            widened_output_agrees(kind);
+        }
+    }
+
+    fn widened_output_agrees(kind: SegNetKind) {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("narrow.safetensors");
-        let (narrow_vs, narrow) = trained_like(&[4, 8, 12], 1);
+        let (narrow_vs, narrow) = trained_kind(kind, &[4, 8, 12], 1);
         narrow_vs.save(&file).unwrap();
         let x = Tensor::rand([2, 3, 16, 16], (Kind::Float, Device::Cpu));
         let want = narrow.forward_t(&x, false);
 
         let widths = [6, 8, 20];
-        let (mut wide_vs, wide) = trained_like(&widths, 2);
+        let (mut wide_vs, wide) = trained_kind(kind, &widths, 2);
         let before = wide.forward_t(&x, false);
         assert!(
             (&before - &want).abs().max().double_value(&[]) > 1e-3,
-            "the fresh wide net must differ, or the test proves nothing"
+            "{kind:?}: the fresh wide net must differ, or the test proves nothing"
         );
         let tensors = read_checkpoint(&file).unwrap();
         let old = widen_from(&mut wide_vs, &widths, &tensors, &file).unwrap();
         assert_eq!(old, [4, 8, 12]);
         let got = wide.forward_t(&x, false);
         let diff = (&got - &want).abs().max().double_value(&[]);
-        assert!(diff < 1e-4, "widened output differs by {diff}");
+        assert!(diff < 1e-4, "{kind:?}: widened output differs by {diff}");
         // In training mode too (batch statistics of the old channels are
         // the old ones).
         let diff = (wide.forward_t(&x, true) - narrow.forward_t(&x, true))
             .abs()
             .max()
             .double_value(&[]);
-        assert!(diff < 1e-4, "training-mode output differs by {diff}");
+        assert!(
+            diff < 1e-4,
+            "{kind:?}: training-mode output differs by {diff}"
+        );
     }
 
     #[test]
