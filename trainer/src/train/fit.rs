@@ -132,6 +132,46 @@ fn init_weights(vs: &mut nn::VarStore, cfg: &FitConfig, init: &Path) -> Result<(
     Ok(())
 }
 
+/// How often a run without a terminal reports its progress.
+const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Says when `every` has passed since it last said so.
+struct Heartbeat {
+    every: std::time::Duration,
+    last: Instant,
+}
+
+impl Heartbeat {
+    fn new(every: std::time::Duration, start: Instant) -> Self {
+        Self { every, last: start }
+    }
+
+    fn due(&mut self, now: Instant) -> bool {
+        let due = now.duration_since(self.last) >= self.every;
+        if due {
+            self.last = now;
+        }
+        due
+    }
+}
+
+/// One line of an epoch's progress for a log file.
+fn progress_line(
+    epoch: u32,
+    epochs: u32,
+    done: usize,
+    total: usize,
+    loss: Option<f64>,
+    per_s: f64,
+) -> String {
+    let left = total.saturating_sub(done) as f64 / per_s.max(1e-9);
+    format!(
+        "epoch {epoch}/{epochs}: {done}/{total} slices{}, {per_s:.1} slices/s, about {:.0} s left in the epoch",
+        loss.map_or(String::new(), |l| format!(", loss {l:.4}")),
+        left
+    )
+}
+
 /// The CUDA speed-ups `cfg` asks for, resolved for `device`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Speedups {
@@ -487,6 +527,10 @@ pub fn fit(
         );
         bar.set_prefix(format!("{epoch}/{}", cfg.epochs));
         let started = Instant::now();
+        // A run in the background (`nohup ... > log`) has no terminal to
+        // draw the bar on: it says where it is once a minute instead.
+        let mut heartbeat =
+            (show_progress && bar.is_hidden()).then(|| Heartbeat::new(HEARTBEAT, started));
         let (mut sums, mut seen) = (TrainSums::default(), 0usize);
         // Reading a loss back waits for the GPU: on CUDA only every few
         // batches, so the CPU queues the next steps meanwhile.
@@ -528,6 +572,22 @@ pub fn fit(
                 ));
             }
             bar.inc(b.n as u64);
+            if let Some(beat) = heartbeat.as_mut() {
+                let now = Instant::now();
+                if beat.due(now) {
+                    eprintln!(
+                        "{}",
+                        progress_line(
+                            epoch,
+                            cfg.epochs,
+                            seen,
+                            order.len(),
+                            (seen > 0).then(|| sums.loss / seen as f64),
+                            seen as f64 / (now - started).as_secs_f64().max(1e-9),
+                        )
+                    );
+                }
+            }
             Ok(())
         })?;
         read_tallies(&mut pending, &mut sums, epoch)?;
@@ -610,6 +670,24 @@ pub fn fit(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_log_hears_from_a_run_once_a_minute_with_what_is_left() {
+        let start = Instant::now();
+        let mut beat = Heartbeat::new(Duration::from_secs(60), start);
+        assert!(!beat.due(start + Duration::from_secs(59)));
+        assert!(beat.due(start + Duration::from_secs(61)));
+        // Counted again from the last line, not from the start.
+        assert!(!beat.due(start + Duration::from_secs(100)));
+        assert!(beat.due(start + Duration::from_secs(121)));
+        let line = progress_line(3, 8, 1000, 4115, Some(0.41234), 20.0);
+        assert_eq!(
+            line,
+            "epoch 3/8: 1000/4115 slices, loss 0.4123, 20.0 slices/s, about 156 s left in the epoch"
+        );
+        assert!(!progress_line(1, 1, 0, 10, None, 0.0).contains("loss"));
+    }
 
     #[test]
     fn tallies_add_up_and_a_nan_loss_stops_training() {
