@@ -52,7 +52,8 @@ fn zero_or_one<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<bo
 }
 
 impl SliceRow {
-    fn counts(&self) -> MaskCounts {
+    /// The slice's mask against its truth, as pixel counts.
+    pub(crate) fn counts(&self) -> MaskCounts {
         MaskCounts {
             tp: self.overlap_px,
             fp: self.mask_area_px - self.overlap_px,

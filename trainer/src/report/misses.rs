@@ -94,10 +94,9 @@ pub fn misses(rows: &[SliceRow]) -> Misses {
             .iter()
             .map(|r| r.mask_area_px as f64 / r.truth_px as f64)
             .collect();
-        let dice = |r: &SliceRow| 2.0 * r.overlap_px as f64 / (r.mask_area_px + r.truth_px) as f64;
         let (poor, rest): (Vec<&&SliceRow>, Vec<&&SliceRow>) =
-            outlined.iter().partition(|r| dice(r) < POOR_DICE);
-        let rest: Vec<f64> = rest.iter().map(|r| dice(r)).collect();
+            outlined.iter().partition(|r| r.counts().dice() < POOR_DICE);
+        let rest: Vec<f64> = rest.iter().map(|r| r.counts().dice()).collect();
         cohorts.push(MissCounts {
             cohort: cohort.to_string(),
             precision: precision.to_string(),
