@@ -46,6 +46,11 @@ impl Stats {
             min: v[0],
         })
     }
+
+    /// The median of `values`, none when there are none.
+    pub fn median(values: &[f64]) -> Option<f64> {
+        Self::of(values).map(|s| s.p50)
+    }
 }
 
 /// One runtime's model-only timing of one file.

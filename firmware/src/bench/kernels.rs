@@ -291,11 +291,6 @@ fn joined(ops: impl IntoIterator<Item = String>) -> String {
     }
 }
 
-/// Median of timings in ms.
-fn median(times: &[f64]) -> f64 {
-    super::Stats::of(times).map_or(f64::NAN, |s| s.p50)
-}
-
 /// A one-convolution file in tract, timed as the appliance runs models.
 #[derive(Debug, Clone)]
 pub struct TractAlone {
@@ -338,7 +333,7 @@ pub fn tract_alone(
         .map(|n| (n.op.name().to_string(), per_node[n.id]))
         .collect();
     Ok(TractAlone {
-        ms: median(&times),
+        ms: super::Stats::median(&times).unwrap_or(f64::NAN),
         kernels: joined(parts.iter().map(|(op, _)| op.clone())),
         parts,
         output,
@@ -601,7 +596,7 @@ fn time_plan(
 ) -> TractResult<f64> {
     let x = input(shape).map_err(|e| format_err!("{e}"))?;
     let (_, times) = whole_runs(plan, &executor(threads), &x, runs.max(1))?;
-    Ok(median(&times))
+    Ok(super::Stats::median(&times).unwrap_or(f64::NAN))
 }
 
 fn ms(v: Option<f64>) -> String {

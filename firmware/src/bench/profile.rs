@@ -456,7 +456,7 @@ pub fn tract(
         .filter(|node| per_node[node.id] > 0.0)
         .map(|node| (node.op.name().to_string(), per_node[node.id]));
     Ok(RuntimeProfile {
-        whole_ms: super::Stats::of(&times).map_or(f64::NAN, |s| s.p50),
+        whole_ms: super::Stats::median(&times).unwrap_or(f64::NAN),
         ops: by_op(by_node),
         slowest,
         nodes: BTreeMap::new(),

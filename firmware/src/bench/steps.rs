@@ -22,7 +22,7 @@ pub struct StepStat {
 }
 
 fn median(v: &[f64]) -> f64 {
-    super::Stats::of(v).map_or(0.0, |s| s.p50)
+    super::Stats::median(v).unwrap_or(0.0)
 }
 
 /// Times every step on each file in `samples`, `runs` times each.
